@@ -1,0 +1,317 @@
+/* bus/conn: MQTT v5 connection on libmosquitto, driven by the daemon's own
+ * poll loop rather than mosquitto_loop_start(), so that one thread owns the
+ * connection and all state (no locks) and the loop can wait on other fds. */
+#include "bus/conn.h"
+
+#include <mosquitto.h>
+#include <mqtt_protocol.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/clock.h"
+#include "util/log.h"
+
+#define RECONNECT_FIRST_MS 250
+/* loop_misc() sends PINGREQ and notices a silent broker; once a second is
+ * plenty for keepalives measured in tens of seconds. */
+#define MISC_INTERVAL_MS 1000
+
+enum conn_state {
+	CONN_IDLE,		/* created, not started */
+	CONN_WAITING,		/* no socket; next attempt at retry_at */
+	CONN_CONNECTING,	/* socket open, CONNACK not yet received */
+	CONN_ONLINE,
+	CONN_CLOSING,		/* DISCONNECT queued */
+	CONN_CLOSED,
+};
+
+struct bus_conn {
+	struct mosquitto *mosq;
+	struct bus_conn_options opt;	/* strings owned by the caller */
+	struct bus_conn_handlers h;
+	void *arg;
+	enum conn_state state;
+	int attempts;		/* failed attempts since the last CONNACK */
+	int64_t retry_at;	/* CONN_WAITING: monotonic ms of the next attempt */
+	int64_t misc_at;	/* next loop_misc() */
+	bool props_stored;	/* CONNECT properties handed to the library */
+	unsigned rand_state;	/* jitter; seeded per connection */
+};
+
+static const char *conn_reason(int rc)
+{
+	return rc == 0 ? "closed" : mosquitto_strerror(rc);
+}
+
+/* Next delay: 250 ms doubling up to the cap, minus up to 25% jitter so that a
+ * fleet of daemons does not reconnect in lockstep after a broker restart. */
+static int64_t backoff_ms(struct bus_conn *conn)
+{
+	int64_t d = RECONNECT_FIRST_MS;
+
+	for (int i = 0; i < conn->attempts && d < conn->opt.reconnect_max_ms; i++)
+		d *= 2;
+	if (d > conn->opt.reconnect_max_ms)
+		d = conn->opt.reconnect_max_ms;
+	return d - (int64_t)(rand_r(&conn->rand_state) % (unsigned)(d / 4 + 1));
+}
+
+static void schedule_retry(struct bus_conn *conn, const char *why)
+{
+	int64_t delay = backoff_ms(conn);
+
+	conn->attempts++;
+	conn->state = CONN_WAITING;
+	conn->retry_at = clock_mono_ms() + delay;
+	log_info("broker %s:%d: %s; retrying in %lld ms", conn->opt.host, conn->opt.port, why,
+		 (long long)delay);
+}
+
+static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
+		       const mosquitto_property *props)
+{
+	struct bus_conn *conn = arg;
+	bool session_present = flags & 1;
+
+	(void)mosq;
+	(void)props;
+	if (rc != 0) {
+		/* The broker closes the socket next; on_disconnect schedules the retry. */
+		log_error("broker %s:%d refused the connection: %s", conn->opt.host,
+			  conn->opt.port, mosquitto_reason_string(rc));
+		return;
+	}
+	conn->state = CONN_ONLINE;
+	conn->attempts = 0;
+	log_info("connected to %s:%d as %s (session %s)", conn->opt.host, conn->opt.port,
+		 conn->opt.client_id, session_present ? "resumed" : "new");
+	if (conn->h.online)
+		conn->h.online(conn->arg, session_present);
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *arg, int rc,
+			  const mosquitto_property *props)
+{
+	struct bus_conn *conn = arg;
+	bool was_online = conn->state == CONN_ONLINE;
+
+	(void)mosq;
+	(void)props;
+	if (conn->state == CONN_CLOSING || conn->state == CONN_CLOSED) {
+		conn->state = CONN_CLOSED;
+		return;
+	}
+	schedule_retry(conn, was_online ? "connection lost" : "cannot connect");
+	if (was_online && conn->h.offline)
+		conn->h.offline(conn->arg, conn_reason(rc));
+}
+
+static void on_publish(struct mosquitto *mosq, void *arg, int mid, int reason,
+		       const mosquitto_property *props)
+{
+	struct bus_conn *conn = arg;
+
+	(void)mosq;
+	(void)props;
+	/* 0x10 "no matching subscribers" still means the broker has it. */
+	if (reason != 0 && reason != MQTT_RC_NO_MATCHING_SUBSCRIBERS)
+		log_warn("broker rejected publish %d: %s", mid, mosquitto_reason_string(reason));
+	if (conn->h.acked)
+		conn->h.acked(conn->arg, mid);
+}
+
+int bus_conn_create(const struct bus_conn_options *opt, const struct bus_conn_handlers *h,
+		    void *arg, struct bus_conn **out)
+{
+	struct bus_conn *conn;
+	int rc;
+
+	*out = NULL;
+	conn = calloc(1, sizeof *conn);
+	if (!conn)
+		return -1;
+	mosquitto_lib_init();
+	conn->opt = *opt;
+	conn->h = *h;
+	conn->arg = arg;
+	conn->rand_state = (unsigned)clock_mono_ms() ^ (unsigned)(uintptr_t)conn;
+	/* clean_session=false is MQTT v5 clean_start=false. */
+	conn->mosq = mosquitto_new(opt->client_id, false, conn);
+	if (!conn->mosq) {
+		log_error("cannot create MQTT client '%s'", opt->client_id);
+		goto error;
+	}
+	rc = mosquitto_int_option(conn->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+	if (rc == 0)
+		rc = mosquitto_int_option(conn->mosq, MOSQ_OPT_TCP_NODELAY, 1);
+	if (rc == 0 && opt->username)
+		rc = mosquitto_username_pw_set(conn->mosq, opt->username, opt->password);
+	if (rc != 0) {
+		log_error("cannot configure MQTT client: %s", mosquitto_strerror(rc));
+		goto error;
+	}
+	mosquitto_connect_v5_callback_set(conn->mosq, on_connect);
+	mosquitto_disconnect_v5_callback_set(conn->mosq, on_disconnect);
+	mosquitto_publish_v5_callback_set(conn->mosq, on_publish);
+	*out = conn;
+	return 0;
+error:
+	bus_conn_destroy(conn);
+	return -1;
+}
+
+void bus_conn_destroy(struct bus_conn *conn)
+{
+	if (!conn)
+		return;
+	if (conn->mosq)
+		mosquitto_destroy(conn->mosq);
+	mosquitto_lib_cleanup();
+	free(conn);
+}
+
+int bus_conn_set_will(struct bus_conn *conn, const struct bus_publish *will)
+{
+	mosquitto_property *props = NULL;
+	int rc = 0;
+
+	if (will->content_type)
+		rc = mosquitto_property_add_string(&props, MQTT_PROP_CONTENT_TYPE,
+						   will->content_type);
+	if (rc == 0)
+		rc = mosquitto_will_set_v5(conn->mosq, will->topic, (int)will->len, will->payload,
+					   will->qos, will->retain, props);
+	if (rc != 0) {
+		/* On failure the property list is still ours. */
+		mosquitto_property_free_all(&props);
+		log_error("cannot set the Last Will on %s: %s", will->topic,
+			  mosquitto_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* One connection attempt. The first goes through connect_bind_v5(), which
+ * also hands libmosquitto the CONNECT properties it reuses on every
+ * reconnect_async(); that first TCP connect blocks, the later ones do not. */
+static void conn_attempt(struct bus_conn *conn)
+{
+	mosquitto_property *props = NULL;
+	int rc;
+
+	conn->state = CONN_CONNECTING;
+	if (!conn->props_stored) {
+		rc = mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
+						  conn->opt.session_expiry);
+		if (rc == 0) {
+			rc = mosquitto_connect_bind_v5(conn->mosq, conn->opt.host, conn->opt.port,
+						       conn->opt.keepalive, NULL, props);
+			/* connect_bind_v5 copies the list before it can fail on the network. */
+			conn->props_stored = rc != MOSQ_ERR_INVAL && rc != MOSQ_ERR_NOMEM;
+		}
+		mosquitto_property_free_all(&props);
+	} else {
+		rc = mosquitto_reconnect_async(conn->mosq);
+	}
+	if (rc != 0 && conn->state == CONN_CONNECTING)
+		schedule_retry(conn, mosquitto_strerror(rc));
+}
+
+int bus_conn_start(struct bus_conn *conn)
+{
+	if (conn->state != CONN_IDLE)
+		return -1;
+	conn->misc_at = clock_mono_ms() + MISC_INTERVAL_MS;
+	conn_attempt(conn);
+	if (!conn->props_stored) {
+		log_error("cannot connect to %s:%d with these settings", conn->opt.host,
+			  conn->opt.port);
+		return -1;
+	}
+	return 0;
+}
+
+int bus_conn_publish(struct bus_conn *conn, const struct bus_publish *pub, int *mid)
+{
+	mosquitto_property *props = NULL;
+	int rc = 0;
+
+	if (pub->content_type)
+		rc = mosquitto_property_add_string(&props, MQTT_PROP_CONTENT_TYPE,
+						   pub->content_type);
+	if (rc == 0)
+		rc = mosquitto_publish_v5(conn->mosq, mid, pub->topic, (int)pub->len, pub->payload,
+					  pub->qos, pub->retain, props);
+	mosquitto_property_free_all(&props);
+	/* NO_CONN: a QoS 1 message is queued in the library and resent later. */
+	if (rc == MOSQ_ERR_NO_CONN && pub->qos > 0)
+		rc = 0;
+	if (rc != 0) {
+		log_error("cannot publish on %s: %s", pub->topic, mosquitto_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+void bus_conn_close(struct bus_conn *conn)
+{
+	enum conn_state was = conn->state;
+
+	if (was == CONN_CLOSING || was == CONN_CLOSED)
+		return;
+	conn->state = CONN_CLOSING;
+	/* Without a socket there is nothing to say goodbye on. */
+	if (mosquitto_disconnect(conn->mosq) != 0 || mosquitto_socket(conn->mosq) < 0)
+		conn->state = CONN_CLOSED;
+}
+
+bool bus_conn_closed(const struct bus_conn *conn)
+{
+	return conn->state == CONN_CLOSED;
+}
+
+bool bus_conn_online(const struct bus_conn *conn)
+{
+	return conn->state == CONN_ONLINE;
+}
+
+int bus_conn_fd(struct bus_conn *conn)
+{
+	return mosquitto_socket(conn->mosq);
+}
+
+bool bus_conn_want_write(struct bus_conn *conn)
+{
+	return mosquitto_want_write(conn->mosq);
+}
+
+void bus_conn_io(struct bus_conn *conn, bool readable, bool writable)
+{
+	/* Errors close the socket and arrive through on_disconnect. */
+	if (readable && mosquitto_socket(conn->mosq) >= 0)
+		mosquitto_loop_read(conn->mosq, 1);
+	if (writable && mosquitto_socket(conn->mosq) >= 0)
+		mosquitto_loop_write(conn->mosq, 1);
+}
+
+int bus_conn_timeout_ms(const struct bus_conn *conn, int64_t now_ms)
+{
+	int64_t next = conn->misc_at;
+
+	if (conn->state == CONN_WAITING && conn->retry_at < next)
+		next = conn->retry_at;
+	if (conn->state == CONN_IDLE || conn->state == CONN_CLOSED)
+		return -1;
+	return next <= now_ms ? 0 : (int)(next - now_ms);
+}
+
+void bus_conn_tick(struct bus_conn *conn, int64_t now_ms)
+{
+	if (conn->state == CONN_WAITING && now_ms >= conn->retry_at)
+		conn_attempt(conn);
+	if (now_ms >= conn->misc_at) {
+		conn->misc_at = now_ms + MISC_INTERVAL_MS;
+		if (mosquitto_socket(conn->mosq) >= 0)
+			mosquitto_loop_misc(conn->mosq);
+	}
+}

@@ -1,0 +1,79 @@
+/* bus/conn: the daemon's one MQTT v5 connection. It never blocks the caller
+ * (after the first attempt) and never runs a thread: the owner polls
+ * bus_conn_fd(), calls bus_conn_io() when it is ready and bus_conn_tick() when
+ * bus_conn_timeout_ms() runs out. Losing the broker is not an error here: the
+ * connection retries with capped exponential backoff until bus_conn_close(). */
+#ifndef AB_BUS_CONN_H
+#define AB_BUS_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct bus_conn;
+
+struct bus_conn_options {
+	const char *host;
+	int port;
+	const char *username;	/* NULL: anonymous */
+	const char *password;
+	const char *client_id;	/* stable per instance, so the session survives */
+	int keepalive;		/* seconds */
+	uint32_t session_expiry;	/* seconds; sent with clean_start=false */
+	int reconnect_max_ms;	/* cap of the backoff */
+};
+
+/* Called on the owner's thread, from inside bus_conn_io()/bus_conn_tick(). */
+struct bus_conn_handlers {
+	/* CONNACK accepted; `session_present`: the broker kept our session. */
+	void (*online)(void *arg, bool session_present);
+	/* The connection is gone (not called after bus_conn_close() completes). */
+	void (*offline)(void *arg, const char *reason);
+	/* The broker acknowledged the QoS 1 publish `mid`. */
+	void (*acked)(void *arg, int mid);
+};
+
+/* A message to publish; content_type NULL omits the property. */
+struct bus_publish {
+	const char *topic;
+	const void *payload;
+	size_t len;
+	int qos;
+	bool retain;
+	const char *content_type;
+};
+
+/* Creates the connection; nothing is sent until bus_conn_start().
+ * Free with bus_conn_destroy(). Returns 0 or -1 (logged). */
+int bus_conn_create(const struct bus_conn_options *opt, const struct bus_conn_handlers *h,
+		    void *arg, struct bus_conn **out);
+void bus_conn_destroy(struct bus_conn *conn);
+
+/* Sets the Last Will, retained at QoS 1, sent with every later CONNECT.
+ * The payload is copied. Returns 0 or -1. */
+int bus_conn_set_will(struct bus_conn *conn, const struct bus_publish *will);
+
+/* First connection attempt; a refused or failed attempt schedules a retry and
+ * still returns 0. -1 only for settings that can never connect. */
+int bus_conn_start(struct bus_conn *conn);
+
+/* Publishes. A QoS 1 message published while the broker is away is kept by
+ * the client library and sent after the reconnect, so that is success too.
+ * `mid` (may be NULL) receives the id bus_conn_handlers.acked reports. */
+int bus_conn_publish(struct bus_conn *conn, const struct bus_publish *pub, int *mid);
+
+/* Sends DISCONNECT (the broker then drops the Last Will) and stops retrying.
+ * bus_conn_closed() turns true once the packet has gone out. */
+void bus_conn_close(struct bus_conn *conn);
+bool bus_conn_closed(const struct bus_conn *conn);
+
+bool bus_conn_online(const struct bus_conn *conn);
+
+/* Event loop plumbing. bus_conn_fd() is -1 while there is no socket. */
+int bus_conn_fd(struct bus_conn *conn);
+bool bus_conn_want_write(struct bus_conn *conn);
+void bus_conn_io(struct bus_conn *conn, bool readable, bool writable);
+int bus_conn_timeout_ms(const struct bus_conn *conn, int64_t now_ms);
+void bus_conn_tick(struct bus_conn *conn, int64_t now_ms);
+
+#endif

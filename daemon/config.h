@@ -1,0 +1,68 @@
+/* config: every setting of the daemon, from defaults, a config file and the
+ * command line, in that order of precedence (the command line wins). */
+#ifndef AB_DAEMON_CONFIG_H
+#define AB_DAEMON_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "bus/codec.h"
+
+/* When to run a private mosquitto instead of connecting to a broker. */
+enum embedded_broker { EMBEDDED_AUTO, EMBEDDED_YES, EMBEDDED_NO };
+
+struct config {
+	char *config_file;	/* -c; NULL when none */
+	char *host;
+	int port;
+	char *username;		/* NULL: connect anonymously */
+	char *password;
+	char *root;		/* topic root R */
+	char *vault;		/* vault name V */
+	char *engine;
+	char *state_dir;
+	char *id;		/* instance id; NULL until resolved from the host name */
+	enum payload_encoding encoding;
+	bool no_store;
+	bool verbose;
+	int keepalive;		/* seconds */
+	int session_expiry;	/* seconds */
+	int reconnect_max;	/* seconds, cap of the reconnect backoff */
+	enum embedded_broker embedded_broker;
+	char *mosquitto;	/* broker binary for the embedded broker */
+	bool test_config;	/* --test-config: check and exit */
+
+	bool host_set, port_set;	/* given explicitly, not defaulted */
+};
+
+/* What config_parse_args() decided the process should do. */
+enum config_action {
+	CONFIG_RUN,
+	CONFIG_HELP,
+	CONFIG_VERSION,
+	CONFIG_ERROR,		/* message already written to the error stream */
+};
+
+/* Fills `cfg` from defaults, the -c file, then argv. Errors are written to
+ * `err` as "FILE:LINE: message" or "agentbus: --option: message".
+ * The caller frees `cfg` with config_free() whatever the result. */
+enum config_action config_parse_args(struct config *cfg, int argc, char **argv, FILE *err);
+
+/* Applies `key value` lines from `path` on top of `cfg`. Returns 0 or -1
+ * after writing "path:line: message" to `err`. */
+int config_load_file(struct config *cfg, const char *path, FILE *err);
+
+/* Sets the defaults; the instance id stays NULL until config_resolve(). */
+void config_defaults(struct config *cfg);
+
+/* Fills what depends on the machine (instance id from the host name). */
+int config_resolve(struct config *cfg, FILE *err);
+
+/* True when the daemon should start its own private broker. */
+bool config_wants_embedded_broker(const struct config *cfg);
+
+void config_print_help(FILE *out);
+void config_free(struct config *cfg);
+
+#endif

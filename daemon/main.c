@@ -1,0 +1,45 @@
+/* main: command line to running daemon. */
+#include <stdio.h>
+
+#include "daemon/config.h"
+#include "daemon/run.h"
+
+static void print_config(const struct config *cfg)
+{
+	printf("configuration OK\n"
+	       "broker     %s\n"
+	       "root       %s\nvault      %s\nengine     %s\nstate-dir  %s\nid         %s\n"
+	       "encoding   %s\nstore      %s\n",
+	       config_wants_embedded_broker(cfg) ? "private mosquitto (embedded)" : cfg->host,
+	       cfg->root, cfg->vault, cfg->engine, cfg->state_dir, cfg->id,
+	       cfg->encoding == ENCODING_JSON ? "json" : "msgpack",
+	       cfg->no_store ? "off" : "embedded");
+	if (!config_wants_embedded_broker(cfg))
+		printf("port       %d\n", cfg->port);
+}
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	int rc = 0;
+
+	switch (config_parse_args(&cfg, argc, argv, stderr)) {
+	case CONFIG_HELP:
+		config_print_help(stdout);
+		break;
+	case CONFIG_VERSION:
+		printf("agentbus %s\n", AGENTBUS_VERSION);
+		break;
+	case CONFIG_ERROR:
+		rc = 2;
+		break;
+	case CONFIG_RUN:
+		if (cfg.test_config)
+			print_config(&cfg);
+		else
+			rc = agentbus_run(&cfg);
+		break;
+	}
+	config_free(&cfg);
+	return rc;
+}

@@ -1,0 +1,330 @@
+/* run: the daemon's context and its one event loop. A single thread polls the
+ * broker socket, the signalfd and the private broker's log, and runs every
+ * timer; nothing else touches MQTT or the state, so nothing needs a lock.
+ *
+ * Stopping (SIGINT/SIGTERM): publish the retained "offline" status, wait for
+ * the broker's PUBACK (at most STOP_GRACE_MS), send DISCONNECT so the broker
+ * drops the Last Will, close the state, stop the private broker, exit 0. */
+#include "daemon/run.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bus/conn.h"
+#include "bus/topics.h"
+#include "daemon/broker_child.h"
+#include "daemon/signals.h"
+#include "daemon/status.h"
+#include "state/state.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+#define STOP_GRACE_MS 3000
+
+struct agentbus {
+	const struct config *cfg;
+	const char *host;	/* the broker actually used */
+	int port;
+	char *client_id;
+	char *status_topic;
+	int signal_fd;
+	struct state *state;
+	struct bus_conn *conn;
+	struct status status;
+	struct broker_child broker;	/* pid 0 unless embedded */
+	bool announced;		/* the "how to watch" lines were printed */
+	bool stopping;
+	int64_t stop_deadline;
+	int offline_mid;	/* publish id of the final offline status; -1: none */
+	int exit_code;
+};
+
+/* The counts the status message reports; agents and queues come later. */
+static struct status_counts current_counts(const struct agentbus *ab)
+{
+	(void)ab;
+	return (struct status_counts){ 0, 0, 0 };
+}
+
+static int publish_status(struct agentbus *ab, bool online, int *mid)
+{
+	struct status_counts counts = current_counts(ab);
+	struct codec_buf buf;
+	int rc;
+
+	if (status_encode(&ab->status, online, &counts, ab->cfg->encoding, &buf) != 0)
+		return -1;
+	rc = bus_conn_publish(ab->conn,
+			      &(struct bus_publish){ ab->status_topic, buf.data, buf.len, 1, true,
+						     buf.content_type },
+			      mid);
+	codec_buf_free(&buf);
+	if (rc == 0)
+		status_published(&ab->status, &counts, clock_mono_ms());
+	return rc;
+}
+
+/* Printed once, on stdout, for the person who typed `make run`. */
+static void announce(struct agentbus *ab)
+{
+	const struct config *cfg = ab->cfg;
+	char auth[512] = "";
+
+	if (cfg->username)
+		snprintf(auth, sizeof auth, " -u '%s' -P '<password>'", cfg->username);
+	printf("agentbus %s is up: instance %s, broker %s:%d, vault %s\n"
+	       "  watch the bus:    mosquitto_sub -h %s -p %d%s -t '%s/#' -v\n"
+	       "  talk to an agent: mosquitto_rr -h %s -p %d%s -t '%s/agent/eng/inbox'"
+	       " -e 'me/answer' -m 'hi'\n"
+	       "Stop with Ctrl-C.\n",
+	       AGENTBUS_VERSION, cfg->id, ab->host, ab->port, cfg->vault, ab->host, ab->port, auth,
+	       cfg->root, ab->host, ab->port, auth, cfg->root);
+	fflush(stdout);
+	ab->announced = true;
+}
+
+static void on_online(void *arg, bool session_present)
+{
+	struct agentbus *ab = arg;
+
+	(void)session_present;
+	if (ab->stopping)
+		return;
+	/* Retained, so a broker restarted without persistence learns it again. */
+	if (publish_status(ab, true, NULL) != 0)
+		log_error("cannot publish the online status");
+	if (!ab->announced)
+		announce(ab);
+}
+
+static void on_offline(void *arg, const char *reason)
+{
+	struct agentbus *ab = arg;
+
+	log_warn("lost the broker: %s", reason);
+	/* The goodbye cannot be delivered any more; stop without it. */
+	if (ab->stopping)
+		bus_conn_close(ab->conn);
+}
+
+static void on_acked(void *arg, int mid)
+{
+	struct agentbus *ab = arg;
+
+	if (ab->stopping && mid == ab->offline_mid)
+		bus_conn_close(ab->conn);
+}
+
+static void begin_stop(struct agentbus *ab, const char *why)
+{
+	if (ab->stopping)
+		return;
+	log_info("stopping (%s)", why);
+	ab->stopping = true;
+	ab->stop_deadline = clock_mono_ms() + STOP_GRACE_MS;
+	if (bus_conn_online(ab->conn) && publish_status(ab, false, &ab->offline_mid) == 0)
+		return;	/* on_acked closes the connection */
+	bus_conn_close(ab->conn);
+}
+
+static void handle_signals(struct agentbus *ab)
+{
+	int sig;
+
+	while ((sig = signals_next(ab->signal_fd)) != 0) {
+		if (sig == SIGHUP)
+			log_info("SIGHUP: configuration reload is not supported yet; ignored");
+		else
+			begin_stop(ab, sig == SIGINT ? "SIGINT" : "SIGTERM");
+	}
+}
+
+static void log_broker_line(void *arg, const char *line)
+{
+	(void)arg;
+	log_debug("mosquitto: %s", line);
+}
+
+static void handle_broker_log(struct agentbus *ab)
+{
+	if (broker_child_read_log(&ab->broker, log_broker_line, NULL) == 0)
+		return;
+	log_error("the private mosquitto exited");
+	ab->exit_code = 1;
+	begin_stop(ab, "private broker gone");
+	bus_conn_close(ab->conn);
+}
+
+static int min_timeout(int a, int b)
+{
+	if (a < 0)
+		return b;
+	if (b < 0)
+		return a;
+	return a < b ? a : b;
+}
+
+static void refresh_status(struct agentbus *ab, int64_t now)
+{
+	struct status_counts counts = current_counts(ab);
+
+	if (!ab->stopping && bus_conn_online(ab->conn) && status_due(&ab->status, &counts, now))
+		publish_status(ab, true, NULL);
+}
+
+/* One turn of the loop: wait for any fd or the nearest timer, then serve it. */
+static int loop_once(struct agentbus *ab)
+{
+	struct pollfd fds[3];
+	nfds_t n = 0, conn_i = 0, broker_i = 0;
+	int64_t now = clock_mono_ms();
+	struct status_counts counts = current_counts(ab);
+	int timeout, fd;
+
+	fds[n++] = (struct pollfd){ .fd = ab->signal_fd, .events = POLLIN };
+	if ((fd = bus_conn_fd(ab->conn)) >= 0) {
+		conn_i = n;
+		fds[n++] = (struct pollfd){ .fd = fd, .events = (short)(POLLIN |
+					    (bus_conn_want_write(ab->conn) ? POLLOUT : 0)) };
+	}
+	if (ab->broker.log_fd >= 0) {
+		broker_i = n;
+		fds[n++] = (struct pollfd){ .fd = ab->broker.log_fd, .events = POLLIN };
+	}
+	timeout = bus_conn_timeout_ms(ab->conn, now);
+	if (!ab->stopping)
+		timeout = min_timeout(timeout, status_timeout_ms(&ab->status, &counts, now));
+	else
+		timeout = min_timeout(timeout, (int)(ab->stop_deadline > now ?
+						     ab->stop_deadline - now : 0));
+	if (poll(fds, n, timeout) < 0 && errno != EINTR) {
+		log_error("poll: %s", strerror(errno));
+		return -1;
+	}
+	if (fds[0].revents)
+		handle_signals(ab);
+	if (conn_i && fds[conn_i].revents)
+		bus_conn_io(ab->conn, fds[conn_i].revents & (POLLIN | POLLHUP | POLLERR),
+			    fds[conn_i].revents & POLLOUT);
+	if (broker_i && fds[broker_i].revents)
+		handle_broker_log(ab);
+	now = clock_mono_ms();
+	bus_conn_tick(ab->conn, now);
+	refresh_status(ab, now);
+	if (ab->stopping && now >= ab->stop_deadline && !bus_conn_closed(ab->conn)) {
+		log_warn("the broker did not confirm the offline status in time");
+		bus_conn_close(ab->conn);
+	}
+	return 0;
+}
+
+static int setup_connection(struct agentbus *ab)
+{
+	const struct config *cfg = ab->cfg;
+	struct status_counts none = { 0, 0, 0 };
+	struct codec_buf will;
+	struct bus_conn_options opt = {
+		.host = ab->host,
+		.port = ab->port,
+		.username = cfg->username,
+		.password = cfg->password,
+		.client_id = ab->client_id,
+		.keepalive = cfg->keepalive,
+		.session_expiry = (uint32_t)cfg->session_expiry,
+		.reconnect_max_ms = cfg->reconnect_max * 1000,
+	};
+	struct bus_conn_handlers h = { on_online, on_offline, on_acked };
+	int rc;
+
+	if (bus_conn_create(&opt, &h, ab, &ab->conn) != 0)
+		return -1;
+	if (status_encode(&ab->status, false, &none, cfg->encoding, &will) != 0)
+		return -1;
+	rc = bus_conn_set_will(ab->conn, &(struct bus_publish){ ab->status_topic, will.data,
+								 will.len, 1, true,
+								 will.content_type });
+	codec_buf_free(&will);
+	if (rc != 0)
+		return -1;
+	return bus_conn_start(ab->conn);
+}
+
+static int start_private_broker(struct agentbus *ab)
+{
+	struct broker_child_options opt = {
+		.bin = ab->cfg->mosquitto,
+		.dir = ab->cfg->state_dir,
+	};
+
+	if (broker_child_start(&opt, &ab->broker) != 0)
+		return -1;
+	ab->host = "127.0.0.1";
+	ab->port = ab->broker.port;
+	log_info("no broker configured: started a private mosquitto on 127.0.0.1:%d",
+		 ab->port);
+	return 0;
+}
+
+static int agentbus_start(struct agentbus *ab)
+{
+	const struct config *cfg = ab->cfg;
+
+	ab->host = cfg->host;
+	ab->port = cfg->port;
+	ab->offline_mid = -1;
+	ab->broker.log_fd = -1;
+	ab->signal_fd = signals_open();
+	if (ab->signal_fd < 0) {
+		log_error("cannot set up signal handling: %s", strerror(errno));
+		return -1;
+	}
+	if (state_open(cfg->state_dir, &ab->state) != 0)
+		return -1;
+	if (config_wants_embedded_broker(cfg) && start_private_broker(ab) != 0)
+		return -1;
+	if (asprintf(&ab->client_id, "agentbus-%s", cfg->id) < 0)
+		return -1;
+	ab->status_topic = topic_status(cfg->root, cfg->id);
+	if (!ab->status_topic)
+		return -1;
+	status_init(&ab->status, cfg->id);
+	log_info("agentbus %s starting: instance %s, broker %s:%d, state %s", AGENTBUS_VERSION,
+		 cfg->id, ab->host, ab->port, cfg->state_dir);
+	return setup_connection(ab);
+}
+
+static void agentbus_cleanup(struct agentbus *ab)
+{
+	bus_conn_destroy(ab->conn);
+	state_close(ab->state);
+	broker_child_stop(&ab->broker);
+	if (ab->signal_fd >= 0)
+		close(ab->signal_fd);
+	free(ab->status_topic);
+	free(ab->client_id);
+}
+
+int agentbus_run(const struct config *cfg)
+{
+	struct agentbus ab = { .cfg = cfg, .signal_fd = -1 };
+
+	log_configure(cfg->verbose ? LOG_DEBUG : LOG_INFO, NULL);
+	if (agentbus_start(&ab) != 0) {
+		ab.exit_code = 1;
+	} else {
+		while (!(ab.stopping && bus_conn_closed(ab.conn)))
+			if (loop_once(&ab) != 0) {
+				ab.exit_code = 1;
+				break;
+			}
+	}
+	agentbus_cleanup(&ab);
+	if (ab.exit_code == 0)
+		log_info("stopped cleanly");
+	return ab.exit_code;
+}

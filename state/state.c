@@ -1,0 +1,206 @@
+/* state: SQLite in WAL mode. A process crash (kill -9) loses no committed
+ * transaction in WAL mode even with synchronous=NORMAL; only a power loss can
+ * drop the last commits, which the bus redelivers because we ack late. */
+#include "state/state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+struct state {
+	sqlite3 *db;
+	int lock_fd;
+	bool crashed;
+};
+
+/* Schema history: migration i brings user_version from i to i + 1. Never
+ * edit an entry once released; append a new one. */
+static const char *const migrations[] = {
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+};
+
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+static int mkdir_p(const char *path)
+{
+	char *tmp = strdup(path);
+	int rc = 0;
+
+	if (!tmp)
+		return -1;
+	for (char *p = tmp + 1; rc == 0; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char saved = *p;
+
+		*p = '\0';
+		if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+			rc = -1;
+		*p = saved;
+		if (saved == '\0')
+			break;
+	}
+	free(tmp);
+	return rc;
+}
+
+/* One daemon per state dir: two would process the same queue twice. */
+static int lock_dir(const char *dir, int *fd_out)
+{
+	char path[4096], pid[32] = "";
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/agentbus.lock", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		log_error("cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		n = pread(fd, pid, sizeof pid - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		log_error("state dir %s is in use by another agentbus (pid %s)", dir,
+			  pid[0] ? pid : "unknown");
+		close(fd);
+		return -1;
+	}
+	n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+		log_warn("cannot write the pid into %s: %s", path, strerror(errno));
+	*fd_out = fd;
+	return 0;
+}
+
+static int exec_sql(sqlite3 *db, const char *sql)
+{
+	char *err = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+		log_error("state: %s", err ? err : sqlite3_errmsg(db));
+		sqlite3_free(err);
+		return -1;
+	}
+	return 0;
+}
+
+static int user_version(sqlite3 *db)
+{
+	sqlite3_stmt *stmt;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		v = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	return v;
+}
+
+static int migrate(sqlite3 *db)
+{
+	int v = user_version(db);
+	char sql[64];
+
+	if (v < 0)
+		return -1;
+	if (v > N_MIGRATIONS) {
+		log_error("state: database schema %d is newer than this agentbus (%d)", v,
+			  N_MIGRATIONS);
+		return -1;
+	}
+	for (; v < N_MIGRATIONS; v++) {
+		snprintf(sql, sizeof sql, "PRAGMA user_version = %d;", v + 1);
+		if (exec_sql(db, "BEGIN IMMEDIATE;") != 0)
+			return -1;
+		if (exec_sql(db, migrations[v]) != 0 || exec_sql(db, sql) != 0) {
+			exec_sql(db, "ROLLBACK;");
+			return -1;
+		}
+		if (exec_sql(db, "COMMIT;") != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Reads meta.running left by the previous daemon, then marks this one. */
+static int mark_running(struct state *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	rc = sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key = 'running'", -1,
+				&stmt, NULL);
+	if (rc != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		st->crashed = strcmp((const char *)sqlite3_column_text(stmt, 0), "1") == 0;
+	sqlite3_finalize(stmt);
+	return exec_sql(st->db, "INSERT OR REPLACE INTO meta (key, value) VALUES ('running', '1');");
+}
+
+int state_open(const char *dir, struct state **out)
+{
+	struct state *st;
+	char path[4096];
+
+	*out = NULL;
+	if (mkdir_p(dir) != 0) {
+		log_error("cannot create state dir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	st = calloc(1, sizeof *st);
+	if (!st)
+		return -1;
+	st->lock_fd = -1;
+	if (lock_dir(dir, &st->lock_fd) != 0)
+		goto error;
+	snprintf(path, sizeof path, "%s/agentbus.db", dir);
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	    SQLITE_OK) {
+		log_error("cannot open %s: %s", path, sqlite3_errmsg(st->db));
+		goto error;
+	}
+	sqlite3_busy_timeout(st->db, 5000);
+	if (exec_sql(st->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;") != 0 ||
+	    migrate(st->db) != 0 || mark_running(st) != 0)
+		goto error;
+	if (st->crashed)
+		log_warn("state: the previous agentbus on %s did not stop cleanly", dir);
+	*out = st;
+	return 0;
+error:
+	if (st->db)
+		sqlite3_close(st->db);
+	if (st->lock_fd >= 0)
+		close(st->lock_fd);
+	free(st);
+	return -1;
+}
+
+bool state_previous_run_crashed(const struct state *st)
+{
+	return st->crashed;
+}
+
+void state_close(struct state *st)
+{
+	if (!st)
+		return;
+	exec_sql(st->db, "UPDATE meta SET value = '0' WHERE key = 'running';");
+	/* Fold the WAL back so the file is complete on its own. */
+	exec_sql(st->db, "PRAGMA wal_checkpoint(TRUNCATE);");
+	if (sqlite3_close(st->db) != SQLITE_OK)
+		log_error("state: close: %s", sqlite3_errmsg(st->db));
+	close(st->lock_fd);
+	free(st);
+}

@@ -1,0 +1,549 @@
+/* harness: brokers, daemons and clients for the end-to-end tests. Harness
+ * failures (cannot fork, broker will not start) abort the test program: the
+ * test could not have run, which is different from a failed check. */
+#include "test/harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <mosquitto.h>
+#include <mqtt_protocol.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/clock.h"
+#include "util/proc.h"
+
+static void die(const char *what)
+{
+	fprintf(stderr, "harness: %s: %s\n", what, strerror(errno));
+	exit(2);
+}
+
+static void *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (!p)
+		die("strdup");
+	return p;
+}
+
+const char *th_agentbus_bin(void)
+{
+	return AGENTBUS_BIN;
+}
+
+char *th_tmpdir(const char *name)
+{
+	char *path;
+
+	mkdir(TEST_TMP_ROOT, 0700);
+	if (asprintf(&path, "%s/%s-XXXXXX", TEST_TMP_ROOT, name) < 0)
+		die("asprintf");
+	if (!mkdtemp(path))
+		die("mkdtemp");
+	return path;
+}
+
+char *th_write_file(const char *dir, const char *name, const char *text)
+{
+	char *path;
+	FILE *f;
+
+	if (asprintf(&path, "%s/%s", dir, name) < 0)
+		die("asprintf");
+	f = fopen(path, "w");
+	if (!f || fputs(text, f) < 0 || fclose(f) != 0)
+		die(path);
+	return path;
+}
+
+/* Deadline arithmetic for pthread_cond_timedwait (CLOCK_REALTIME). */
+static struct timespec deadline_in(int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return ts;
+}
+
+/* --- broker ---------------------------------------------------------- */
+
+static void drain_line(void *arg, const char *line)
+{
+	fprintf(arg, "%s\n", line);
+	fflush(arg);
+}
+
+/* The broker blocks once its log pipe is full, so someone must always read. */
+static void *drain_broker_log(void *arg)
+{
+	struct th_broker *b = arg;
+	char path[4096];
+	FILE *log;
+
+	snprintf(path, sizeof path, "%s/mosquitto.log", b->dir);
+	log = fopen(path, "a");
+	if (!log)
+		return NULL;
+	for (;;) {
+		struct pollfd p = { .fd = b->child.log_fd, .events = POLLIN };
+
+		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+			break;
+		if (broker_child_read_log(&b->child, drain_line, log) < 0)
+			break;
+	}
+	fclose(log);
+	return NULL;
+}
+
+static void broker_launch(struct th_broker *b, int port)
+{
+	struct broker_child_options opt = {
+		.bin = "mosquitto",
+		.dir = b->dir,
+		.port = port,
+		.persistence = b->persistence,
+	};
+
+	if (broker_child_start(&opt, &b->child) != 0) {
+		fprintf(stderr, "harness: mosquitto did not start in %s\n", b->dir);
+		exit(2);
+	}
+	if (pthread_create(&b->drain, NULL, drain_broker_log, b) != 0)
+		die("pthread_create");
+	b->draining = true;
+	fprintf(stderr, "harness: mosquitto pid %ld on port %d\n", (long)b->child.pid,
+		b->child.port);
+}
+
+void th_broker_start(struct th_broker *b, const char *name, bool persistence)
+{
+	memset(b, 0, sizeof *b);
+	b->dir = th_tmpdir(name);
+	b->persistence = persistence;
+	broker_launch(b, 0);
+}
+
+void th_broker_restart(struct th_broker *b)
+{
+	broker_launch(b, b->child.port);
+}
+
+/* Ends the process first, so the drain thread sees EOF and exits, and only
+ * then closes the log fd it was reading. */
+static void broker_end(struct th_broker *b, int sig)
+{
+	int status;
+
+	if (b->child.pid > 0) {
+		fprintf(stderr, "harness: mosquitto pid %ld gets signal %d\n", (long)b->child.pid,
+			sig);
+		kill(b->child.pid, sig);
+		proc_wait(b->child.pid, -1, &status);
+		b->child.pid = 0;
+	}
+	if (b->draining) {
+		pthread_join(b->drain, NULL);
+		b->draining = false;
+	}
+	broker_child_stop(&b->child);
+}
+
+void th_broker_kill(struct th_broker *b)
+{
+	broker_end(b, SIGKILL);
+}
+
+void th_broker_stop(struct th_broker *b)
+{
+	broker_end(b, SIGTERM);
+}
+
+void th_broker_free(struct th_broker *b)
+{
+	broker_end(b, SIGTERM);
+	free(b->dir);
+	b->dir = NULL;
+}
+
+/* --- processes --------------------------------------------------------- */
+
+static pid_t spawn(const char *const *argv, int *out_fd, int *err_fd)
+{
+	int out[2], err[2];
+	pid_t pid;
+
+	if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0)
+		die("pipe");
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		proc_reset_signals();
+		dup2(out[1], STDOUT_FILENO);
+		dup2(err[1], STDERR_FILENO);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(out[1]);
+	close(err[1]);
+	*out_fd = out[0];
+	*err_fd = err[0];
+	return pid;
+}
+
+static void append(char **buf, size_t *len, const char *data, size_t n)
+{
+	char *p = realloc(*buf, *len + n + 1);
+
+	if (!p)
+		die("realloc");
+	memcpy(p + *len, data, n);
+	*len += n;
+	p[*len] = '\0';
+	*buf = p;
+}
+
+/* Collects the daemon's stdout and stderr; its log is echoed to ours so that
+ * ctest --output-on-failure shows it next to the failed check. */
+static void *read_daemon(void *arg)
+{
+	struct th_daemon *d = arg;
+	struct pollfd p[2] = { { .fd = d->out_fd, .events = POLLIN },
+			       { .fd = d->err_fd, .events = POLLIN } };
+	char buf[4096];
+	int open_fds = 2;
+
+	while (open_fds > 0) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (int i = 0; i < 2; i++) {
+			ssize_t n;
+
+			if (p[i].fd < 0 || !p[i].revents)
+				continue;
+			n = read(p[i].fd, buf, sizeof buf);
+			pthread_mutex_lock(&d->lock);
+			if (n > 0 && i == 0)
+				append(&d->out, &d->out_len, buf, (size_t)n);
+			else if (n > 0)
+				append(&d->err, &d->err_len, buf, (size_t)n);
+			pthread_cond_broadcast(&d->changed);
+			pthread_mutex_unlock(&d->lock);
+			if (n > 0 && i == 1)
+				fprintf(stderr, "%.*s", (int)n, buf);
+			if (n <= 0) {
+				p[i].fd = -1;
+				open_fds--;
+			}
+		}
+	}
+	pthread_mutex_lock(&d->lock);
+	d->eof = true;
+	pthread_cond_broadcast(&d->changed);
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+void th_daemon_start(struct th_daemon *d, const char *const *args)
+{
+	const char *argv[64];
+	size_t n = 0;
+
+	memset(d, 0, sizeof *d);
+	argv[n++] = th_agentbus_bin();
+	while (*args && n < 63)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->changed, NULL);
+	d->out = xstrdup("");
+	d->err = xstrdup("");
+	d->pid = spawn(argv, &d->out_fd, &d->err_fd);
+	if (pthread_create(&d->reader, NULL, read_daemon, d) != 0)
+		die("pthread_create");
+}
+
+bool th_daemon_wait_output(struct th_daemon *d, bool on_stdout, const char *text,
+			   int timeout_ms)
+{
+	struct timespec until = deadline_in(timeout_ms);
+	bool found;
+
+	pthread_mutex_lock(&d->lock);
+	while (!(found = strstr(on_stdout ? d->out : d->err, text) != NULL) && !d->eof)
+		if (pthread_cond_timedwait(&d->changed, &d->lock, &until) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&d->lock);
+	return found;
+}
+
+int th_daemon_stop(struct th_daemon *d, int sig)
+{
+	int status = -1;
+
+	if (d->pid <= 0)
+		return -1;
+	kill(d->pid, sig);
+	if (proc_wait(d->pid, TH_TIMEOUT_MS, &status) != 0) {
+		fprintf(stderr, "harness: agentbus did not exit after signal %d\n", sig);
+		kill(d->pid, SIGKILL);
+		proc_wait(d->pid, -1, &status);
+		status = -1;
+	}
+	d->pid = 0;
+	pthread_join(d->reader, NULL);
+	close(d->out_fd);
+	close(d->err_fd);
+	return status;
+}
+
+void th_daemon_free(struct th_daemon *d)
+{
+	if (d->pid > 0)
+		th_daemon_stop(d, SIGKILL);
+	free(d->out);
+	free(d->err);
+	pthread_mutex_destroy(&d->lock);
+	pthread_cond_destroy(&d->changed);
+	d->out = d->err = NULL;
+}
+
+int th_run(const char *const *argv, char **out, char **err)
+{
+	struct th_daemon d;
+	int status;
+
+	/* The same capture as a daemon, minus the signal: wait for EOF. */
+	memset(&d, 0, sizeof d);
+	pthread_mutex_init(&d.lock, NULL);
+	pthread_cond_init(&d.changed, NULL);
+	d.out = xstrdup("");
+	d.err = xstrdup("");
+	d.pid = spawn(argv, &d.out_fd, &d.err_fd);
+	if (pthread_create(&d.reader, NULL, read_daemon, &d) != 0)
+		die("pthread_create");
+	pthread_join(d.reader, NULL);
+	close(d.out_fd);
+	close(d.err_fd);
+	if (proc_wait(d.pid, TH_TIMEOUT_MS, &status) != 0)
+		status = -1;
+	*out = d.out;
+	*err = d.err;
+	pthread_mutex_destroy(&d.lock);
+	pthread_cond_destroy(&d.changed);
+	return status;
+}
+
+/* --- MQTT client --------------------------------------------------------- */
+
+static void client_on_connect(struct mosquitto *m, void *arg, int rc, int flags,
+			      const mosquitto_property *props)
+{
+	struct th_client *c = arg;
+
+	(void)m;
+	(void)flags;
+	(void)props;
+	pthread_mutex_lock(&c->lock);
+	c->connected = rc == 0;
+	pthread_cond_broadcast(&c->changed);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void client_on_subscribe(struct mosquitto *m, void *arg, int mid, int n,
+				const int *granted, const mosquitto_property *props)
+{
+	struct th_client *c = arg;
+
+	(void)m;
+	(void)mid;
+	(void)n;
+	(void)granted;
+	(void)props;
+	pthread_mutex_lock(&c->lock);
+	c->subscribed++;
+	pthread_cond_broadcast(&c->changed);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void client_on_message(struct mosquitto *m, void *arg, const struct mosquitto_message *msg,
+			      const mosquitto_property *props)
+{
+	struct th_client *c = arg;
+	struct th_msg *tm = calloc(1, sizeof *tm);
+	char *ct = NULL;
+
+	(void)m;
+	if (!tm)
+		die("calloc");
+	tm->topic = xstrdup(msg->topic);
+	tm->payload = malloc((size_t)msg->payloadlen + 1);
+	if (!tm->payload)
+		die("malloc");
+	memcpy(tm->payload, msg->payload, (size_t)msg->payloadlen);
+	tm->payload[msg->payloadlen] = '\0';
+	tm->len = msg->payloadlen;
+	tm->retain = msg->retain;
+	if (mosquitto_property_read_string(props, MQTT_PROP_CONTENT_TYPE, &ct, false))
+		tm->content_type = ct;
+	pthread_mutex_lock(&c->lock);
+	if (c->tail)
+		c->tail->next = tm;
+	else
+		c->head = tm;
+	c->tail = tm;
+	pthread_cond_broadcast(&c->changed);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void th_client_open(struct th_client *c, int port, const char *filter)
+{
+	struct timespec until = deadline_in(TH_TIMEOUT_MS);
+	bool ok;
+
+	memset(c, 0, sizeof *c);
+	mosquitto_lib_init();
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->changed, NULL);
+	c->mosq = mosquitto_new(NULL, true, c);
+	if (!c->mosq)
+		die("mosquitto_new");
+	mosquitto_int_option(c->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+	mosquitto_int_option(c->mosq, MOSQ_OPT_TCP_NODELAY, 1);
+	mosquitto_connect_v5_callback_set(c->mosq, client_on_connect);
+	mosquitto_subscribe_v5_callback_set(c->mosq, client_on_subscribe);
+	mosquitto_message_v5_callback_set(c->mosq, client_on_message);
+	if (mosquitto_connect_bind_v5(c->mosq, "127.0.0.1", port, 30, NULL, NULL) != 0 ||
+	    mosquitto_loop_start(c->mosq) != 0) {
+		fprintf(stderr, "harness: test client cannot connect to port %d\n", port);
+		exit(2);
+	}
+	pthread_mutex_lock(&c->lock);
+	while (!c->connected &&
+	       pthread_cond_timedwait(&c->changed, &c->lock, &until) != ETIMEDOUT)
+		;
+	ok = c->connected;
+	pthread_mutex_unlock(&c->lock);
+	if (ok && filter && mosquitto_subscribe_v5(c->mosq, NULL, filter, 1, 0, NULL) == 0) {
+		pthread_mutex_lock(&c->lock);
+		while (c->subscribed == 0 &&
+		       pthread_cond_timedwait(&c->changed, &c->lock, &until) != ETIMEDOUT)
+			;
+		ok = c->subscribed > 0;
+		pthread_mutex_unlock(&c->lock);
+	}
+	if (!ok) {
+		fprintf(stderr, "harness: test client not connected/subscribed on %d\n", port);
+		exit(2);
+	}
+}
+
+/* Unlinks and returns the first queued message on `topic` containing `text`. */
+static struct th_msg *take_match(struct th_client *c, const char *topic, const char *text)
+{
+	struct th_msg **pp = &c->head, *prev = NULL;
+
+	for (; *pp; prev = *pp, pp = &(*pp)->next) {
+		struct th_msg *m = *pp;
+
+		if (strcmp(m->topic, topic) != 0 || (text && !strstr(m->payload, text)))
+			continue;
+		*pp = m->next;
+		if (c->tail == m)
+			c->tail = prev;
+		m->next = NULL;
+		return m;
+	}
+	return NULL;
+}
+
+struct th_msg *th_client_wait_for(struct th_client *c, const char *topic, const char *text,
+				  int timeout_ms)
+{
+	struct timespec until = deadline_in(timeout_ms);
+	struct th_msg *m;
+
+	pthread_mutex_lock(&c->lock);
+	while (!(m = take_match(c, topic, text)))
+		if (pthread_cond_timedwait(&c->changed, &c->lock, &until) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&c->lock);
+	return m;
+}
+
+struct th_msg *th_client_next(struct th_client *c, const char *topic, int timeout_ms)
+{
+	return th_client_wait_for(c, topic, NULL, timeout_ms);
+}
+
+void th_msg_free(struct th_msg *m)
+{
+	if (!m)
+		return;
+	free(m->topic);
+	free(m->payload);
+	free(m->content_type);
+	free(m);
+}
+
+void th_client_close(struct th_client *c)
+{
+	struct th_msg *m, *next;
+
+	mosquitto_disconnect(c->mosq);
+	mosquitto_loop_stop(c->mosq, false);
+	mosquitto_destroy(c->mosq);
+	mosquitto_lib_cleanup();
+	for (m = c->head; m; m = next) {
+		next = m->next;
+		th_msg_free(m);
+	}
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->changed);
+}
+
+bool th_schema_valid(const char *name, const char *json)
+{
+	char *dir = th_tmpdir("schema");
+	char *doc = th_write_file(dir, "doc.json", json);
+	char *schema, *out = NULL, *err = NULL;
+	int status;
+
+	if (asprintf(&schema, "%s/schemas/%s.schema.json", SOURCE_DIR, name) < 0)
+		die("asprintf");
+	{
+		const char *argv[] = { PYTHON_FOR_SCHEMAS, SOURCE_DIR "/test/validate.py", schema, doc,
+				       NULL };
+
+		status = th_run(argv, &out, &err);
+	}
+	if (status != 0)
+		fprintf(stderr, "schema %s rejects %s:\n%s%s", name, json, out, err);
+	free(out);
+	free(err);
+	free(schema);
+	unlink(doc);
+	rmdir(dir);
+	free(doc);
+	free(dir);
+	return status == 0;
+}

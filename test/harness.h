@@ -1,0 +1,112 @@
+/* harness: what the end-to-end tests share. A real mosquitto per test on a
+ * free loopback port, the real agentbus binary as a child process, and an MQTT
+ * client whose received messages a test can wait for. Every wait is on an
+ * event (a message, a log line, a process exit) with a timeout only as a
+ * safety net. */
+#ifndef AB_TEST_HARNESS_H
+#define AB_TEST_HARNESS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "daemon/broker_child.h"
+
+/* The safety-net timeout of every wait. */
+#define TH_TIMEOUT_MS 10000
+
+/* A fresh directory under the build tree for one test; malloc'd path. */
+char *th_tmpdir(const char *name);
+
+/* Writes `text` to `dir/name`; returns the malloc'd path. */
+char *th_write_file(const char *dir, const char *name, const char *text);
+
+/* --- broker ---------------------------------------------------------- */
+
+struct th_broker {
+	struct broker_child child;
+	char *dir;
+	bool persistence;
+	pthread_t drain;	/* copies the broker's log to dir/mosquitto.log */
+	bool draining;
+};
+
+/* Starts a broker in a new tmp dir (port 0: any free port). */
+void th_broker_start(struct th_broker *b, const char *name, bool persistence);
+/* Starts it again on the same port and dir, after a stop or kill. */
+void th_broker_restart(struct th_broker *b);
+/* SIGKILL: the broker saves nothing. */
+void th_broker_kill(struct th_broker *b);
+/* SIGTERM: a persistent broker saves its state. */
+void th_broker_stop(struct th_broker *b);
+void th_broker_free(struct th_broker *b);
+
+/* --- the agentbus daemon ------------------------------------------------ */
+
+struct th_daemon {
+	pid_t pid;
+	int out_fd, err_fd;
+	pthread_t reader;
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	char *out;		/* everything it printed on stdout so far */
+	size_t out_len;
+	char *err;		/* and on stderr (its log) */
+	size_t err_len;
+	bool eof;
+};
+
+/* Runs the agentbus under test with `args` (NULL-terminated). */
+void th_daemon_start(struct th_daemon *d, const char *const *args);
+/* Waits until stdout (`on_stdout`) or the log contains `text`. */
+bool th_daemon_wait_output(struct th_daemon *d, bool on_stdout, const char *text,
+			   int timeout_ms);
+/* Sends `sig` and waits for the exit; returns the wait status or -1. */
+int th_daemon_stop(struct th_daemon *d, int sig);
+/* Frees the captured output; the process must have exited. */
+void th_daemon_free(struct th_daemon *d);
+
+/* Runs a command to completion, capturing stdout and stderr (malloc'd). */
+int th_run(const char *const *argv, char **out, char **err);
+
+/* Path of the agentbus binary under test. */
+const char *th_agentbus_bin(void);
+
+/* --- an MQTT v5 client for assertions ----------------------------------- */
+
+struct th_msg {
+	char *topic;
+	char *payload;		/* NUL-terminated copy */
+	int len;
+	bool retain;
+	char *content_type;	/* NULL when absent */
+	struct th_msg *next;
+};
+
+struct th_client {
+	struct mosquitto *mosq;
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	struct th_msg *head, *tail;
+	bool connected;
+	int subscribed;		/* SUBACKs received */
+};
+
+/* Connects to 127.0.0.1:port and subscribes to `filter` (QoS 1), waiting for
+ * the SUBACK so nothing published afterwards can be missed. */
+void th_client_open(struct th_client *c, int port, const char *filter);
+/* Next message on `topic` (exact), or NULL after the timeout. Free with
+ * th_msg_free(). Earlier messages on other topics stay queued. */
+struct th_msg *th_client_next(struct th_client *c, const char *topic, int timeout_ms);
+/* Like th_client_next, skipping messages whose payload lacks `text`. */
+struct th_msg *th_client_wait_for(struct th_client *c, const char *topic, const char *text,
+				  int timeout_ms);
+void th_client_close(struct th_client *c);
+void th_msg_free(struct th_msg *m);
+
+/* Validates a JSON payload against schemas/<name>.schema.json with Python's
+ * jsonschema (draft 2020-12). Returns true when valid; prints why not. */
+bool th_schema_valid(const char *name, const char *json);
+
+#endif

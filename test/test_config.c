@@ -1,0 +1,210 @@
+/* test_config: defaults, config files (good and bad) and command-line
+ * precedence, through the parser's own API. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "daemon/config.h"
+#include "test/check.h"
+#include "test/harness.h"
+
+static char *dir;
+
+/* Parses argv; errors go to a memory stream returned in *errs. */
+static enum config_action parse(struct config *cfg, char **errs, const char *const *args)
+{
+	char *argv[32] = { "agentbus" };
+	int argc = 1;
+	size_t len;
+	FILE *err = open_memstream(errs, &len);
+	enum config_action a;
+
+	while (*args)
+		argv[argc++] = (char *)*args++;
+	a = config_parse_args(cfg, argc, argv, err);
+	fclose(err);
+	return a;
+}
+
+static void test_defaults(void)
+{
+	struct config cfg;
+	char *errs;
+
+	CHECK_INT(parse(&cfg, &errs, (const char *[]){ NULL }), CONFIG_RUN);
+	CHECK_STR(cfg.host, "127.0.0.1");
+	CHECK_INT(cfg.port, 1883);
+	CHECK_STR(cfg.root, "parachute");
+	CHECK_STR(cfg.vault, "default");
+	CHECK_STR(cfg.engine, "echo");
+	CHECK_STR(cfg.state_dir, "./agentbus-state");
+	CHECK_INT(cfg.encoding, ENCODING_JSON);
+	CHECK(!cfg.no_store);
+	CHECK(!cfg.verbose);
+	CHECK(cfg.username == NULL);
+	CHECK(cfg.id != NULL && cfg.id[0] != '\0');	/* from the host name */
+	CHECK(config_wants_embedded_broker(&cfg));	/* nothing configured */
+	config_free(&cfg);
+	free(errs);
+}
+
+static void test_good_file(void)
+{
+	char *path = th_write_file(dir, "good.conf",
+				   "# a comment\n"
+				   "\n"
+				   "host broker.example\n"
+				   "  port   1884  \n"
+				   "username svc\n"
+				   "password p#ss word\n"
+				   "root org/parachute\n"
+				   "vault notes\n"
+				   "engine exec\n"
+				   "state-dir /tmp/x\n"
+				   "id box-1\n"
+				   "encoding msgpack\n"
+				   "no-store\n"
+				   "verbose false\n"
+				   "embedded-broker no\n");
+	struct config cfg;
+	char *errs;
+
+	CHECK_INT(parse(&cfg, &errs, (const char *[]){ "-c", path, NULL }), CONFIG_RUN);
+	CHECK_STR(errs, "");
+	CHECK_STR(cfg.host, "broker.example");
+	CHECK_INT(cfg.port, 1884);
+	CHECK_STR(cfg.username, "svc");
+	CHECK_STR(cfg.password, "p#ss word");	/* '#' only starts a comment line */
+	CHECK_STR(cfg.root, "org/parachute");
+	CHECK_STR(cfg.vault, "notes");
+	CHECK_STR(cfg.engine, "exec");
+	CHECK_STR(cfg.state_dir, "/tmp/x");
+	CHECK_STR(cfg.id, "box-1");
+	CHECK_INT(cfg.encoding, ENCODING_MSGPACK);
+	CHECK(cfg.no_store);
+	CHECK(!cfg.verbose);
+	CHECK(!config_wants_embedded_broker(&cfg));
+	config_free(&cfg);
+	free(errs);
+	free(path);
+}
+
+static void test_command_line_wins(void)
+{
+	char *path = th_write_file(dir, "base.conf", "port 1884\nvault notes\nverbose true\n");
+	struct config cfg;
+	char *errs;
+
+	/* The file comes after the option on the command line, and still loses. */
+	CHECK_INT(parse(&cfg, &errs, (const char *[]){ "--vault", "cli", "-c", path, "-p", "2000",
+						      NULL }),
+		  CONFIG_RUN);
+	CHECK_INT(cfg.port, 2000);
+	CHECK_STR(cfg.vault, "cli");
+	CHECK(cfg.verbose);	/* from the file, not overridden */
+	CHECK(!config_wants_embedded_broker(&cfg));	/* a port is configured */
+	config_free(&cfg);
+	free(errs);
+	free(path);
+}
+
+/* Each bad file must fail with "path:line: message". */
+static void check_bad_file(const char *text, int line, const char *message)
+{
+	char *path = th_write_file(dir, "bad.conf", text);
+	char *want;
+	struct config cfg;
+	char *errs;
+
+	CHECK_INT(parse(&cfg, &errs, (const char *[]){ "-c", path, NULL }), CONFIG_ERROR);
+	if (asprintf(&want, "%s:%d: %s", path, line, message) < 0)
+		abort();
+	CHECK_CONTAINS(errs, want);
+	config_free(&cfg);
+	free(want);
+	free(errs);
+	free(path);
+}
+
+static void test_bad_files(void)
+{
+	check_bad_file("port 1884\nbogus 1\n", 2, "unknown option 'bogus'");
+	check_bad_file("# c\n\nport 70000\n", 3, "port: '70000' is not a whole number from 1 to 65535");
+	check_bad_file("port\n", 1, "port: needs a value");
+	check_bad_file("port 12ab\n", 1, "port: '12ab' is not a whole number");
+	check_bad_file("encoding xml\n", 1, "encoding: 'xml' is not one of json|msgpack");
+	check_bad_file("engine gpt\n", 1, "engine: unknown engine 'gpt'");
+	check_bad_file("vault a/b\n", 1, "vault: 'a/b' must be one topic level");
+	check_bad_file("id +\n", 1, "id: '+' must be one topic level");
+	check_bad_file("root /lead\n", 1, "root: '/lead' must be topic levels");
+	check_bad_file("root a//b\n", 1, "root: 'a//b' must be topic levels");
+	check_bad_file("no-store maybe\n", 1, "no-store: 'maybe' is not true or false");
+	check_bad_file("keepalive 2\n", 1, "keepalive: '2' is not a whole number from 5");
+	check_bad_file("config other.conf\n", 1, "unknown option 'config'");
+}
+
+static void test_missing_file(void)
+{
+	struct config cfg;
+	char *errs;
+
+	CHECK_INT(parse(&cfg, &errs, (const char *[]){ "-c", "/nonexistent/agentbus.conf", NULL }),
+		  CONFIG_ERROR);
+	CHECK_CONTAINS(errs, "/nonexistent/agentbus.conf: cannot open");
+	config_free(&cfg);
+	free(errs);
+}
+
+static void test_bad_options(void)
+{
+	struct config cfg;
+	char *errs;
+
+	CHECK_INT(parse(&cfg, &errs, (const char *[]){ "--port", "0", NULL }), CONFIG_ERROR);
+	CHECK_CONTAINS(errs, "agentbus: --port: '0' is not a whole number from 1 to 65535");
+	config_free(&cfg);
+	free(errs);
+	CHECK_INT(parse(&cfg, &errs, (const char *[]){ "--frobnicate", NULL }), CONFIG_ERROR);
+	CHECK_CONTAINS(errs, "--frobnicate: unknown option");
+	config_free(&cfg);
+	free(errs);
+	CHECK_INT(parse(&cfg, &errs, (const char *[]){ "-h", NULL }), CONFIG_ERROR);
+	CHECK_CONTAINS(errs, "--host: needs a value");
+	config_free(&cfg);
+	free(errs);
+	CHECK_INT(parse(&cfg, &errs, (const char *[]){ "stray", NULL }), CONFIG_ERROR);
+	CHECK_CONTAINS(errs, "unexpected argument 'stray'");
+	config_free(&cfg);
+	free(errs);
+	CHECK_INT(parse(&cfg, &errs, (const char *[]){ "--embedded-broker", "yes", "-p", "1", NULL }),
+		  CONFIG_ERROR);
+	CHECK_CONTAINS(errs, "--embedded-broker yes cannot be combined");
+	config_free(&cfg);
+	free(errs);
+}
+
+static void test_help_and_version(void)
+{
+	struct config cfg;
+	char *errs;
+
+	CHECK_INT(parse(&cfg, &errs, (const char *[]){ "--help", NULL }), CONFIG_HELP);
+	config_free(&cfg);
+	free(errs);
+	CHECK_INT(parse(&cfg, &errs, (const char *[]){ "--version", NULL }), CONFIG_VERSION);
+	config_free(&cfg);
+	free(errs);
+}
+
+int main(void)
+{
+	dir = th_tmpdir("config");
+	RUN(test_defaults);
+	RUN(test_good_file);
+	RUN(test_command_line_wins);
+	RUN(test_bad_files);
+	RUN(test_missing_file);
+	RUN(test_bad_options);
+	RUN(test_help_and_version);
+	free(dir);
+	return check_summary();
+}

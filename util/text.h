@@ -1,0 +1,17 @@
+/* text: small string rules shared by the contract's names and paths. */
+#ifndef AB_UTIL_TEXT_H
+#define AB_UTIL_TEXT_H
+
+#include <stdbool.h>
+
+/* CONTRACT.md safe(): every character outside [A-Za-z0-9_-] becomes '-'. */
+void text_safe_name(char *s);
+
+/* One MQTT topic level a name may fill: non-empty, no '/', '+', '#' or NUL. */
+bool text_is_topic_level(const char *s);
+
+/* A topic prefix such as "parachute" or "org/parachute": levels as above,
+ * separated by single '/', none empty. */
+bool text_is_topic_prefix(const char *s);
+
+#endif
