@@ -6,16 +6,15 @@
 
 static void print_config(const struct config *cfg)
 {
-	printf("configuration OK\n"
-	       "broker     %s\n"
-	       "root       %s\nvault      %s\nengine     %s\nstate-dir  %s\nid         %s\n"
+	if (config_wants_embedded_broker(cfg))
+		printf("configuration OK\nbroker     private mosquitto (embedded)\n");
+	else
+		printf("configuration OK\nbroker     %s:%d\n", cfg->host, cfg->port);
+	printf("root       %s\nvault      %s\nengine     %s\nstate-dir  %s\nid         %s\n"
 	       "encoding   %s\nstore      %s\n",
-	       config_wants_embedded_broker(cfg) ? "private mosquitto (embedded)" : cfg->host,
 	       cfg->root, cfg->vault, cfg->engine, cfg->state_dir, cfg->id,
 	       cfg->encoding == ENCODING_JSON ? "json" : "msgpack",
 	       cfg->no_store ? "off" : "embedded");
-	if (!config_wants_embedded_broker(cfg))
-		printf("port       %d\n", cfg->port);
 }
 
 int main(int argc, char **argv)

@@ -3,6 +3,9 @@
 
 usage: validate.py SCHEMA DOC...   exit 0 when every DOC is valid
        validate.py --check SCHEMA...   exit 0 when every SCHEMA is itself valid
+       validate.py --examples DIR SCHEMA_DIR
+           every DIR/NAME.valid.*.json must pass SCHEMA_DIR/NAME.schema.json and
+           every DIR/NAME.invalid.*.json must fail it
 """
 import glob
 import json
@@ -22,16 +25,38 @@ def load_store(schema_path):
     return store
 
 
+def validator_for(schema_path):
+    with open(schema_path) as f:
+        schema = json.load(f)
+    resolver = RefResolver(schema["$id"], schema, store=load_store(schema_path))
+    return Draft202012Validator(schema, resolver=resolver, format_checker=FormatChecker())
+
+
+def check_examples(examples_dir, schema_dir):
+    wrong = 0
+    paths = sorted(glob.glob(os.path.join(examples_dir, "*.json")))
+    for path in paths:
+        name, kind = os.path.basename(path).split(".")[:2]
+        with open(path) as f:
+            doc = json.load(f)
+        errors = list(validator_for(os.path.join(schema_dir, name + ".schema.json")).iter_errors(doc))
+        if (kind == "valid") != (not errors):
+            wrong += 1
+            why = errors[0].message if errors else "accepted"
+            print(f"{os.path.basename(path)}: expected {kind}, got: {why}")
+    print(f"{len(paths) - wrong} passed, {wrong} failed")
+    return 1 if wrong or not paths else 0
+
+
 def main(argv):
+    if argv and argv[0] == "--examples":
+        return check_examples(argv[1], argv[2])
     if argv and argv[0] == "--check":
         for path in argv[1:]:
             with open(path) as f:
                 Draft202012Validator.check_schema(json.load(f))
         return 0
-    with open(argv[0]) as f:
-        schema = json.load(f)
-    resolver = RefResolver(schema["$id"], schema, store=load_store(argv[0]))
-    validator = Draft202012Validator(schema, resolver=resolver, format_checker=FormatChecker())
+    validator = validator_for(argv[0])
     bad = 0
     for path in argv[1:]:
         with open(path) as f:

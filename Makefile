@@ -1,0 +1,22 @@
+# The README's two commands. Both bootstrap first: on a fresh Debian 12
+# machine they install what is missing, elsewhere they print one line.
+#   make run [ARGS="-h broker -p 1883 ..."]   build and run agentbus
+#   make test                                 build twice (plain, sanitizers), run every test
+JOBS := $(shell nproc)
+
+.PHONY: run test build clean
+
+build:
+	@scripts/bootstrap
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build -j $(JOBS) -- --no-print-directory
+
+run: build
+	@./build/agentbus $(ARGS)
+
+test:
+	@scripts/bootstrap
+	@scripts/test
+
+clean:
+	rm -rf build build-asan
