@@ -9,7 +9,7 @@ JOBS := $(shell nproc)
 build:
 	@scripts/bootstrap
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	@cmake --build build -j $(JOBS) -- --no-print-directory
+	@cmake --build build --target agentbus -j $(JOBS) -- --no-print-directory
 
 run: build
 	@./build/agentbus $(ARGS)

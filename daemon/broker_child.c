@@ -87,6 +87,9 @@ static void exec_broker(const char *bin, const char *conf, int log_w, pid_t pare
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != parent)
 		_exit(1);
+	/* Our own process group: Ctrl-C in the terminal must reach agentbus only,
+	 * which says goodbye on the broker before it stops the broker. */
+	setpgid(0, 0);
 	proc_reset_signals();
 	dup2(log_w, STDOUT_FILENO);
 	dup2(log_w, STDERR_FILENO);
