@@ -183,7 +183,7 @@ void th_broker_free(struct th_broker *b)
 
 /* --- processes --------------------------------------------------------- */
 
-static pid_t spawn(const char *const *argv, int *out_fd, int *err_fd)
+static pid_t spawn(const char *const *argv, int *out_fd, int *err_fd, bool own_group)
 {
 	int out[2], err[2];
 	pid_t pid;
@@ -194,6 +194,8 @@ static pid_t spawn(const char *const *argv, int *out_fd, int *err_fd)
 	if (pid < 0)
 		die("fork");
 	if (pid == 0) {
+		if (own_group)
+			setpgid(0, 0);
 		proc_reset_signals();
 		dup2(out[1], STDOUT_FILENO);
 		dup2(err[1], STDERR_FILENO);
@@ -263,12 +265,13 @@ static void *read_daemon(void *arg)
 	return NULL;
 }
 
-void th_daemon_start(struct th_daemon *d, const char *const *args)
+static void daemon_start(struct th_daemon *d, const char *const *args, bool own_group)
 {
 	const char *argv[64];
 	size_t n = 0;
 
 	memset(d, 0, sizeof *d);
+	d->own_group = own_group;
 	argv[n++] = th_agentbus_bin();
 	while (*args && n < 63)
 		argv[n++] = *args++;
@@ -277,9 +280,19 @@ void th_daemon_start(struct th_daemon *d, const char *const *args)
 	pthread_cond_init(&d->changed, NULL);
 	d->out = xstrdup("");
 	d->err = xstrdup("");
-	d->pid = spawn(argv, &d->out_fd, &d->err_fd);
+	d->pid = spawn(argv, &d->out_fd, &d->err_fd, own_group);
 	if (pthread_create(&d->reader, NULL, read_daemon, d) != 0)
 		die("pthread_create");
+}
+
+void th_daemon_start(struct th_daemon *d, const char *const *args)
+{
+	daemon_start(d, args, false);
+}
+
+void th_daemon_start_in_group(struct th_daemon *d, const char *const *args)
+{
+	daemon_start(d, args, true);
 }
 
 bool th_daemon_wait_output(struct th_daemon *d, bool on_stdout, const char *text,
@@ -302,7 +315,7 @@ int th_daemon_stop(struct th_daemon *d, int sig)
 
 	if (d->pid <= 0)
 		return -1;
-	kill(d->pid, sig);
+	kill(d->own_group ? -d->pid : d->pid, sig);
 	if (proc_wait(d->pid, TH_TIMEOUT_MS, &status) != 0) {
 		fprintf(stderr, "harness: agentbus did not exit after signal %d\n", sig);
 		kill(d->pid, SIGKILL);
@@ -338,7 +351,7 @@ int th_run(const char *const *argv, char **out, char **err)
 	pthread_cond_init(&d.changed, NULL);
 	d.out = xstrdup("");
 	d.err = xstrdup("");
-	d.pid = spawn(argv, &d.out_fd, &d.err_fd);
+	d.pid = spawn(argv, &d.out_fd, &d.err_fd, false);
 	if (pthread_create(&d.reader, NULL, read_daemon, &d) != 0)
 		die("pthread_create");
 	pthread_join(d.reader, NULL);
@@ -365,6 +378,20 @@ static void client_on_connect(struct mosquitto *m, void *arg, int rc, int flags,
 	(void)props;
 	pthread_mutex_lock(&c->lock);
 	c->connected = rc == 0;
+	pthread_cond_broadcast(&c->changed);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void client_on_disconnect(struct mosquitto *m, void *arg, int rc,
+				 const mosquitto_property *props)
+{
+	struct th_client *c = arg;
+
+	(void)m;
+	(void)rc;
+	(void)props;
+	pthread_mutex_lock(&c->lock);
+	c->disconnected = true;
 	pthread_cond_broadcast(&c->changed);
 	pthread_mutex_unlock(&c->lock);
 }
@@ -431,6 +458,7 @@ void th_client_open(struct th_client *c, int port, const char *filter)
 	mosquitto_int_option(c->mosq, MOSQ_OPT_TCP_NODELAY, 1);
 	mosquitto_connect_v5_callback_set(c->mosq, client_on_connect);
 	mosquitto_subscribe_v5_callback_set(c->mosq, client_on_subscribe);
+	mosquitto_disconnect_v5_callback_set(c->mosq, client_on_disconnect);
 	mosquitto_message_v5_callback_set(c->mosq, client_on_message);
 	if (mosquitto_connect_bind_v5(c->mosq, "127.0.0.1", port, 30, NULL, NULL) != 0 ||
 	    mosquitto_loop_start(c->mosq) != 0) {
@@ -493,6 +521,34 @@ struct th_msg *th_client_wait_for(struct th_client *c, const char *topic, const 
 struct th_msg *th_client_next(struct th_client *c, const char *topic, int timeout_ms)
 {
 	return th_client_wait_for(c, topic, NULL, timeout_ms);
+}
+
+bool th_client_wait_disconnect(struct th_client *c, int timeout_ms)
+{
+	struct timespec until = deadline_in(timeout_ms);
+	bool done;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->disconnected &&
+	       pthread_cond_timedwait(&c->changed, &c->lock, &until) != ETIMEDOUT)
+		;
+	done = c->disconnected;
+	pthread_mutex_unlock(&c->lock);
+	return done;
+}
+
+int th_client_count(struct th_client *c, const char *topic, const char *text)
+{
+	struct th_msg *m;
+	int n = 0;
+
+	pthread_mutex_lock(&c->lock);
+	while ((m = take_match(c, topic, text)) != NULL) {
+		th_msg_free(m);
+		n++;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return n;
 }
 
 void th_msg_free(struct th_msg *m)

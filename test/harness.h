@@ -55,10 +55,14 @@ struct th_daemon {
 	char *err;		/* and on stderr (its log) */
 	size_t err_len;
 	bool eof;
+	bool own_group;		/* leads its own process group, like a terminal job */
 };
 
 /* Runs the agentbus under test with `args` (NULL-terminated). */
 void th_daemon_start(struct th_daemon *d, const char *const *args);
+/* The same, as the leader of a new process group; th_daemon_stop() then
+ * signals the whole group, as Ctrl-C in a terminal does. */
+void th_daemon_start_in_group(struct th_daemon *d, const char *const *args);
 /* Waits until stdout (`on_stdout`) or the log contains `text`. */
 bool th_daemon_wait_output(struct th_daemon *d, bool on_stdout, const char *text,
 			   int timeout_ms);
@@ -90,6 +94,7 @@ struct th_client {
 	pthread_cond_t changed;
 	struct th_msg *head, *tail;
 	bool connected;
+	bool disconnected;	/* the broker closed the connection */
 	int subscribed;		/* SUBACKs received */
 };
 
@@ -102,6 +107,10 @@ struct th_msg *th_client_next(struct th_client *c, const char *topic, int timeou
 /* Like th_client_next, skipping messages whose payload lacks `text`. */
 struct th_msg *th_client_wait_for(struct th_client *c, const char *topic, const char *text,
 				  int timeout_ms);
+/* Waits until the broker has closed the connection. */
+bool th_client_wait_disconnect(struct th_client *c, int timeout_ms);
+/* Removes and counts the queued messages on `topic` containing `text`. */
+int th_client_count(struct th_client *c, const char *topic, const char *text);
 void th_client_close(struct th_client *c);
 void th_msg_free(struct th_msg *m);
 
