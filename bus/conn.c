@@ -170,14 +170,20 @@ void bus_conn_destroy(struct bus_conn *conn)
 	free(conn);
 }
 
+/* The PUBLISH (or Will) properties of `pub`; NULL is a valid empty list. */
+static int publish_props(const struct bus_publish *pub, mosquitto_property **props)
+{
+	*props = NULL;
+	if (!pub->content_type)
+		return 0;
+	return mosquitto_property_add_string(props, MQTT_PROP_CONTENT_TYPE, pub->content_type);
+}
+
 int bus_conn_set_will(struct bus_conn *conn, const struct bus_publish *will)
 {
-	mosquitto_property *props = NULL;
-	int rc = 0;
+	mosquitto_property *props;
+	int rc = publish_props(will, &props);
 
-	if (will->content_type)
-		rc = mosquitto_property_add_string(&props, MQTT_PROP_CONTENT_TYPE,
-						   will->content_type);
 	if (rc == 0)
 		rc = mosquitto_will_set_v5(conn->mosq, will->topic, (int)will->len, will->payload,
 					   will->qos, will->retain, props);
@@ -233,12 +239,9 @@ int bus_conn_start(struct bus_conn *conn)
 
 int bus_conn_publish(struct bus_conn *conn, const struct bus_publish *pub, int *mid)
 {
-	mosquitto_property *props = NULL;
-	int rc = 0;
+	mosquitto_property *props;
+	int rc = publish_props(pub, &props);
 
-	if (pub->content_type)
-		rc = mosquitto_property_add_string(&props, MQTT_PROP_CONTENT_TYPE,
-						   pub->content_type);
 	if (rc == 0)
 		rc = mosquitto_publish_v5(conn->mosq, mid, pub->topic, (int)pub->len, pub->payload,
 					  pub->qos, pub->retain, props);

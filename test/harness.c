@@ -329,6 +329,13 @@ int th_daemon_stop(struct th_daemon *d, int sig)
 	return status;
 }
 
+bool th_daemon_stop_cleanly(struct th_daemon *d, int sig)
+{
+	int status = th_daemon_stop(d, sig);
+
+	return status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 void th_daemon_free(struct th_daemon *d)
 {
 	if (d->pid > 0)
@@ -575,6 +582,20 @@ void th_client_close(struct th_client *c)
 	}
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->changed);
+}
+
+bool th_retained_contains(int port, const char *topic, const char *text)
+{
+	struct th_client c;
+	struct th_msg *m;
+	bool ok;
+
+	th_client_open(&c, port, topic);
+	m = th_client_next(&c, topic, TH_TIMEOUT_MS);
+	ok = m && m->retain && strstr(m->payload, text);
+	th_msg_free(m);
+	th_client_close(&c);
+	return ok;
 }
 
 bool th_schema_valid(const char *name, const char *json)

@@ -68,6 +68,9 @@ bool th_daemon_wait_output(struct th_daemon *d, bool on_stdout, const char *text
 			   int timeout_ms);
 /* Sends `sig` and waits for the exit; returns the wait status or -1. */
 int th_daemon_stop(struct th_daemon *d, int sig);
+/* Sends `sig` and reports whether agentbus exited with status 0 (which, in
+ * the sanitizer build, also means LeakSanitizer found nothing). */
+bool th_daemon_stop_cleanly(struct th_daemon *d, int sig);
 /* Frees the captured output; the process must have exited. */
 void th_daemon_free(struct th_daemon *d);
 
@@ -113,6 +116,10 @@ bool th_client_wait_disconnect(struct th_client *c, int timeout_ms);
 int th_client_count(struct th_client *c, const char *topic, const char *text);
 void th_client_close(struct th_client *c);
 void th_msg_free(struct th_msg *m);
+
+/* A new subscriber on `port` gets the retained message on `topic`, and it
+ * contains `text`. */
+bool th_retained_contains(int port, const char *topic, const char *text);
 
 /* Validates a JSON payload against schemas/<name>.schema.json with Python's
  * jsonschema (draft 2020-12). Returns true when valid; prints why not. */
