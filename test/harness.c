@@ -153,8 +153,12 @@ static void broker_end(struct th_broker *b, int sig)
 	if (b->child.pid > 0) {
 		fprintf(stderr, "harness: mosquitto pid %ld gets signal %d\n", (long)b->child.pid,
 			sig);
-		kill(b->child.pid, sig);
-		proc_wait(b->child.pid, -1, &status);
+		if (sig == SIGTERM) {
+			proc_stop(b->child.pid, TH_TIMEOUT_MS);
+		} else {
+			kill(b->child.pid, sig);
+			proc_wait(b->child.pid, -1, &status);
+		}
 		b->child.pid = 0;
 	}
 	if (b->draining) {

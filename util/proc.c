@@ -38,14 +38,21 @@ int proc_wait(pid_t pid, int timeout_ms, int *status)
 	return r == pid ? 0 : -1;
 }
 
+/* SIGTERM is sent again every TERM_RESEND_MS: mosquitto sets its run flag
+ * after installing its handlers, so a SIGTERM that lands in between is
+ * forgotten and the broker would run on forever. */
+#define TERM_RESEND_MS 250
+
 int proc_stop(pid_t pid, int grace_ms)
 {
 	int status;
 
-	if (kill(pid, SIGTERM) != 0 && errno != ESRCH)
-		return -1;
-	if (proc_wait(pid, grace_ms, &status) == 0)
-		return status;
+	for (int waited = 0; waited < grace_ms; waited += TERM_RESEND_MS) {
+		if (kill(pid, SIGTERM) != 0 && errno != ESRCH)
+			return -1;
+		if (proc_wait(pid, TERM_RESEND_MS, &status) == 0)
+			return status;
+	}
 	kill(pid, SIGKILL);
 	return proc_wait(pid, -1, &status) == 0 ? status : -1;
 }

@@ -8,7 +8,8 @@
  * Returns 0 with the wait status in `*status`, 1 on timeout, -1 on error. */
 int proc_wait(pid_t pid, int timeout_ms, int *status);
 
-/* SIGTERM, then SIGKILL if `pid` is still there after `grace_ms`; reaps it.
+/* SIGTERM (repeated, see proc.c), then SIGKILL if `pid` is still there after
+ * `grace_ms`; reaps it.
  * Returns the wait status, or -1. */
 int proc_stop(pid_t pid, int grace_ms);
 
