@@ -36,6 +36,8 @@ struct bus_conn {
 	int64_t misc_at;	/* next loop_misc() */
 	bool props_stored;	/* CONNECT properties handed to the library */
 	unsigned rand_state;	/* jitter; seeded per connection */
+	char **subs;		/* filters made on every connect; owned */
+	size_t n_subs;
 };
 
 static const char *conn_reason(int rc)
@@ -83,6 +85,16 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
 	}
 	conn->state = CONN_ONLINE;
 	conn->attempts = 0;
+	/* Always, even when the session was resumed: a broker restarted without
+	 * persistence has forgotten them, and subscribing again is harmless.
+	 * The SUBSCRIBE goes out before anything the online handler publishes. */
+	for (size_t i = 0; i < conn->n_subs; i++) {
+		int sub_rc = mosquitto_subscribe_v5(conn->mosq, NULL, conn->subs[i], 1, 0, NULL);
+
+		if (sub_rc != 0)
+			log_error("cannot subscribe to %s: %s", conn->subs[i],
+				  mosquitto_strerror(sub_rc));
+	}
 	log_info("connected to %s:%d as %s (session %s)", conn->opt.host, conn->opt.port,
 		 conn->opt.client_id, session_present ? "resumed" : "new");
 	if (conn->h.online)
@@ -120,6 +132,39 @@ static void on_publish(struct mosquitto *mosq, void *arg, int mid, int reason,
 		conn->h.acked(conn->arg, mid);
 }
 
+static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto_message *m,
+		       const mosquitto_property *props)
+{
+	struct bus_conn *conn = arg;
+	char *content_type = NULL, *response_topic = NULL;
+	void *correlation = NULL;
+	uint16_t correlation_len = 0;
+	struct bus_message msg;
+
+	(void)mosq;
+	if (!conn->h.message)
+		return;
+	mosquitto_property_read_string(props, MQTT_PROP_CONTENT_TYPE, &content_type, false);
+	mosquitto_property_read_string(props, MQTT_PROP_RESPONSE_TOPIC, &response_topic, false);
+	mosquitto_property_read_binary(props, MQTT_PROP_CORRELATION_DATA, &correlation,
+				       &correlation_len, false);
+	msg = (struct bus_message){
+		.topic = m->topic,
+		.payload = m->payload ? m->payload : "",
+		.len = (size_t)m->payloadlen,
+		.qos = m->qos,
+		.retain = m->retain,
+		.content_type = content_type,
+		.response_topic = response_topic,
+		.correlation = correlation,
+		.correlation_len = correlation_len,
+	};
+	conn->h.message(conn->arg, &msg);
+	free(content_type);
+	free(response_topic);
+	free(correlation);
+}
+
 int bus_conn_create(const struct bus_conn_options *opt, const struct bus_conn_handlers *h,
 		    void *arg, struct bus_conn **out)
 {
@@ -153,6 +198,7 @@ int bus_conn_create(const struct bus_conn_options *opt, const struct bus_conn_ha
 	mosquitto_connect_v5_callback_set(conn->mosq, on_connect);
 	mosquitto_disconnect_v5_callback_set(conn->mosq, on_disconnect);
 	mosquitto_publish_v5_callback_set(conn->mosq, on_publish);
+	mosquitto_message_v5_callback_set(conn->mosq, on_message);
 	*out = conn;
 	return 0;
 error:
@@ -167,16 +213,24 @@ void bus_conn_destroy(struct bus_conn *conn)
 	if (conn->mosq)
 		mosquitto_destroy(conn->mosq);
 	mosquitto_lib_cleanup();
+	for (size_t i = 0; i < conn->n_subs; i++)
+		free(conn->subs[i]);
+	free(conn->subs);
 	free(conn);
 }
 
 /* The PUBLISH (or Will) properties of `pub`; NULL is a valid empty list. */
 static int publish_props(const struct bus_publish *pub, mosquitto_property **props)
 {
+	int rc = 0;
+
 	*props = NULL;
-	if (!pub->content_type)
-		return 0;
-	return mosquitto_property_add_string(props, MQTT_PROP_CONTENT_TYPE, pub->content_type);
+	if (pub->content_type)
+		rc = mosquitto_property_add_string(props, MQTT_PROP_CONTENT_TYPE, pub->content_type);
+	if (rc == 0 && pub->correlation && pub->correlation_len)
+		rc = mosquitto_property_add_binary(props, MQTT_PROP_CORRELATION_DATA,
+						   pub->correlation, (uint16_t)pub->correlation_len);
+	return rc;
 }
 
 int bus_conn_set_will(struct bus_conn *conn, const struct bus_publish *will)
@@ -253,6 +307,24 @@ int bus_conn_publish(struct bus_conn *conn, const struct bus_publish *pub, int *
 		log_error("cannot publish on %s: %s", pub->topic, mosquitto_strerror(rc));
 		return -1;
 	}
+	return 0;
+}
+
+int bus_conn_subscribe(struct bus_conn *conn, const char *filter)
+{
+	char **subs = realloc(conn->subs, (conn->n_subs + 1) * sizeof *subs);
+	char *copy = strdup(filter);
+
+	if (subs)
+		conn->subs = subs;
+	if (!subs || !copy) {
+		free(copy);
+		return -1;
+	}
+	conn->subs[conn->n_subs++] = copy;
+	if (conn->state == CONN_ONLINE &&
+	    mosquitto_subscribe_v5(conn->mosq, NULL, filter, 1, 0, NULL) != 0)
+		return -1;
 	return 0;
 }
 

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bus/message.h"
+
 struct bus_conn;
 
 struct bus_conn_options {
@@ -31,17 +33,11 @@ struct bus_conn_handlers {
 	void (*offline)(void *arg, const char *reason);
 	/* The broker acknowledged the QoS 1 publish `mid`. */
 	void (*acked)(void *arg, int mid);
+	/* A message arrived on one of the subscriptions; everything in `msg`
+	 * is valid only during the call. */
+	void (*message)(void *arg, const struct bus_message *msg);
 };
 
-/* A message to publish; content_type NULL omits the property. */
-struct bus_publish {
-	const char *topic;
-	const void *payload;
-	size_t len;
-	int qos;
-	bool retain;
-	const char *content_type;
-};
 
 /* Creates the connection; nothing is sent until bus_conn_start().
  * Free with bus_conn_destroy(). Returns 0 or -1 (logged). */
@@ -61,6 +57,10 @@ int bus_conn_start(struct bus_conn *conn);
  * the client library and sent after the reconnect, so that is success too.
  * `mid` (may be NULL) receives the id bus_conn_handlers.acked reports. */
 int bus_conn_publish(struct bus_conn *conn, const struct bus_publish *pub, int *mid);
+
+/* Adds a subscription (QoS 1), made on every (re)connect before the online
+ * handler runs. `filter` is copied. Returns 0 or -1. */
+int bus_conn_subscribe(struct bus_conn *conn, const char *filter);
 
 /* Sends DISCONNECT (the broker then drops the Last Will) and stops retrying.
  * bus_conn_closed() turns true once the packet has gone out. */

@@ -1,12 +1,94 @@
-/* bus/topics: building topic names from the configured root. */
+/* bus/topics: topic names are built once at start-up; recognising a topic is
+ * a prefix comparison, never a parse of the whole string. */
 #include "bus/topics.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-char *topic_status(const char *root, const char *instance)
+/* a + b + c, malloc'd. */
+static char *join(const char *a, const char *b, const char *c)
 {
 	char *t;
 
-	return asprintf(&t, "%s/agentbus/status/%s", root, instance) < 0 ? NULL : t;
+	return asprintf(&t, "%s%s%s", a, b, c) < 0 ? NULL : t;
+}
+
+int topics_init(struct topics *t, const char *root, const char *vault, const char *instance)
+{
+	char *base = join(root, "/vault/", vault);	/* R/vault/V */
+
+	memset(t, 0, sizeof *t);
+	if (base) {
+		t->vault_events = join(base, "/event/", "+");
+		t->vault_event_prefix = join(base, "/event/", "");
+		t->vault_write = join(base, "/write", "");
+		free(base);
+	}
+	t->agent_prefix = join(root, "/agent/", "");
+	t->inboxes = join(root, "/agent/+/", "inbox");
+	t->deadletter = join(root, "/agentbus/", "deadletter");
+	t->status = join(root, "/agentbus/status/", instance);
+	if (t->vault_events && t->vault_event_prefix && t->vault_write && t->agent_prefix &&
+	    t->inboxes && t->deadletter && t->status)
+		return 0;
+	topics_free(t);
+	return -1;
+}
+
+void topics_free(struct topics *t)
+{
+	free(t->vault_events);
+	free(t->vault_event_prefix);
+	free(t->vault_write);
+	free(t->agent_prefix);
+	free(t->inboxes);
+	free(t->deadletter);
+	free(t->status);
+	memset(t, 0, sizeof *t);
+}
+
+static bool has_prefix(const char *s, const char *prefix, size_t *len)
+{
+	*len = strlen(prefix);
+	return strncmp(s, prefix, *len) == 0;
+}
+
+enum topic_kind topics_classify(const struct topics *t, const char *topic, const char **level,
+				size_t *level_len)
+{
+	size_t n;
+
+	*level = NULL;
+	*level_len = 0;
+	if (strcmp(topic, t->vault_write) == 0)
+		return TOPIC_VAULT_WRITE;
+	if (has_prefix(topic, t->vault_event_prefix, &n) && topic[n] && !strchr(topic + n, '/')) {
+		*level = topic + n;
+		*level_len = strlen(topic + n);
+		return TOPIC_VAULT_EVENT;
+	}
+	if (has_prefix(topic, t->agent_prefix, &n)) {
+		const char *agent = topic + n, *slash = strchr(agent, '/');
+
+		if (slash && slash > agent && strcmp(slash, "/inbox") == 0) {
+			*level = agent;
+			*level_len = (size_t)(slash - agent);
+			return TOPIC_AGENT_INBOX;
+		}
+	}
+	return TOPIC_OTHER;
+}
+
+char *topics_vault_event(const struct topics *t, const char *event)
+{
+	return join(t->vault_event_prefix, event, "");
+}
+
+char *topics_agent(const struct topics *t, const char *agent, const char *leaf)
+{
+	char *s;
+
+	return asprintf(&s, "%s%s/%s", t->agent_prefix, agent, leaf) < 0 ? NULL : s;
 }

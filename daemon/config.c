@@ -22,6 +22,7 @@ enum option_kind {
 	OPT_BOOL,		/* flag; "true"/"false" etc. in a file */
 	OPT_CHOICE,		/* one of `choices`, stored as its index */
 	OPT_ENGINE,		/* a known turn engine name */
+	OPT_TRIGGER,		/* a trigger spec, appended to a list; repeatable */
 };
 
 struct option_def {
@@ -78,6 +79,11 @@ static const struct option_def options[] = {
 	  "run a private mosquitto on a free loopback port; auto: only when no host or port is set" },
 	{ "mosquitto", 0, "PATH", OPT_STRING, FIELD(mosquitto), 0, 0, NULL, "mosquitto",
 	  "broker binary for the embedded broker (PATH, then /usr/sbin)" },
+	{ "max-payload", 0, "BYTES", OPT_INT, FIELD(max_payload), 64, 256 * 1024 * 1024, NULL,
+	  "1048576", "largest payload accepted; larger ones are dead letters" },
+	{ "trigger", 0, "SPEC", OPT_TRIGGER, FIELD(triggers), 0, 0, NULL, NULL,
+	  "add or replace a trigger: 'NAME definition|inbound [events=..] [tags=..] "
+	  "[has_metadata=..] [missing_metadata=..] [has_content=true|false]'; repeatable" },
 	{ "test-config", 0, NULL, OPT_BOOL, FIELD(test_config), 0, 0, NULL, "false",
 	  "check the configuration, print it and exit" },
 	{ "verbose", 'v', NULL, OPT_BOOL, FIELD(verbose), 0, 0, NULL, "false",
@@ -124,6 +130,33 @@ static int choice_index(const char *const *choices, const char *value)
 		if (strcmp(choices[i], value) == 0)
 			return i;
 	return -1;
+}
+
+/* Checks a trigger spec and keeps its text; the daemon builds the set. */
+static int trigger_spec_append(struct str_list *list, const char *value, char *msg,
+			       size_t msglen)
+{
+	struct trigger t;
+	char **v, *copy;
+
+	if (trigger_parse(value, &t, msg, msglen) != 0)
+		return -1;
+	trigger_free(&t);
+	if (list->n >= TRIGGER_SET_MAX) {
+		snprintf(msg, msglen, "more than %d triggers", TRIGGER_SET_MAX);
+		return -1;
+	}
+	v = realloc(list->v, (list->n + 1) * sizeof *v);
+	copy = strdup(value);
+	if (v)
+		list->v = v;
+	if (!v || !copy) {
+		free(copy);
+		snprintf(msg, msglen, "out of memory");
+		return -1;
+	}
+	list->v[list->n++] = copy;
+	return 0;
 }
 
 /* Stores `value` into the field `opt` names. Returns 0, or -1 with a message
@@ -174,6 +207,8 @@ static int option_apply(struct config *cfg, const struct option_def *opt, const 
 			*slot = copy;
 		}
 		return 0;
+	case OPT_TRIGGER:
+		return trigger_spec_append((struct str_list *)field, value, msg, msglen);
 	case OPT_INT:
 		errno = 0;
 		n = strtol(value, &end, 10);
@@ -473,6 +508,11 @@ void config_print_help(FILE *out)
 
 void config_free(struct config *cfg)
 {
+	for (size_t i = 0; i < cfg->triggers.n; i++)
+		free(cfg->triggers.v[i]);
+	free(cfg->triggers.v);
+	cfg->triggers.v = NULL;
+	cfg->triggers.n = 0;
 	for (size_t i = 0; i < N_OPTIONS; i++) {
 		enum option_kind k = options[i].kind;
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "bus/codec.h"
+#include "bus/trigger.h"
 
 /* When to run a private mosquitto instead of connecting to a broker. */
 enum embedded_broker { EMBEDDED_AUTO, EMBEDDED_YES, EMBEDDED_NO };
@@ -32,6 +33,8 @@ struct config {
 	enum embedded_broker embedded_broker;
 	char *mosquitto;	/* broker binary for the embedded broker */
 	bool test_config;	/* --test-config: check and exit */
+	int max_payload;	/* bytes; larger inputs are dead letters */
+	struct str_list triggers;	/* `trigger` specs, applied over the defaults */
 
 	bool host_set, port_set;	/* given explicitly, not defaulted */
 };

@@ -15,12 +15,18 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "bus/conn.h"
+#include "bus/deadletter.h"
 #include "bus/topics.h"
+#include "bus/trigger.h"
 #include "daemon/broker_child.h"
 #include "daemon/signals.h"
 #include "daemon/status.h"
+#include "handlers/events.h"
 #include "state/state.h"
+#include "store/vault.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -31,10 +37,14 @@ struct agentbus {
 	const char *host;	/* the broker actually used */
 	int port;
 	char *client_id;
-	char *status_topic;
+	struct topics topics;
 	int signal_fd;
 	struct state *state;
 	struct bus_conn *conn;
+	struct bus_sink sink;	/* how modules publish: through `conn` */
+	struct trigger_set triggers;
+	struct events_handler events;
+	struct store_vault store;	/* notes NULL with --no-store */
 	struct status status;
 	struct broker_child broker;	/* pid 0 unless embedded */
 	bool announced;		/* the "how to watch" lines were printed */
@@ -60,8 +70,9 @@ static int publish_status(struct agentbus *ab, bool online, int *mid)
 	if (status_encode(&ab->status, online, &counts, ab->cfg->encoding, &buf) != 0)
 		return -1;
 	rc = bus_conn_publish(ab->conn,
-			      &(struct bus_publish){ ab->status_topic, buf.data, buf.len, 1, true,
-						     buf.content_type },
+			      &(struct bus_publish){ .topic = ab->topics.status, .payload = buf.data,
+						     .len = buf.len, .qos = 1, .retain = true,
+						     .content_type = buf.content_type },
 			      mid);
 	codec_buf_free(&buf);
 	if (rc == 0)
@@ -86,6 +97,55 @@ static void announce(struct agentbus *ab)
 	       cfg->root, ab->host, ab->port, auth, cfg->root);
 	fflush(stdout);
 	ab->announced = true;
+}
+
+static int sink_publish(void *arg, const struct bus_publish *pub)
+{
+	struct agentbus *ab = arg;
+
+	return bus_conn_publish(ab->conn, pub, NULL);
+}
+
+/* Logged here, once per rejected input, and published for whoever watches. */
+static void sink_deadletter(void *arg, const struct bus_message *msg, const struct bus_error *err)
+{
+	struct agentbus *ab = arg;
+	cJSON *doc = deadletter_build(msg->topic, msg->payload, msg->len, err);
+
+	log_warn("dead letter from %s (%zu bytes): %s: %s", msg->topic, msg->len,
+		 bus_reason_name(err->reason), err->message);
+	if (!doc || sink_publish_doc(&ab->sink, ab->topics.deadletter, doc, 1, false) != 0)
+		log_error("cannot publish the dead letter for %s", msg->topic);
+	cJSON_Delete(doc);
+}
+
+/* Until the agent handlers exist, a fired trigger is reported in the log. */
+static void on_trigger_fired(void *arg, const struct trigger *t, const struct vault_event *ev)
+{
+	(void)arg;
+	log_info("trigger %s fired: %s of note %s", t->name, note_event_name(ev->event),
+		 ev->note.id);
+}
+
+static void on_message(void *arg, const struct bus_message *msg)
+{
+	struct agentbus *ab = arg;
+	const char *level;
+	size_t len;
+
+	switch (topics_classify(&ab->topics, msg->topic, &level, &len)) {
+	case TOPIC_VAULT_EVENT:
+		events_receive(&ab->events, msg, level, len);
+		break;
+	case TOPIC_VAULT_WRITE:
+		if (ab->store.notes)
+			store_vault_receive(&ab->store, msg);
+		break;
+	case TOPIC_AGENT_INBOX:
+	case TOPIC_OTHER:
+		log_debug("ignored a message on %s", msg->topic);
+		break;
+	}
 }
 
 static void on_online(void *arg, bool session_present)
@@ -238,16 +298,19 @@ static int setup_connection(struct agentbus *ab)
 		.session_expiry = (uint32_t)cfg->session_expiry,
 		.reconnect_max_ms = cfg->reconnect_max * 1000,
 	};
-	struct bus_conn_handlers h = { on_online, on_offline, on_acked };
+	struct bus_conn_handlers h = { on_online, on_offline, on_acked, on_message };
 	int rc;
 
 	if (bus_conn_create(&opt, &h, ab, &ab->conn) != 0)
 		return -1;
+	if (bus_conn_subscribe(ab->conn, ab->topics.vault_events) != 0 ||
+	    (ab->store.notes && bus_conn_subscribe(ab->conn, ab->topics.vault_write) != 0))
+		return -1;
 	if (status_encode(&ab->status, false, &none, cfg->encoding, &will) != 0)
 		return -1;
-	rc = bus_conn_set_will(ab->conn, &(struct bus_publish){ ab->status_topic, will.data,
-								 will.len, 1, true,
-								 will.content_type });
+	rc = bus_conn_set_will(ab->conn, &(struct bus_publish){
+		.topic = ab->topics.status, .payload = will.data, .len = will.len, .qos = 1,
+		.retain = true, .content_type = will.content_type });
 	codec_buf_free(&will);
 	if (rc != 0)
 		return -1;
@@ -270,6 +333,27 @@ static int start_private_broker(struct agentbus *ab)
 	return 0;
 }
 
+/* The reference's triggers, then the configured ones over them. */
+static int setup_triggers(struct agentbus *ab)
+{
+	const struct str_list *specs = &ab->cfg->triggers;
+	char msg[256];
+
+	if (trigger_set_defaults(&ab->triggers) != 0)
+		return -1;
+	for (size_t i = 0; i < specs->n; i++) {
+		struct trigger t;
+
+		/* The config parser checked each spec already. */
+		if (trigger_parse(specs->v[i], &t, msg, sizeof msg) != 0 ||
+		    trigger_set_put(&ab->triggers, &t) != 0) {
+			log_error("trigger '%s': %s", specs->v[i], msg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int agentbus_start(struct agentbus *ab)
 {
 	const struct config *cfg = ab->cfg;
@@ -289,8 +373,14 @@ static int agentbus_start(struct agentbus *ab)
 		return -1;
 	if (asprintf(&ab->client_id, "agentbus-%s", cfg->id) < 0)
 		return -1;
-	ab->status_topic = topic_status(cfg->root, cfg->id);
-	if (!ab->status_topic)
+	if (topics_init(&ab->topics, cfg->root, cfg->vault, cfg->id) != 0 ||
+	    setup_triggers(ab) != 0)
+		return -1;
+	ab->sink = (struct bus_sink){ sink_publish, sink_deadletter, ab, cfg->encoding };
+	ab->events = (struct events_handler){ ab->state, &ab->triggers, cfg->vault, ab->sink,
+					      (size_t)cfg->max_payload, on_trigger_fired, ab };
+	if (!cfg->no_store && store_vault_open(&ab->store, cfg->state_dir, &ab->topics, cfg->vault,
+					       &ab->sink, (size_t)cfg->max_payload) != 0)
 		return -1;
 	status_init(&ab->status, cfg->id);
 	log_info("agentbus %s starting: instance %s, broker %s:%d, state %s", AGENTBUS_VERSION,
@@ -301,11 +391,13 @@ static int agentbus_start(struct agentbus *ab)
 static void agentbus_cleanup(struct agentbus *ab)
 {
 	bus_conn_destroy(ab->conn);
+	store_vault_close(&ab->store);
+	trigger_set_free(&ab->triggers);
 	state_close(ab->state);
 	broker_child_stop(&ab->broker);
 	if (ab->signal_fd >= 0)
 		close(ab->signal_fd);
-	free(ab->status_topic);
+	topics_free(&ab->topics);
 	free(ab->client_id);
 }
 

@@ -19,12 +19,15 @@ struct state {
 	sqlite3 *db;
 	int lock_fd;
 	bool crashed;
+	sqlite3_stmt *mark_seen;	/* prepared once: it runs for every event */
 };
 
 /* Schema history: migration i brings user_version from i to i + 1. Never
  * edit an entry once released; append a new one. */
 static const char *const migrations[] = {
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+	/* Vault events already acted on, by dedupe key (CONTRACT.md section 2). */
+	"CREATE TABLE seen_events (key TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -174,17 +177,39 @@ int state_open(const char *dir, struct state **out)
 	if (exec_sql(st->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;") != 0 ||
 	    migrate(st->db) != 0 || mark_running(st) != 0)
 		goto error;
+	if (sqlite3_prepare_v3(st->db,
+			       "INSERT OR IGNORE INTO seen_events (key, at) VALUES (?, unixepoch())",
+			       -1, SQLITE_PREPARE_PERSISTENT, &st->mark_seen, NULL) != SQLITE_OK) {
+		log_error("state: %s", sqlite3_errmsg(st->db));
+		goto error;
+	}
 	if (st->crashed)
 		log_warn("state: the previous agentbus on %s did not stop cleanly", dir);
 	*out = st;
 	return 0;
 error:
+	sqlite3_finalize(st->mark_seen);
 	if (st->db)
 		sqlite3_close(st->db);
 	if (st->lock_fd >= 0)
 		close(st->lock_fd);
 	free(st);
 	return -1;
+}
+
+int state_mark_seen(struct state *st, const char *key)
+{
+	int rc;
+
+	sqlite3_bind_text(st->mark_seen, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st->mark_seen);
+	sqlite3_reset(st->mark_seen);
+	sqlite3_clear_bindings(st->mark_seen);
+	if (rc != SQLITE_DONE) {
+		log_error("state: cannot record event %s: %s", key, sqlite3_errmsg(st->db));
+		return -1;
+	}
+	return sqlite3_changes(st->db) == 1 ? 1 : 0;
 }
 
 bool state_previous_run_crashed(const struct state *st)
@@ -196,6 +221,7 @@ void state_close(struct state *st)
 {
 	if (!st)
 		return;
+	sqlite3_finalize(st->mark_seen);
 	exec_sql(st->db, "UPDATE meta SET value = '0' WHERE key = 'running';");
 	/* Fold the WAL back so the file is complete on its own. */
 	exec_sql(st->db, "PRAGMA wal_checkpoint(TRUNCATE);");

@@ -12,6 +12,10 @@ struct state;
  * migrates the database. Returns 0, or -1 after logging why. */
 int state_open(const char *dir, struct state **out);
 
+/* Records the dedupe key of a vault event. Returns 1 the first time a key
+ * is seen (act on the event), 0 when it was seen before, -1 on error. */
+int state_mark_seen(struct state *st, const char *key);
+
 /* True when the previous daemon on this state dir did not stop cleanly. */
 bool state_previous_run_crashed(const struct state *st);
 

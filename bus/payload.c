@@ -1,0 +1,208 @@
+/* bus/payload: JSON through cJSON after a strict UTF-8 check (cJSON does not
+ * check), MessagePack through msgpack-c's unpacker and a converter into cJSON
+ * that enforces the same depth, size and UTF-8 rules, so everything after
+ * this file sees one kind of document. */
+#include "bus/payload.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <msgpack.h>
+#include <string.h>
+
+#include "bus/codec.h"
+#include "bus/utf8.h"
+
+bool payload_is_msgpack(const void *data, size_t len, const char *content_type)
+{
+	unsigned char first = len ? *(const unsigned char *)data : 0;
+
+	if (content_type && strcmp(content_type, CONTENT_TYPE_MSGPACK) == 0)
+		return true;
+	return (first >= 0x80 && first <= 0x8f) || first == 0xde || first == 0xdf;
+}
+
+/* Depth and value count of a parsed JSON document; stops counting past the
+ * limits. */
+static void json_measure(const cJSON *v, int depth, int *max_depth, long *values)
+{
+	if (++*values > PAYLOAD_MAX_VALUES || depth > PAYLOAD_MAX_DEPTH)
+		return;
+	if (depth > *max_depth)
+		*max_depth = depth;
+	if (cJSON_IsArray(v) || cJSON_IsObject(v))
+		for (const cJSON *c = v->child; c; c = c->next)
+			json_measure(c, depth + 1, max_depth, values);
+}
+
+static int decode_json(const char *data, size_t len, cJSON **out, struct bus_error *err)
+{
+	const char *end = NULL;
+	size_t bad;
+	int depth = 0;
+	long values = 0;
+	cJSON *doc;
+
+	if (!utf8_valid(data, len, &bad))
+		return bus_fail(err, REASON_INVALID_ENCODING, "invalid UTF-8 at byte %zu", bad);
+	doc = cJSON_ParseWithLengthOpts(data, len, &end, false);
+	if (!doc)
+		return bus_fail(err, REASON_INVALID_ENCODING,
+				"not JSON or MessagePack: parse error at byte %td",
+				end ? end - data : (ptrdiff_t)0);
+	/* Only white space may follow the value. */
+	while (end && (size_t)(end - data) < len && strchr(" \t\r\n", *end) && *end)
+		end++;
+	if (end && (size_t)(end - data) < len) {
+		cJSON_Delete(doc);
+		return bus_fail(err, REASON_INVALID_ENCODING,
+				"not JSON: unexpected data after the value at byte %td", end - data);
+	}
+	json_measure(doc, 1, &depth, &values);
+	if (depth > PAYLOAD_MAX_DEPTH - 1 || values > PAYLOAD_MAX_VALUES) {
+		cJSON_Delete(doc);
+		return bus_fail(err, REASON_INVALID_ENCODING,
+				values > PAYLOAD_MAX_VALUES ? "more than %d values"
+							    : "nested deeper than %d levels",
+				values > PAYLOAD_MAX_VALUES ? PAYLOAD_MAX_VALUES : PAYLOAD_MAX_DEPTH);
+	}
+	*out = doc;
+	return 0;
+}
+
+struct mp_walk {
+	long values;
+	struct bus_error *err;
+};
+
+static cJSON *mp_to_json(const msgpack_object *o, int depth, struct mp_walk *w);
+
+static cJSON *mp_string(const char *ptr, uint32_t size, struct mp_walk *w)
+{
+	char *s;
+	cJSON *v;
+
+	if (!utf8_valid(ptr, size, NULL)) {
+		bus_fail(w->err, REASON_INVALID_ENCODING, "MessagePack string is not valid UTF-8");
+		return NULL;
+	}
+	if (memchr(ptr, '\0', size)) {
+		bus_fail(w->err, REASON_INVALID_ENCODING, "MessagePack string contains NUL");
+		return NULL;
+	}
+	s = strndup(ptr, size);
+	v = s ? cJSON_CreateString(s) : NULL;
+	free(s);
+	return v;
+}
+
+static cJSON *mp_container(const msgpack_object *o, int depth, struct mp_walk *w)
+{
+	bool is_map = o->type == MSGPACK_OBJECT_MAP;
+	uint32_t n = is_map ? o->via.map.size : o->via.array.size;
+	cJSON *c = is_map ? cJSON_CreateObject() : cJSON_CreateArray();
+
+	for (uint32_t i = 0; c && i < n; i++) {
+		const msgpack_object *key = is_map ? &o->via.map.ptr[i].key : NULL;
+		const msgpack_object *val = is_map ? &o->via.map.ptr[i].val : &o->via.array.ptr[i];
+		cJSON *k = NULL, *v;
+
+		if (key && key->type != MSGPACK_OBJECT_STR) {
+			bus_fail(w->err, REASON_INVALID_ENCODING, "MessagePack map key is not a string");
+			goto fail;
+		}
+		if (key && !(k = mp_string(key->via.str.ptr, key->via.str.size, w)))
+			goto fail;
+		v = mp_to_json(val, depth + 1, w);
+		if (!v) {
+			cJSON_Delete(k);
+			goto fail;
+		}
+		if (k)
+			cJSON_AddItemToObject(c, k->valuestring, v);
+		else
+			cJSON_AddItemToArray(c, v);
+		cJSON_Delete(k);
+	}
+	return c;
+fail:
+	cJSON_Delete(c);
+	return NULL;
+}
+
+static cJSON *mp_to_json(const msgpack_object *o, int depth, struct mp_walk *w)
+{
+	if (++w->values > PAYLOAD_MAX_VALUES) {
+		bus_fail(w->err, REASON_INVALID_ENCODING, "more than %d values", PAYLOAD_MAX_VALUES);
+		return NULL;
+	}
+	if (depth > PAYLOAD_MAX_DEPTH) {
+		bus_fail(w->err, REASON_INVALID_ENCODING, "nested deeper than %d levels",
+			 PAYLOAD_MAX_DEPTH);
+		return NULL;
+	}
+	switch (o->type) {
+	case MSGPACK_OBJECT_NIL:
+		return cJSON_CreateNull();
+	case MSGPACK_OBJECT_BOOLEAN:
+		return cJSON_CreateBool(o->via.boolean);
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+		return cJSON_CreateNumber((double)o->via.u64);
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+		return cJSON_CreateNumber((double)o->via.i64);
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64:
+		if (!isfinite(o->via.f64))
+			break;
+		return cJSON_CreateNumber(o->via.f64);
+	case MSGPACK_OBJECT_STR:
+		return mp_string(o->via.str.ptr, o->via.str.size, w);
+	case MSGPACK_OBJECT_ARRAY:
+	case MSGPACK_OBJECT_MAP:
+		return mp_container(o, depth, w);
+	default:
+		break;
+	}
+	bus_fail(w->err, REASON_INVALID_ENCODING,
+		 "MessagePack value has no JSON equivalent (binary, extension or non-finite)");
+	return NULL;
+}
+
+static int decode_msgpack(const char *data, size_t len, cJSON **out, struct bus_error *err)
+{
+	msgpack_unpacked up;
+	size_t off = 0;
+	struct mp_walk w = { 0, err };
+	int rc;
+
+	msgpack_unpacked_init(&up);
+	rc = msgpack_unpack_next(&up, data, len, &off);
+	if (rc != MSGPACK_UNPACK_SUCCESS) {
+		msgpack_unpacked_destroy(&up);
+		return bus_fail(err, REASON_INVALID_ENCODING, "not MessagePack: %s",
+				rc == MSGPACK_UNPACK_CONTINUE ? "truncated"
+				: rc == MSGPACK_UNPACK_NOMEM_ERROR ? "too deep or too large"
+								    : "parse error");
+	}
+	if (off != len) {
+		msgpack_unpacked_destroy(&up);
+		return bus_fail(err, REASON_INVALID_ENCODING,
+				"not MessagePack: unexpected data after the value at byte %zu", off);
+	}
+	*out = mp_to_json(&up.data, 1, &w);
+	msgpack_unpacked_destroy(&up);
+	return *out ? 0 : -1;
+}
+
+int payload_decode(const void *data, size_t len, const char *content_type, size_t max_len,
+		   cJSON **out, struct bus_error *err)
+{
+	*out = NULL;
+	if (len > max_len)
+		return bus_fail(err, REASON_TOO_LARGE, "payload of %zu bytes exceeds the limit of %zu",
+				len, max_len);
+	if (len == 0)
+		return bus_fail(err, REASON_INVALID_ENCODING, "empty payload");
+	if (payload_is_msgpack(data, len, content_type))
+		return decode_msgpack(data, len, out, err);
+	return decode_json(data, len, out, err);
+}

@@ -1,0 +1,36 @@
+/* store/vault: the embedded note store as a vault module on the bus
+ * (CONTRACT.md section 12). It reads writes from R/vault/V/write, applies
+ * them to store/notes, publishes the resulting events with the writer's
+ * origin and a fresh event_id, and answers on the write's response topic.
+ * It talks to the rest of agentbus only through the bus. */
+#ifndef AB_STORE_VAULT_H
+#define AB_STORE_VAULT_H
+
+#include <stddef.h>
+
+#include "bus/message.h"
+#include "bus/sink.h"
+#include "bus/topics.h"
+#include "util/ulid.h"
+
+struct note_store;
+
+struct store_vault {
+	struct note_store *notes;	/* owned */
+	const struct topics *topics;	/* borrowed */
+	const char *vault;		/* borrowed: V */
+	struct bus_sink sink;
+	size_t max_payload;
+	struct ulid_gen event_ids;
+};
+
+/* Opens the store in `state_dir`. Returns 0, or -1 after logging. */
+int store_vault_open(struct store_vault *sv, const char *state_dir, const struct topics *topics,
+		     const char *vault, const struct bus_sink *sink, size_t max_payload);
+void store_vault_close(struct store_vault *sv);
+
+/* Handles one message from R/vault/V/write. Never fails: a write it cannot
+ * apply is answered (when it asked) and dead-lettered. */
+void store_vault_receive(struct store_vault *sv, const struct bus_message *msg);
+
+#endif

@@ -1,0 +1,57 @@
+/* ulid: 48 bits of milliseconds and 80 random bits, in Crockford base32.
+ * Within one millisecond the random part is incremented instead of redrawn,
+ * so ids sort in creation order (the vault's own ids behave the same way). */
+#include "util/ulid.h"
+
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+static unsigned long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
+}
+
+/* Adds one to the 80-bit big-endian random part; 0 when it wrapped. */
+static int increment(unsigned char r[10])
+{
+	for (int i = 9; i >= 0; i--)
+		if (++r[i] != 0)
+			return 1;
+	return 0;
+}
+
+int ulid_next(struct ulid_gen *gen, char out[ULID_LEN + 1])
+{
+	unsigned long long ms = now_ms();
+	unsigned char bytes[16];
+
+	if (ms <= gen->last_ms) {
+		ms = gen->last_ms;
+		if (!increment(gen->last_rand))
+			ms = ++gen->last_ms;	/* 2^80 ids in one ms: borrow the next one */
+	} else if (getrandom(gen->last_rand, sizeof gen->last_rand, 0) !=
+		   (ssize_t)sizeof gen->last_rand) {
+		return -1;
+	}
+	gen->last_ms = ms;
+	for (int i = 0; i < 6; i++)
+		bytes[i] = (unsigned char)(ms >> (8 * (5 - i)));
+	memcpy(bytes + 6, gen->last_rand, 10);
+	/* 128 bits as 26 five-bit digits; the first digit holds the top 3 bits. */
+	for (int i = 0; i < ULID_LEN; i++) {
+		int bit = 128 - 5 * (ULID_LEN - i);	/* first bit of digit i; -2 for i=0 */
+		unsigned v = 0;
+
+		for (int b = 0; b < 5; b++, bit++)
+			v = v << 1 | (bit >= 0 ? (bytes[bit / 8] >> (7 - bit % 8)) & 1u : 0u);
+		out[i] = crockford[v];
+	}
+	out[ULID_LEN] = '\0';
+	return 0;
+}

@@ -1,0 +1,16 @@
+/* ulid: 26-character, time-ordered ids for the notes and events we create. */
+#ifndef AB_UTIL_ULID_H
+#define AB_UTIL_ULID_H
+
+#define ULID_LEN 26
+
+/* Writes a new ULID and its NUL into `out`; ids from one generator are
+ * strictly increasing even within one millisecond. Returns 0 or -1. */
+struct ulid_gen {
+	unsigned long long last_ms;
+	unsigned char last_rand[10];
+};
+
+int ulid_next(struct ulid_gen *gen, char out[ULID_LEN + 1]);
+
+#endif
