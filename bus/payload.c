@@ -81,6 +81,9 @@ static cJSON *mp_string(const char *ptr, uint32_t size, struct mp_walk *w)
 	char *s;
 	cJSON *v;
 
+	/* msgpack-c gives an empty string a NULL pointer. */
+	if (size == 0)
+		return cJSON_CreateString("");
 	if (!utf8_valid(ptr, size, NULL)) {
 		bus_fail(w->err, REASON_INVALID_ENCODING, "MessagePack string is not valid UTF-8");
 		return NULL;
@@ -167,6 +170,94 @@ static cJSON *mp_to_json(const msgpack_object *o, int depth, struct mp_walk *w)
 	return NULL;
 }
 
+/* Big-endian unsigned of `n` bytes at `p`. */
+static uint64_t be(const unsigned char *p, size_t n)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Size of the header at p[0] and of the body after it, and how many child
+ * values follow (map entries count twice). -1 for the unused byte 0xc1. */
+static int mp_header(const unsigned char *p, size_t avail, size_t *head, uint64_t *body,
+		     uint64_t *children)
+{
+	static const unsigned char fixed_body[] = {	/* 0xca..0xd8 */
+		4, 8, 1, 2, 4, 8, 1, 2, 4, 8, 2, 3, 5, 9, 17,
+	};
+	unsigned char b = p[0];
+	size_t lenbytes = 0;
+
+	*head = 1;
+	*body = *children = 0;
+	if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+		return 0;
+	if (b <= 0x8f || (b >= 0x90 && b <= 0x9f)) {
+		*children = (uint64_t)(b & 0x0f) * (b <= 0x8f ? 2 : 1);
+		return 0;
+	}
+	if (b <= 0xbf) {
+		*body = b & 0x1f;
+		return 0;
+	}
+	if (b >= 0xca && b <= 0xd8) {
+		*body = fixed_body[b - 0xca];
+		return 0;
+	}
+	switch (b) {
+	case 0xc4: case 0xc7: case 0xd9: lenbytes = 1; break;
+	case 0xc5: case 0xc8: case 0xda: case 0xdc: case 0xde: lenbytes = 2; break;
+	case 0xc6: case 0xc9: case 0xdb: case 0xdd: case 0xdf: lenbytes = 4; break;
+	default: return -1;	/* 0xc1 */
+	}
+	if (avail < 1 + lenbytes)
+		return -1;
+	*head = 1 + lenbytes;
+	if (b == 0xdc || b == 0xdd)
+		*children = be(p + 1, lenbytes);
+	else if (b == 0xde || b == 0xdf)
+		*children = be(p + 1, lenbytes) * 2;
+	else
+		*body = be(p + 1, lenbytes) + (b >= 0xc7 && b <= 0xc9);	/* ext: +type */
+	return 0;
+}
+
+/* msgpack-c allocates what a container header declares before it reads the
+ * elements, so 5 bytes claiming 2^32 entries cost it gigabytes. Walk the
+ * headers first: every declared element needs at least one byte, and the
+ * whole payload at most PAYLOAD_MAX_VALUES values. */
+static int mp_precheck(const unsigned char *p, size_t len, struct bus_error *err)
+{
+	size_t pos = 0, head;
+	uint64_t pending = 1, values = 0, body, children;
+
+	while (pending > 0) {
+		if (pos >= len || mp_header(p + pos, len - pos, &head, &body, &children) != 0)
+			return bus_fail(err, REASON_INVALID_ENCODING, "not MessagePack: %s at byte %zu",
+					pos >= len ? "truncated" : "invalid header", pos);
+		pos += head;
+		pending--;
+		if (++values > PAYLOAD_MAX_VALUES)
+			return bus_fail(err, REASON_INVALID_ENCODING, "more than %d values",
+					PAYLOAD_MAX_VALUES);
+		if (body > len - pos)
+			return bus_fail(err, REASON_INVALID_ENCODING,
+					"not MessagePack: truncated at byte %zu", pos);
+		pos += body;
+		pending += children;
+		if (pending > len - pos)
+			return bus_fail(err, REASON_INVALID_ENCODING,
+					"not MessagePack: declares more elements than it has bytes");
+	}
+	if (pos != len)
+		return bus_fail(err, REASON_INVALID_ENCODING,
+				"not MessagePack: unexpected data after the value at byte %zu", pos);
+	return 0;
+}
+
 static int decode_msgpack(const char *data, size_t len, cJSON **out, struct bus_error *err)
 {
 	msgpack_unpacked up;
@@ -174,6 +265,8 @@ static int decode_msgpack(const char *data, size_t len, cJSON **out, struct bus_
 	struct mp_walk w = { 0, err };
 	int rc;
 
+	if (mp_precheck((const unsigned char *)data, len, err) != 0)
+		return -1;
 	msgpack_unpacked_init(&up);
 	rc = msgpack_unpack_next(&up, data, len, &off);
 	if (rc != MSGPACK_UNPACK_SUCCESS) {

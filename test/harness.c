@@ -443,6 +443,16 @@ static void client_on_message(struct mosquitto *m, void *arg, const struct mosqu
 	tm->retain = msg->retain;
 	if (mosquitto_property_read_string(props, MQTT_PROP_CONTENT_TYPE, &ct, false))
 		tm->content_type = ct;
+	{
+		void *corr = NULL;
+		uint16_t corr_len = 0;
+
+		if (mosquitto_property_read_binary(props, MQTT_PROP_CORRELATION_DATA, &corr,
+						   &corr_len, false)) {
+			tm->correlation = strndup(corr, corr_len);
+			free(corr);
+		}
+	}
 	pthread_mutex_lock(&c->lock);
 	if (c->tail)
 		c->tail->next = tm;
@@ -494,6 +504,36 @@ void th_client_open(struct th_client *c, int port, const char *filter)
 		fprintf(stderr, "harness: test client not connected/subscribed on %d\n", port);
 		exit(2);
 	}
+}
+
+void th_client_publish(struct th_client *c, const char *topic, const void *payload, size_t len,
+		       const char *content_type, const char *response_topic,
+		       const char *correlation)
+{
+	mosquitto_property *props = NULL;
+	int rc = 0;
+
+	if (len == SIZE_MAX)
+		len = strlen(payload);
+	if (content_type)
+		rc = mosquitto_property_add_string(&props, MQTT_PROP_CONTENT_TYPE, content_type);
+	if (rc == 0 && response_topic)
+		rc = mosquitto_property_add_string(&props, MQTT_PROP_RESPONSE_TOPIC, response_topic);
+	if (rc == 0 && correlation)
+		rc = mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA, correlation,
+						   (uint16_t)strlen(correlation));
+	if (rc == 0)
+		rc = mosquitto_publish_v5(c->mosq, NULL, topic, (int)len, payload, 1, false, props);
+	mosquitto_property_free_all(&props);
+	if (rc != 0) {
+		fprintf(stderr, "harness: cannot publish on %s: %s\n", topic, mosquitto_strerror(rc));
+		exit(2);
+	}
+}
+
+void th_client_publish_text(struct th_client *c, const char *topic, const char *text)
+{
+	th_client_publish(c, topic, text, SIZE_MAX, NULL, NULL, NULL);
 }
 
 /* Unlinks and returns the first queued message on `topic` containing `text`. */
@@ -569,6 +609,7 @@ void th_msg_free(struct th_msg *m)
 	free(m->topic);
 	free(m->payload);
 	free(m->content_type);
+	free(m->correlation);
 	free(m);
 }
 

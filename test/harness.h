@@ -88,6 +88,7 @@ struct th_msg {
 	int len;
 	bool retain;
 	char *content_type;	/* NULL when absent */
+	char *correlation;	/* correlation data, NUL-terminated; NULL when absent */
 	struct th_msg *next;
 };
 
@@ -104,6 +105,14 @@ struct th_client {
 /* Connects to 127.0.0.1:port and subscribes to `filter` (QoS 1), waiting for
  * the SUBACK so nothing published afterwards can be missed. */
 void th_client_open(struct th_client *c, int port, const char *filter);
+/* Publishes at QoS 1 with the MQTT v5 properties that are not NULL.
+ * `len` SIZE_MAX: the payload is NUL-terminated text. */
+void th_client_publish(struct th_client *c, const char *topic, const void *payload, size_t len,
+		       const char *content_type, const char *response_topic,
+		       const char *correlation);
+/* The same for a NUL-terminated text payload without properties. */
+void th_client_publish_text(struct th_client *c, const char *topic, const char *text);
+
 /* Next message on `topic` (exact), or NULL after the timeout. Free with
  * th_msg_free(). Earlier messages on other topics stay queued. */
 struct th_msg *th_client_next(struct th_client *c, const char *topic, int timeout_ms);

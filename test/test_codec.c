@@ -213,6 +213,16 @@ static void test_msgpack_errors(void)
 	expect_payload_error("\x81\xa1" "a\xa1\xff", 5, LIMIT, REASON_INVALID_ENCODING, "UTF-8");
 	/* trailing bytes */
 	expect_payload_error("\x80\x00", 2, LIMIT, REASON_INVALID_ENCODING, "after the value");
+	/* 5 bytes declaring 2^32-1 map entries: refused before anything is
+	 * allocated for them (found by fuzz_event). */
+	expect_payload_error("\xdf\xff\xff\xff\xff", 5, LIMIT, REASON_INVALID_ENCODING,
+			     "more elements than it has bytes");
+	expect_payload_error("\x81\xa1" "a\xdd\x00\x01\x00\x00\x01", 9, LIMIT,
+			     REASON_INVALID_ENCODING, "more elements than it has bytes");
+	/* a str32 longer than the payload */
+	expect_payload_error("\x81\xa1" "a\xdb\x7f\xff\xff\xff", 8, LIMIT,
+			     REASON_INVALID_ENCODING, "truncated");
+	expect_payload_error("\x81\xc1\x01", 3, LIMIT, REASON_INVALID_ENCODING, "invalid header");
 }
 
 static void test_msgpack_by_content_type(void)
@@ -224,6 +234,10 @@ static void test_msgpack_by_content_type(void)
 	REQUIRE(payload_decode("\x92\x01\xa1x", 4, "application/msgpack", LIMIT, &doc, &err) == 0);
 	CHECK_INT(cJSON_GetArraySize(doc), 2);
 	CHECK_STR(cJSON_GetArrayItem(doc, 1)->valuestring, "x");
+	cJSON_Delete(doc);
+	/* Empty key and value (msgpack-c hands over NULL pointers for them). */
+	REQUIRE(payload_decode("\x81\xa0\xa0", 3, NULL, LIMIT, &doc, &err) == 0);
+	CHECK_STR(cJSON_GetObjectItem(doc, "")->valuestring, "");
 	cJSON_Delete(doc);
 }
 
