@@ -34,6 +34,10 @@ struct config {
 	char *mosquitto;	/* broker binary for the embedded broker */
 	bool test_config;	/* --test-config: check and exit */
 	int max_payload;	/* bytes; larger inputs are dead letters */
+	int max_turns;		/* turns running at once, all agents */
+	int queue_limit;	/* waiting turns per drain key */
+	int turn_timeout;	/* seconds, unless a definition says otherwise */
+	int echo_delay;		/* milliseconds the echo engine waits */
 	struct str_list triggers;	/* `trigger` specs, applied over the defaults */
 
 	bool host_set, port_set;	/* given explicitly, not defaulted */

@@ -25,6 +25,7 @@
 #include "daemon/signals.h"
 #include "daemon/status.h"
 #include "handlers/events.h"
+#include "handlers/runtime.h"
 #include "state/state.h"
 #include "store/vault.h"
 #include "util/clock.h"
@@ -45,6 +46,7 @@ struct agentbus {
 	struct trigger_set triggers;
 	struct events_handler events;
 	struct store_vault store;	/* notes NULL with --no-store */
+	struct agent_runtime agents;
 	struct status status;
 	struct broker_child broker;	/* pid 0 unless embedded */
 	bool announced;		/* the "how to watch" lines were printed */
@@ -54,11 +56,10 @@ struct agentbus {
 	int exit_code;
 };
 
-/* The counts the status message reports; agents and queues come later. */
 static struct status_counts current_counts(const struct agentbus *ab)
 {
-	(void)ab;
-	return (struct status_counts){ 0, 0, 0 };
+	return (struct status_counts){ runtime_agents(&ab->agents), runtime_queued(&ab->agents),
+				       runtime_running(&ab->agents) };
 }
 
 static int publish_status(struct agentbus *ab, bool online, int *mid)
@@ -119,12 +120,21 @@ static void sink_deadletter(void *arg, const struct bus_message *msg, const stru
 	cJSON_Delete(doc);
 }
 
-/* Until the agent handlers exist, a fired trigger is reported in the log. */
-static void on_trigger_fired(void *arg, const struct trigger *t, const struct vault_event *ev)
+static void on_trigger_fired(void *arg, const struct trigger *t, const struct vault_event *ev,
+			     const struct bus_message *msg)
 {
-	(void)arg;
-	log_info("trigger %s fired: %s of note %s", t->name, note_event_name(ev->event),
-		 ev->note.id);
+	struct agentbus *ab = arg;
+
+	log_debug("trigger %s fired: %s of note %s", t->name, note_event_name(ev->event),
+		  ev->note.id);
+	runtime_trigger_fired(&ab->agents, t, ev, msg);
+}
+
+static void on_event_observed(void *arg, const struct vault_event *ev)
+{
+	struct agentbus *ab = arg;
+
+	runtime_observe(&ab->agents, ev);
 }
 
 static void on_message(void *arg, const struct bus_message *msg)
@@ -142,6 +152,8 @@ static void on_message(void *arg, const struct bus_message *msg)
 			store_vault_receive(&ab->store, msg);
 		break;
 	case TOPIC_AGENT_INBOX:
+		runtime_inbox(&ab->agents, msg, level, len);
+		break;
 	case TOPIC_OTHER:
 		log_debug("ignored a message on %s", msg->topic);
 		break;
@@ -158,6 +170,8 @@ static void on_online(void *arg, bool session_present)
 	/* Retained, so a broker restarted without persistence learns it again. */
 	if (publish_status(ab, true, NULL) != 0)
 		log_error("cannot publish the online status");
+	/* Turns accepted before a restart wait for the connection. */
+	runtime_schedule(&ab->agents);
 	if (!ab->announced)
 		announce(ab);
 }
@@ -240,8 +254,8 @@ static void refresh_status(struct agentbus *ab, int64_t now)
 /* One turn of the loop: wait for any fd or the nearest timer, then serve it. */
 static int loop_once(struct agentbus *ab)
 {
-	struct pollfd fds[3];
-	nfds_t n = 0, conn_i = 0, broker_i = 0;
+	struct pollfd fds[4];
+	nfds_t n = 0, conn_i = 0, broker_i = 0, engines_i;
 	int64_t now = clock_mono_ms();
 	struct status_counts counts = current_counts(ab);
 	int timeout, fd;
@@ -256,7 +270,10 @@ static int loop_once(struct agentbus *ab)
 		broker_i = n;
 		fds[n++] = (struct pollfd){ .fd = ab->broker.log_fd, .events = POLLIN };
 	}
+	engines_i = n;
+	fds[n++] = (struct pollfd){ .fd = runtime_fd(&ab->agents), .events = POLLIN };
 	timeout = bus_conn_timeout_ms(ab->conn, now);
+	timeout = min_timeout(timeout, runtime_timeout_ms(&ab->agents, now));
 	if (!ab->stopping)
 		timeout = min_timeout(timeout, status_timeout_ms(&ab->status, &counts, now));
 	else
@@ -275,6 +292,9 @@ static int loop_once(struct agentbus *ab)
 		handle_broker_log(ab);
 	now = clock_mono_ms();
 	bus_conn_tick(ab->conn, now);
+	/* Engine results, and turns past their deadline. */
+	if (fds[engines_i].revents || runtime_timeout_ms(&ab->agents, now) == 0)
+		runtime_tick(&ab->agents, now);
 	refresh_status(ab, now);
 	if (ab->stopping && now >= ab->stop_deadline && !bus_conn_closed(ab->conn)) {
 		log_warn("the broker did not confirm the offline status in time");
@@ -304,6 +324,7 @@ static int setup_connection(struct agentbus *ab)
 	if (bus_conn_create(&opt, &h, ab, &ab->conn) != 0)
 		return -1;
 	if (bus_conn_subscribe(ab->conn, ab->topics.vault_events) != 0 ||
+	    bus_conn_subscribe(ab->conn, ab->topics.inboxes) != 0 ||
 	    (ab->store.notes && bus_conn_subscribe(ab->conn, ab->topics.vault_write) != 0))
 		return -1;
 	if (status_encode(&ab->status, false, &none, cfg->encoding, &will) != 0)
@@ -331,6 +352,21 @@ static int start_private_broker(struct agentbus *ab)
 	log_info("no broker configured: started a private mosquitto on 127.0.0.1:%d",
 		 ab->port);
 	return 0;
+}
+
+static int start_runtime(struct agentbus *ab)
+{
+	const struct config *cfg = ab->cfg;
+	struct runtime_options opt = {
+		.vault = cfg->vault,
+		.defaults = { cfg->engine, cfg->turn_timeout },
+		.max_running = cfg->max_turns,
+		.queue_limit = cfg->queue_limit,
+		.max_payload = (size_t)cfg->max_payload,
+		.engine = { .echo_delay_ms = cfg->echo_delay },
+	};
+
+	return runtime_open(&ab->agents, &opt, ab->state, &ab->topics, &ab->sink);
 }
 
 /* The reference's triggers, then the configured ones over them. */
@@ -378,9 +414,12 @@ static int agentbus_start(struct agentbus *ab)
 		return -1;
 	ab->sink = (struct bus_sink){ sink_publish, sink_deadletter, ab, cfg->encoding };
 	ab->events = (struct events_handler){ ab->state, &ab->triggers, cfg->vault, ab->sink,
-					      (size_t)cfg->max_payload, on_trigger_fired, ab };
+					      (size_t)cfg->max_payload, on_event_observed,
+					      on_trigger_fired, ab };
 	if (!cfg->no_store && store_vault_open(&ab->store, cfg->state_dir, &ab->topics, cfg->vault,
 					       &ab->sink, (size_t)cfg->max_payload) != 0)
+		return -1;
+	if (start_runtime(ab) != 0)
 		return -1;
 	status_init(&ab->status, cfg->id);
 	log_info("agentbus %s starting: instance %s, broker %s:%d, state %s", AGENTBUS_VERSION,
@@ -390,6 +429,7 @@ static int agentbus_start(struct agentbus *ab)
 
 static void agentbus_cleanup(struct agentbus *ab)
 {
+	runtime_close(&ab->agents);
 	bus_conn_destroy(ab->conn);
 	store_vault_close(&ab->store);
 	trigger_set_free(&ab->triggers);

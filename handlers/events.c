@@ -45,11 +45,13 @@ void events_receive(struct events_handler *h, const struct bus_message *msg,
 		event_free(&ev);
 		return;
 	}
+	if (h->observed)
+		h->observed(h->arg, &ev);
 	for (size_t i = 0; i < n; i++)
 		any |= matched[i] = trigger_match(&h->triggers->v[i], &ev);
 	if (any && first_sighting(h, &ev))
 		for (size_t i = 0; i < n; i++)
 			if (matched[i])
-				h->fired(h->arg, &h->triggers->v[i], &ev);
+				h->fired(h->arg, &h->triggers->v[i], &ev, msg);
 	event_free(&ev);
 }

@@ -15,8 +15,12 @@
 
 struct state;
 
-/* Called once per (event, trigger) that fires; `ev` is valid during the call. */
-typedef void trigger_fired_fn(void *arg, const struct trigger *t, const struct vault_event *ev);
+/* Called once per (event, trigger) that fires; `ev` and `msg` (what it
+ * arrived as) are valid during the call. */
+typedef void trigger_fired_fn(void *arg, const struct trigger *t, const struct vault_event *ev,
+			      const struct bus_message *msg);
+/* Called for every decoded event, before the triggers. */
+typedef void event_observed_fn(void *arg, const struct vault_event *ev);
 
 struct events_handler {
 	struct state *state;		/* dedupe; borrowed */
@@ -24,6 +28,7 @@ struct events_handler {
 	const char *vault;		/* V of the topics we subscribe to */
 	struct bus_sink sink;
 	size_t max_payload;
+	event_observed_fn *observed;	/* may be NULL */
 	trigger_fired_fn *fired;
 	void *arg;
 };

@@ -28,6 +28,14 @@ static const char *const migrations[] = {
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
 	/* Vault events already acted on, by dedupe key (CONTRACT.md section 2). */
 	"CREATE TABLE seen_events (key TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;",
+	/* Registered agents (the spec as JSON); accepted turns not yet finished,
+	 * in arrival order; what each thread note says; who waits for an answer. */
+	"CREATE TABLE agents (name TEXT PRIMARY KEY, definition TEXT NOT NULL, spec TEXT NOT NULL);"
+	"CREATE TABLE turns (seq INTEGER PRIMARY KEY AUTOINCREMENT, inbound_id TEXT NOT NULL UNIQUE,"
+	"  request TEXT NOT NULL);"
+	"CREATE TABLE threads (path TEXT PRIMARY KEY, id TEXT NOT NULL, meta TEXT NOT NULL);"
+	"CREATE TABLE answers (inbound_id TEXT PRIMARY KEY, topic TEXT NOT NULL,"
+	"  correlation BLOB, json INTEGER NOT NULL);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -210,6 +218,125 @@ int state_mark_seen(struct state *st, const char *key)
 		return -1;
 	}
 	return sqlite3_changes(st->db) == 1 ? 1 : 0;
+}
+
+/* Runs `sql` with text parameters (NULL binds NULL) to completion; rows, if
+ * any, go to `row` one by one. Returns 0 or -1 (logged). */
+static int run_sql(struct state *st, const char *sql, const char *const *params, int n,
+		   state_row_fn *row, void *arg)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		log_error("state: %s", sqlite3_errmsg(st->db));
+		return -1;
+	}
+	for (int i = 0; i < n; i++)
+		sqlite3_bind_text(stmt, i + 1, params[i], -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		const char *cols[4] = { NULL, NULL, NULL, NULL };
+		int ncols = sqlite3_column_count(stmt);
+
+		for (int i = 0; i < ncols && i < 4; i++)
+			cols[i] = (const char *)sqlite3_column_text(stmt, i);
+		if (row)
+			row(arg, cols);
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE) {
+		log_error("state: %s", sqlite3_errmsg(st->db));
+		return -1;
+	}
+	return 0;
+}
+
+int state_begin(struct state *st)
+{
+	return exec_sql(st->db, "BEGIN IMMEDIATE;");
+}
+
+int state_commit(struct state *st)
+{
+	if (exec_sql(st->db, "COMMIT;") == 0)
+		return 0;
+	exec_sql(st->db, "ROLLBACK;");
+	return -1;
+}
+
+int state_agent_put(struct state *st, const char *name, const char *definition,
+		    const char *spec)
+{
+	const char *p[] = { name, definition, spec };
+
+	return run_sql(st, "INSERT OR REPLACE INTO agents (name, definition, spec) VALUES (?, ?, ?)",
+		       p, 3, NULL, NULL);
+}
+
+int state_agent_delete(struct state *st, const char *name)
+{
+	const char *p[] = { name };
+
+	return run_sql(st, "DELETE FROM agents WHERE name = ?", p, 1, NULL, NULL);
+}
+
+int state_agents_load(struct state *st, state_row_fn *row, void *arg)
+{
+	return run_sql(st, "SELECT name, spec FROM agents", NULL, 0, row, arg);
+}
+
+int state_turn_add(struct state *st, const char *inbound_id, const char *request)
+{
+	const char *p[] = { inbound_id, request };
+
+	return run_sql(st, "INSERT OR IGNORE INTO turns (inbound_id, request) VALUES (?, ?)", p, 2,
+		       NULL, NULL);
+}
+
+int state_turn_done(struct state *st, const char *inbound_id)
+{
+	const char *p[] = { inbound_id };
+
+	return run_sql(st, "DELETE FROM turns WHERE inbound_id = ?", p, 1, NULL, NULL);
+}
+
+int state_turns_load(struct state *st, state_row_fn *row, void *arg)
+{
+	return run_sql(st, "SELECT inbound_id, request FROM turns ORDER BY seq", NULL, 0, row, arg);
+}
+
+int state_thread_put(struct state *st, const char *path, const char *id, const char *meta)
+{
+	const char *p[] = { path, id, meta };
+
+	return run_sql(st, "INSERT OR REPLACE INTO threads (path, id, meta) VALUES (?, ?, ?)", p, 3,
+		       NULL, NULL);
+}
+
+int state_thread_get(struct state *st, const char *path, state_row_fn *row, void *arg)
+{
+	const char *p[] = { path };
+
+	return run_sql(st, "SELECT id, meta FROM threads WHERE path = ?", p, 1, row, arg);
+}
+
+int state_answer_put(struct state *st, const char *inbound_id, const char *topic,
+		     const char *correlation, bool json)
+{
+	const char *p[] = { inbound_id, topic, correlation, json ? "1" : "0" };
+
+	return run_sql(st, "INSERT OR REPLACE INTO answers (inbound_id, topic, correlation, json) "
+		       "VALUES (?, ?, ?, ?)", p, 4, NULL, NULL);
+}
+
+int state_answer_take(struct state *st, const char *inbound_id, state_row_fn *row, void *arg)
+{
+	const char *p[] = { inbound_id };
+
+	if (run_sql(st, "SELECT topic, correlation, json FROM answers WHERE inbound_id = ?", p, 1,
+		    row, arg) != 0)
+		return -1;
+	return run_sql(st, "DELETE FROM answers WHERE inbound_id = ?", p, 1, NULL, NULL);
 }
 
 bool state_previous_run_crashed(const struct state *st)

@@ -16,6 +16,37 @@ int state_open(const char *dir, struct state **out);
  * is seen (act on the event), 0 when it was seen before, -1 on error. */
 int state_mark_seen(struct state *st, const char *key);
 
+/* One result row: up to four text columns (NULL for SQL NULL), valid only
+ * during the call. */
+typedef void state_row_fn(void *arg, const char *const cols[4]);
+
+/* Groups the calls between them into one transaction. */
+int state_begin(struct state *st);
+int state_commit(struct state *st);
+
+/* Registered agents: the spec as JSON, by name. load: rows (name, spec). */
+int state_agent_put(struct state *st, const char *name, const char *definition,
+		    const char *spec);
+int state_agent_delete(struct state *st, const char *name);
+int state_agents_load(struct state *st, state_row_fn *row, void *arg);
+
+/* Accepted turns not yet finished, in arrival order: rows (inbound_id,
+ * request JSON). Adding an inbound id twice keeps the first. */
+int state_turn_add(struct state *st, const char *inbound_id, const char *request);
+int state_turn_done(struct state *st, const char *inbound_id);
+int state_turns_load(struct state *st, state_row_fn *row, void *arg);
+
+/* What agentbus last wrote on a thread note: row (id, meta JSON). */
+int state_thread_put(struct state *st, const char *path, const char *id, const char *meta);
+int state_thread_get(struct state *st, const char *path, state_row_fn *row, void *arg);
+
+/* A response topic waiting for an inbound note's reply. take: row (topic,
+ * correlation, json "0"|"1"), then forgotten. Correlation data is kept as
+ * text; MQTT allows binary, which is cut at its first NUL here. */
+int state_answer_put(struct state *st, const char *inbound_id, const char *topic,
+		     const char *correlation, bool json);
+int state_answer_take(struct state *st, const char *inbound_id, state_row_fn *row, void *arg);
+
 /* True when the previous daemon on this state dir did not stop cleanly. */
 bool state_previous_run_crashed(const struct state *st);
 

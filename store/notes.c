@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "bus/meta.h"
-#include "store/merge.h"
+#include "bus/merge.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/ulid.h"

@@ -4,7 +4,7 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 
-#include "store/merge.h"
+#include "bus/merge.h"
 #include "store/notes.h"
 #include "test/check.h"
 #include "test/harness.h"

@@ -5,7 +5,7 @@
 
 #include "bus/payload.h"
 #include "bus/write.h"
-#include "store/merge.h"
+#include "bus/merge.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
-/* store/merge: RFC 7386, section 2, on cJSON trees. */
-#include "store/merge.h"
+/* bus/merge: RFC 7386, section 2, on cJSON trees. */
+#include "bus/merge.h"
 
 #include <cjson/cJSON.h>
 

@@ -1,6 +1,7 @@
-/* store/merge: RFC 7386 JSON merge patch, as the vault applies metadata. */
-#ifndef AB_STORE_MERGE_H
-#define AB_STORE_MERGE_H
+/* bus/merge: RFC 7386 JSON merge patch, as the vault applies metadata and as
+ * agentbus keeps track of what its merged writes left on a note. */
+#ifndef AB_BUS_MERGE_H
+#define AB_BUS_MERGE_H
 
 struct cJSON;
 

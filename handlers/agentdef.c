@@ -1,0 +1,345 @@
+/* handlers/agentdef: field by field as the reference's parseAgentDef, in its
+ * order, so the first error reported is the one the reference reports. */
+#include "handlers/agentdef.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus/meta.h"
+
+static const char *const engines[] = { "echo", "exec", "openai", "anthropic", NULL };
+
+const char *agent_mode_name(enum agent_mode m)
+{
+	return m == MODE_MULTI ? "multi-threaded" : "single-threaded";
+}
+
+static bool is_slug(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_')
+			return false;
+	return true;
+}
+
+static bool is_model_name(const char *s)
+{
+	if (!isalnum((unsigned char)*s))
+		return false;
+	for (s++; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("._:-", *s))
+			return false;
+	return true;
+}
+
+static bool blank(const char *s)
+{
+	while (s && *s && isspace((unsigned char)*s))
+		s++;
+	return !s || !*s;
+}
+
+/* The reference's metaStr: a trimmed non-empty string, or a number or
+ * boolean as text; anything else is absent. malloc'd or NULL. */
+static char *meta_field(const cJSON *metadata, const char *key)
+{
+	const cJSON *v = metadata ? cJSON_GetObjectItemCaseSensitive(metadata, key) : NULL;
+	char *s, *start, *end;
+
+	if (!cJSON_IsString(v) && !cJSON_IsNumber(v) && !cJSON_IsBool(v))
+		return NULL;
+	s = meta_text(metadata, key);
+	if (!s)
+		return NULL;
+	for (start = s; isspace((unsigned char)*start); start++)
+		;
+	end = start + strlen(start);
+	while (end > start && isspace((unsigned char)end[-1]))
+		end--;
+	*end = '\0';
+	memmove(s, start, (size_t)(end - start) + 1);
+	if (!*s) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+const char *agentdef_name(const struct note *n)
+{
+	const char *name = meta_str(n->metadata, "name");
+
+	return name && is_slug(name) && strlen(name) <= AGENT_NAME_MAX ? name : NULL;
+}
+
+/* True when `s` starts with `verb` followed by the end or a '#'. */
+static bool verb_at(const char *s, const char *verb)
+{
+	size_t n = strlen(verb);
+
+	return strncmp(s, verb, n) == 0 && (s[n] == '\0' || s[n] == '#');
+}
+
+/* One `wants` entry; NULL when well-formed, else what is wrong with it. */
+static const char *want_problem(const char *w)
+{
+	const char *p;
+	size_t n;
+
+	if (strncmp(w, "vault:", 6) == 0) {
+		n = strcspn(w + 6, ":");
+		p = w + 6 + n;
+		return n && (verb_at(p, ":read") || verb_at(p, ":write")) ? NULL
+			: "is malformed — a vault connection needs a verb: "
+			  "\"vault:<name>:<read|write>\".";
+	}
+	if (strncmp(w, "surface:", 8) == 0) {
+		n = strcspn(w + 8, ":");
+		p = w + 8 + n;
+		return n && (strcmp(p, ":read") == 0 || strcmp(p, ":write") == 0) ? NULL
+			: "is malformed — a surface connection is \"surface:<name>:<read|write>\".";
+	}
+	if (strncmp(w, "mcp:http://", 11) == 0 || strncmp(w, "mcp:https://", 12) == 0 ||
+	    (strncmp(w, "env:", 4) == 0 && is_slug(w + 4)) ||
+	    (strncmp(w, "mcp:", 4) == 0 && is_slug(w + 4)))
+		return NULL;
+	return "is malformed — expected vault:<name>:<read|write>, surface:<name>:<read|write>, "
+	       "env:<service>, mcp:<service> or mcp:<url>.";
+}
+
+static bool in_list(const char *const *list, const char *s)
+{
+	for (; *list; list++)
+		if (strcmp(*list, s) == 0)
+			return true;
+	return false;
+}
+
+/* The reference's metaList: an array's items, or a string split on commas
+ * and white space. Fills `err` for the first malformed entry and returns -1. */
+static int check_wants(const cJSON *metadata, const char *label, char *err, size_t errlen)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(metadata, "wants"), *it;
+	char *text = NULL, *save = NULL, *w;
+	int rc = 0;
+
+	if (cJSON_IsArray(v)) {
+		cJSON_ArrayForEach(it, v) {
+			const char *p = cJSON_IsString(it) ? it->valuestring : NULL;
+
+			if (p && !blank(p) && want_problem(p)) {
+				snprintf(err, errlen, "%s: wants: \"%s\" %s", label, p, want_problem(p));
+				return -1;
+			}
+		}
+		return 0;
+	}
+	if (!cJSON_IsString(v) || !(text = strdup(v->valuestring)))
+		return 0;
+	for (w = strtok_r(text, ", \t\r\n", &save); w && rc == 0; w = strtok_r(NULL, ", \t\r\n", &save)) {
+		if (want_problem(w)) {
+			snprintf(err, errlen, "%s: wants: \"%s\" %s", label, w, want_problem(w));
+			rc = -1;
+		}
+	}
+	free(text);
+	return rc;
+}
+
+/* Every enumerated field; on error `err` says which. */
+static int parse_choices(const cJSON *md, const struct note *n, const char *label,
+			 struct agent_spec *s, char *err, size_t errlen)
+{
+	char *backend = meta_field(md, "backend"), *mode = meta_field(md, "mode");
+	char *spm = meta_field(md, "systemPromptMode");
+	int rc = -1;
+
+	if (!backend || strcmp(backend, "programmatic") == 0)
+		s->backend = BACKEND_PROGRAMMATIC;
+	else if (strcmp(backend, "attached") == 0 || strcmp(backend, "channel") == 0)
+		s->backend = BACKEND_ATTACHED;
+	else if (strcmp(backend, "interactive") == 0) {
+		snprintf(err, errlen, "%s: the \"interactive\" backend is retired — use "
+			 "\"programmatic\" (daemon-run turns, the default) or \"attached\" (handled "
+			 "by a Claude Code session you connect to the channel).", label);
+		goto out;
+	} else {
+		snprintf(err, errlen, "%s: backend must be \"programmatic\" or \"attached\"", label);
+		goto out;
+	}
+	if (!mode || strcmp(mode, "single-threaded") == 0 || strcmp(mode, "resident") == 0)
+		s->mode = MODE_SINGLE;
+	else if (strcmp(mode, "multi-threaded") == 0 || strcmp(mode, "one-shot") == 0 ||
+		 strcmp(mode, "per-thread") == 0)
+		s->mode = MODE_MULTI;
+	else {
+		snprintf(err, errlen, "%s: mode must be \"single-threaded\" or \"multi-threaded\"",
+			 label);
+		goto out;
+	}
+	/* Only a definition with a body has a prompt whose mode matters. */
+	s->prompt_mode = PROMPT_APPEND;
+	if (!blank(n->content) && spm && strcmp(spm, "replace") == 0)
+		s->prompt_mode = PROMPT_REPLACE;
+	else if (!blank(n->content) && spm && strcmp(spm, "append") != 0) {
+		snprintf(err, errlen, "%s: systemPromptMode must be \"append\" or \"replace\"", label);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(backend);
+	free(mode);
+	free(spm);
+	return rc;
+}
+
+/* The free-form fields with a shape: model, workspace, filesystem, network,
+ * wants, and agentbus's engine and timeout. */
+static int parse_shaped(const cJSON *md, const char *label, const struct agentdef_defaults *d,
+			struct agent_spec *s, char *err, size_t errlen)
+{
+	char *ws = meta_field(md, "workspace"), *fs = meta_field(md, "filesystem");
+	char *net = meta_field(md, "network"), *timeout = meta_field(md, "timeout");
+	char *end = NULL;
+	long t = d->timeout;
+	int rc = -1;
+
+	s->model = meta_field(md, "model");
+	s->engine = meta_field(md, "engine");
+	if (s->model && !is_model_name(s->model))
+		snprintf(err, errlen, "%s: model \"%s\" is not a valid model name (letters, numbers, "
+			 "dot, underscore, colon, dash)", label, s->model);
+	else if (ws && ws[0] != '/')
+		snprintf(err, errlen, "%s: workspace must be an absolute path (start with \"/\")",
+			 label);
+	else if (fs && strcmp(fs, "workspace") != 0 && strcmp(fs, "full") != 0)
+		snprintf(err, errlen, "%s: filesystem must be \"workspace\" or \"full\"", label);
+	else if (net && strcmp(net, "open") != 0 && strcmp(net, "restricted") != 0)
+		snprintf(err, errlen, "%s: network must be \"open\" or \"restricted\"", label);
+	else if (check_wants(md, label, err, errlen) != 0)
+		;
+	else if (s->engine && !in_list(engines, s->engine))
+		snprintf(err, errlen, "%s: engine must be \"echo\", \"exec\", \"openai\" or "
+			 "\"anthropic\"", label);
+	else if (timeout && ((t = strtol(timeout, &end, 10)) < 1 || t > AGENT_TIMEOUT_MAX || *end))
+		snprintf(err, errlen, "%s: timeout must be a whole number of seconds from 1 to %d",
+			 label, AGENT_TIMEOUT_MAX);
+	else
+		rc = 0;
+	s->timeout = (int)t;
+	if (rc == 0 && !s->engine && !(s->engine = strdup(d->engine)))
+		rc = -1;
+	free(ws);
+	free(fs);
+	free(net);
+	free(timeout);
+	return rc;
+}
+
+int agentdef_parse(const struct note *n, const char *vault, const struct agentdef_defaults *d,
+		   struct agent_spec *out, char *err, size_t errlen)
+{
+	const cJSON *md = n->metadata;
+	char label[NOTE_ID_MAX + 32];
+	char *name = meta_field(md, "name");
+
+	memset(out, 0, sizeof *out);
+	snprintf(label, sizeof label, "#agent/definition note %s", n->id);
+	if (!name) {
+		snprintf(err, errlen, "%s has no metadata.name", label);
+		return -1;
+	}
+	out->name = name;
+	if (!is_slug(name))
+		snprintf(err, errlen, "%s: name \"%s\" must be a slug (alphanumeric, dash, underscore)",
+			 label, name);
+	else if (strlen(name) > AGENT_NAME_MAX)
+		snprintf(err, errlen, "%s: name \"%s\" is longer than %d characters", label, name,
+			 AGENT_NAME_MAX);
+	else if (parse_choices(md, n, label, out, err, errlen) == 0 &&
+		 parse_shaped(md, label, d, out, err, errlen) == 0) {
+		out->definition = strdup(n->id);
+		out->path = n->path ? strdup(n->path) : NULL;
+		out->vault = strdup(vault);
+		out->system_prompt = blank(n->content) ? NULL : strdup(n->content);
+		if (out->definition && (!n->path || out->path) && out->vault &&
+		    (blank(n->content) || out->system_prompt))
+			return 0;
+		snprintf(err, errlen, "%s: out of memory", label);
+	}
+	agent_spec_free(out);
+	return -1;
+}
+
+void agent_spec_free(struct agent_spec *s)
+{
+	free(s->name);
+	free(s->definition);
+	free(s->path);
+	free(s->vault);
+	free(s->system_prompt);
+	free(s->model);
+	free(s->engine);
+	memset(s, 0, sizeof *s);
+}
+
+cJSON *agent_spec_to_json(const struct agent_spec *s)
+{
+	cJSON *j = cJSON_CreateObject();
+
+	if (!j || !cJSON_AddStringToObject(j, "name", s->name) ||
+	    !cJSON_AddStringToObject(j, "definition", s->definition) ||
+	    (s->path && !cJSON_AddStringToObject(j, "path", s->path)) ||
+	    !cJSON_AddStringToObject(j, "vault", s->vault) ||
+	    !cJSON_AddStringToObject(j, "mode", agent_mode_name(s->mode)) ||
+	    !cJSON_AddStringToObject(j, "backend", s->backend == BACKEND_ATTACHED ? "attached"
+									 : "programmatic") ||
+	    !cJSON_AddStringToObject(j, "systemPromptMode",
+				     s->prompt_mode == PROMPT_REPLACE ? "replace" : "append") ||
+	    (s->system_prompt && !cJSON_AddStringToObject(j, "systemPrompt", s->system_prompt)) ||
+	    (s->model && !cJSON_AddStringToObject(j, "model", s->model)) ||
+	    !cJSON_AddStringToObject(j, "engine", s->engine) ||
+	    !cJSON_AddNumberToObject(j, "timeout", s->timeout)) {
+		cJSON_Delete(j);
+		return NULL;
+	}
+	return j;
+}
+
+static char *dup_member(const cJSON *doc, const char *key)
+{
+	const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, key));
+
+	return v ? strdup(v) : NULL;
+}
+
+int agent_spec_from_json(const cJSON *doc, struct agent_spec *out)
+{
+	const char *mode = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "mode"));
+	const char *backend = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "backend"));
+	const char *spm = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "systemPromptMode"));
+	const cJSON *timeout = cJSON_GetObjectItemCaseSensitive(doc, "timeout");
+
+	memset(out, 0, sizeof *out);
+	out->name = dup_member(doc, "name");
+	out->definition = dup_member(doc, "definition");
+	out->path = dup_member(doc, "path");
+	out->vault = dup_member(doc, "vault");
+	out->system_prompt = dup_member(doc, "systemPrompt");
+	out->model = dup_member(doc, "model");
+	out->engine = dup_member(doc, "engine");
+	out->mode = mode && strcmp(mode, "multi-threaded") == 0 ? MODE_MULTI : MODE_SINGLE;
+	out->backend = backend && strcmp(backend, "attached") == 0 ? BACKEND_ATTACHED
+								    : BACKEND_PROGRAMMATIC;
+	out->prompt_mode = spm && strcmp(spm, "replace") == 0 ? PROMPT_REPLACE : PROMPT_APPEND;
+	out->timeout = cJSON_IsNumber(timeout) ? timeout->valueint : 0;
+	if (out->name && out->definition && out->vault && out->engine && out->timeout > 0)
+		return 0;
+	agent_spec_free(out);
+	return -1;
+}

@@ -1,0 +1,42 @@
+/* handlers/notes: the notes agentbus writes back (CONTRACT.md section 6):
+ * thread notes, replies, failure notes, callbacks and the inbound marker, as
+ * note writes ready to publish. Pure builders: no bus, no state. Every
+ * metadata value is a string, as the reference writes them. */
+#ifndef AB_HANDLERS_NOTES_H
+#define AB_HANDLERS_NOTES_H
+
+#include <stdbool.h>
+
+struct cJSON;
+
+/* Longest turn failure reason quoted in a failure note. */
+#define FAILURE_REASON_MAX 240
+/* A callback is written only below this incoming delegation depth. */
+#define MAX_DELEGATION_DEPTH 8
+
+/* upsert of a thread note: tags [agent/thread], `metadata` taken; `id` is
+ * proposed for the first write. */
+struct cJSON *notes_thread_write(const char *request_id, const char *path, const char *id,
+				 struct cJSON *metadata);
+
+/* A message note object {id, path, content, tags, metadata} in the channel of
+ * `channel`: inbound (agent/message + agent/message/inbound) or outbound;
+ * `metadata` taken. */
+struct cJSON *notes_message(const char *id, const char *channel, const char *content,
+			    bool outbound, struct cJSON *metadata);
+
+/* The failure note's content for `reason`; malloc'd. */
+char *notes_failure_text(const char *reason);
+/* The callback note's content; malloc'd. */
+char *notes_callback_text(const char *agent, bool ok);
+
+/* patch of the inbound note: metadata {agentbus_rendered_at: at}. */
+struct cJSON *notes_marker_write(const char *request_id, const char *inbound_id, const char *at);
+
+/* Adds `key: value` to `obj` when `value` is not NULL. Returns false only
+ * when out of memory. */
+bool notes_add(struct cJSON *obj, const char *key, const char *value);
+/* Adds `key: "<n>"` when `n` is not zero. */
+bool notes_add_count(struct cJSON *obj, const char *key, long long n);
+
+#endif

@@ -1,0 +1,25 @@
+/* handlers/registry: agents from definition notes (CONTRACT.md section 4):
+ * (re)register on created/updated, unregister on deleted or when the tag is
+ * gone, refuse a bad definition while the previous registration keeps
+ * running, skip an unchanged one, and say what happened on the retained
+ * R/agent/A/definition and in the definition note's status (written with
+ * agentbus's origin, so the stamp never causes a reload). */
+#ifndef AB_HANDLERS_REGISTRY_H
+#define AB_HANDLERS_REGISTRY_H
+
+#include "bus/event.h"
+#include "bus/message.h"
+
+struct agent_runtime;
+
+/* Loads the registered agents from the state. Returns 0 or -1. */
+int registry_load(struct agent_runtime *rt);
+/* The definition trigger fired. */
+void registry_definition(struct agent_runtime *rt, const struct vault_event *ev,
+			 const struct bus_message *msg);
+/* Any event: a known definition note updated without its tag unregisters. */
+void registry_observe(struct agent_runtime *rt, const struct vault_event *ev);
+/* Frees the registry (not the state). */
+void registry_free(struct agent_runtime *rt);
+
+#endif
