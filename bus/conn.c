@@ -38,6 +38,11 @@ struct bus_conn {
 	unsigned rand_state;	/* jitter; seeded per connection */
 	char **subs;		/* filters made on every connect; owned */
 	size_t n_subs;
+	/* QoS 1 publishes the broker has not acknowledged, by message id: one
+	 * bit per possible id. libmosquitto reports every publish, QoS 0 too,
+	 * so the bits tell which reports close an outstanding QoS 1. */
+	unsigned char unacked[65536 / 8];
+	size_t n_unacked;
 };
 
 static const char *conn_reason(int rc)
@@ -128,6 +133,10 @@ static void on_publish(struct mosquitto *mosq, void *arg, int mid, int reason,
 	/* 0x10 "no matching subscribers" still means the broker has it. */
 	if (reason != 0 && reason != MQTT_RC_NO_MATCHING_SUBSCRIBERS)
 		log_warn("broker rejected publish %d: %s", mid, mosquitto_reason_string(reason));
+	if (mid >= 0 && mid < 65536 && (conn->unacked[mid / 8] & (1u << (mid % 8)))) {
+		conn->unacked[mid / 8] &= (unsigned char)~(1u << (mid % 8));
+		conn->n_unacked--;
+	}
 	if (conn->h.acked)
 		conn->h.acked(conn->arg, mid);
 }
@@ -294,11 +303,18 @@ int bus_conn_start(struct bus_conn *conn)
 int bus_conn_publish(struct bus_conn *conn, const struct bus_publish *pub, int *mid)
 {
 	mosquitto_property *props;
-	int rc = publish_props(pub, &props);
+	int rc = publish_props(pub, &props), id = -1;
 
 	if (rc == 0)
-		rc = mosquitto_publish_v5(conn->mosq, mid, pub->topic, (int)pub->len, pub->payload,
+		rc = mosquitto_publish_v5(conn->mosq, &id, pub->topic, (int)pub->len, pub->payload,
 					  pub->qos, pub->retain, props);
+	if (mid)
+		*mid = id;
+	if ((rc == 0 || rc == MOSQ_ERR_NO_CONN) && pub->qos > 0 && id >= 0 && id < 65536 &&
+	    !(conn->unacked[id / 8] & (1u << (id % 8)))) {
+		conn->unacked[id / 8] |= (unsigned char)(1u << (id % 8));
+		conn->n_unacked++;
+	}
 	mosquitto_property_free_all(&props);
 	/* NO_CONN: a QoS 1 message is queued in the library and resent later. */
 	if (rc == MOSQ_ERR_NO_CONN && pub->qos > 0)
@@ -343,6 +359,11 @@ void bus_conn_close(struct bus_conn *conn)
 bool bus_conn_closed(const struct bus_conn *conn)
 {
 	return conn->state == CONN_CLOSED;
+}
+
+size_t bus_conn_unacked(const struct bus_conn *conn)
+{
+	return conn->n_unacked;
 }
 
 bool bus_conn_online(const struct bus_conn *conn)

@@ -69,6 +69,10 @@ bool bus_conn_closed(const struct bus_conn *conn);
 
 bool bus_conn_online(const struct bus_conn *conn);
 
+/* QoS 1 publishes not yet acknowledged by the broker (queued, in flight, or
+ * waiting for a reconnect). */
+size_t bus_conn_unacked(const struct bus_conn *conn);
+
 /* Event loop plumbing. bus_conn_fd() is -1 while there is no socket. */
 int bus_conn_fd(struct bus_conn *conn);
 bool bus_conn_want_write(struct bus_conn *conn);

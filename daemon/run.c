@@ -53,6 +53,7 @@ struct agentbus {
 	bool stopping;
 	int64_t stop_deadline;
 	int offline_mid;	/* publish id of the final offline status; -1: none */
+	bool offline_acked;
 	int exit_code;
 };
 
@@ -186,12 +187,22 @@ static void on_offline(void *arg, const char *reason)
 		bus_conn_close(ab->conn);
 }
 
+/* Stopping ends with DISCONNECT once the offline status and everything
+ * published before or since has been acknowledged: a write that is only in
+ * libmosquitto's queue when the process exits is lost. */
+static void close_when_flushed(struct agentbus *ab)
+{
+	if (ab->stopping && ab->offline_acked && bus_conn_unacked(ab->conn) == 0)
+		bus_conn_close(ab->conn);
+}
+
 static void on_acked(void *arg, int mid)
 {
 	struct agentbus *ab = arg;
 
 	if (ab->stopping && mid == ab->offline_mid)
-		bus_conn_close(ab->conn);
+		ab->offline_acked = true;
+	close_when_flushed(ab);
 }
 
 static void begin_stop(struct agentbus *ab, const char *why)
@@ -271,9 +282,11 @@ static int loop_once(struct agentbus *ab)
 		fds[n++] = (struct pollfd){ .fd = ab->broker.log_fd, .events = POLLIN };
 	}
 	engines_i = n;
-	fds[n++] = (struct pollfd){ .fd = runtime_fd(&ab->agents), .events = POLLIN };
+	fds[n++] = (struct pollfd){ .fd = runtime_fd(&ab->agents),
+				    .events = ab->stopping ? 0 : POLLIN };
 	timeout = bus_conn_timeout_ms(ab->conn, now);
-	timeout = min_timeout(timeout, runtime_timeout_ms(&ab->agents, now));
+	if (!ab->stopping)
+		timeout = min_timeout(timeout, runtime_timeout_ms(&ab->agents, now));
 	if (!ab->stopping)
 		timeout = min_timeout(timeout, status_timeout_ms(&ab->status, &counts, now));
 	else
@@ -292,12 +305,15 @@ static int loop_once(struct agentbus *ab)
 		handle_broker_log(ab);
 	now = clock_mono_ms();
 	bus_conn_tick(ab->conn, now);
-	/* Engine results, and turns past their deadline. */
-	if (fds[engines_i].revents || runtime_timeout_ms(&ab->agents, now) == 0)
+	/* Engine results, and turns past their deadline. Not while stopping:
+	 * a turn finished now could not get its writes out; left alone, it stays
+	 * in the durable queue and runs again after the restart. */
+	if (!ab->stopping && (fds[engines_i].revents || runtime_timeout_ms(&ab->agents, now) == 0))
 		runtime_tick(&ab->agents, now);
 	refresh_status(ab, now);
 	if (ab->stopping && now >= ab->stop_deadline && !bus_conn_closed(ab->conn)) {
-		log_warn("the broker did not confirm the offline status in time");
+		log_warn("stopping with %zu publishes the broker has not confirmed",
+			 bus_conn_unacked(ab->conn) + !ab->offline_acked);
 		bus_conn_close(ab->conn);
 	}
 	return 0;

@@ -102,22 +102,28 @@ static void stamp_status(struct agent_runtime *rt, const struct note *n, const c
 	runtime_write(rt, write_build(WRITE_PATCH, rid, AGENTBUS_ORIGIN, note));
 }
 
+/* Drops `spec` from the maps and the state, and frees it. */
+static void forget(struct agent_runtime *rt, struct agent_spec *spec)
+{
+	strmap_remove(&rt->agents, spec->name);
+	strmap_remove(&rt->definitions, spec->definition);
+	if (state_agent_delete(rt->state, spec->name) != 0)
+		log_error("registry: cannot forget agent %s", spec->name);
+	agent_spec_free(spec);
+	free(spec);
+}
+
 static void unregister(struct agent_runtime *rt, struct agent_spec *spec, const char *why)
 {
 	char *topic = topics_agent(rt->topics, spec->name, "definition");
 
 	log_info("agent %s unregistered (%s)", spec->name, why);
-	strmap_remove(&rt->agents, spec->name);
-	strmap_remove(&rt->definitions, spec->definition);
-	if (state_agent_delete(rt->state, spec->name) != 0)
-		log_error("registry: cannot forget agent %s", spec->name);
 	/* An empty retained message clears the entry. */
 	if (topic)
 		rt->sink.publish(rt->sink.arg, &(struct bus_publish){ .topic = topic, .payload = "",
 								      .qos = 1, .retain = true });
 	free(topic);
-	agent_spec_free(spec);
-	free(spec);
+	forget(rt, spec);
 }
 
 /* A definition that cannot be used: said where it can be seen, and the agent
@@ -185,8 +191,12 @@ static void register_spec(struct agent_runtime *rt, const struct vault_event *ev
 		free(spec);
 		return;
 	}
-	if (prev)
-		unregister(rt, prev, strcmp(prev->name, spec->name) ? "renamed" : "replaced");
+	/* A new name clears the old one's entry; the same name is simply
+	 * replaced by the entry published below. */
+	if (prev && strcmp(prev->name, spec->name) != 0)
+		unregister(rt, prev, "renamed");
+	else if (prev)
+		forget(rt, prev);
 	if (remember(rt, spec) != 0) {
 		log_error("registry: cannot register agent %s", spec->name);
 		agent_spec_free(spec);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -198,6 +199,8 @@ static pid_t spawn(const char *const *argv, int *out_fd, int *err_fd, bool own_g
 	if (pid < 0)
 		die("fork");
 	if (pid == 0) {
+		/* A test that stops early must not leave its daemon running. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (own_group)
 			setpgid(0, 0);
 		proc_reset_signals();
@@ -437,7 +440,8 @@ static void client_on_message(struct mosquitto *m, void *arg, const struct mosqu
 	tm->payload = malloc((size_t)msg->payloadlen + 1);
 	if (!tm->payload)
 		die("malloc");
-	memcpy(tm->payload, msg->payload, (size_t)msg->payloadlen);
+	if (msg->payloadlen > 0)
+		memcpy(tm->payload, msg->payload, (size_t)msg->payloadlen);
 	tm->payload[msg->payloadlen] = '\0';
 	tm->len = msg->payloadlen;
 	tm->retain = msg->retain;

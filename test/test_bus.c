@@ -13,54 +13,16 @@
 #include "bus/codec.h"
 #include "bus/payload.h"
 #include "test/check.h"
-#include "test/harness.h"
+#include "test/rig.h"
 
 #define WRITE "parachute/vault/default/write"
 #define CREATED "parachute/vault/default/event/note.created"
 #define UPDATED "parachute/vault/default/event/note.updated"
 #define DELETED "parachute/vault/default/event/note.deleted"
 #define DEADLETTER "parachute/agentbus/deadletter"
-#define STATUS "parachute/agentbus/status/b1"
 
-struct rig {
-	struct th_broker broker;
-	struct th_daemon daemon;
-	struct th_client client;	/* subscribed to everything */
-	char *state;
-	char port[16];
-};
-
-/* Broker, daemon (with `extra` args) and a client that sees the daemon online. */
-static void rig_start(struct rig *r, const char *const *extra)
-{
-	const char *args[32] = { "-p", r->port, "--id", "b1", "--state-dir", NULL };
-	size_t n = 5;
-	struct th_msg *m;
-
-	th_broker_start(&r->broker, "broker", false);
-	snprintf(r->port, sizeof r->port, "%d", r->broker.child.port);
-	r->state = th_tmpdir("state");
-	args[n++] = r->state;
-	while (extra && *extra && n < 31)
-		args[n++] = *extra++;
-	args[n] = NULL;
-	th_client_open(&r->client, r->broker.child.port, "#");
-	th_daemon_start(&r->daemon, args);
-	/* Any status: the broker is fresh, so it is the daemon's "online" (which
-	 * may be MessagePack, without the quotes JSON would have). */
-	m = th_client_wait_for(&r->client, STATUS, "online", TH_TIMEOUT_MS);
-	REQUIRE(m != NULL);
-	th_msg_free(m);
-}
-
-static void rig_stop(struct rig *r)
-{
-	CHECK(th_daemon_stop_cleanly(&r->daemon, SIGTERM));
-	th_daemon_free(&r->daemon);
-	th_client_close(&r->client);
-	th_broker_free(&r->broker);
-	free(r->state);
-}
+#define expect rig_expect
+#define str_at rig_str
 
 static cJSON *json_of(const struct th_msg *m)
 {
@@ -70,34 +32,9 @@ static cJSON *json_of(const struct th_msg *m)
 	return doc;
 }
 
-static const char *str_at(const cJSON *doc, const char *a, const char *b)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, a);
-
-	if (b)
-		v = cJSON_GetObjectItemCaseSensitive(v, b);
-	return cJSON_GetStringValue(v);
-}
-
-/* The next message on `topic`, schema-checked, with its content type. */
-static cJSON *expect(struct rig *r, const char *topic, const char *schema, const char *text)
-{
-	struct th_msg *m = th_client_wait_for(&r->client, topic, text, TH_TIMEOUT_MS);
-	cJSON *doc;
-
-	CHECK_MSG(m != NULL, "nothing on %s containing %s", topic, text ? text : "(any)");
-	if (!m)
-		exit(check_summary());
-	CHECK_STR(m->content_type, "application/json");
-	CHECK(th_schema_valid(schema, m->payload));
-	doc = json_of(m);
-	th_msg_free(m);
-	return doc;
-}
-
 static void test_write_event_answer(void)
 {
-	struct rig r;
+	struct rig r = { 0 };
 	cJSON *ev, *ans;
 	struct th_msg *m;
 
@@ -167,7 +104,7 @@ static void test_every_dead_letter_reason(void)
 {
 	const char *extra[] = { "--max-payload", "4096", NULL };
 	char big[5000], deep[100];
-	struct rig r;
+	struct rig r = { 0 };
 	struct th_msg *m;
 	cJSON *dl;
 
@@ -225,7 +162,7 @@ static void test_msgpack_publishing(void)
 			       "\"note\":{\"id\":\"mp\",\"metadata\":{\"n\":\"1\"}}}");
 	struct codec_buf buf;
 	struct bus_error err;
-	struct rig r;
+	struct rig r = { 0 };
 	struct th_msg *m;
 	cJSON *doc;
 
@@ -278,10 +215,10 @@ static void expect_fired(struct rig *r, const char *note_id)
 
 static void test_dedupe_across_restart(void)
 {
-	const char *args[] = { "-p", NULL, "--id", "b1", "--state-dir", NULL, NULL };
-	struct rig r;
+	const char *verbose[] = { "-v", NULL };
+	struct rig r = { 0 };
 
-	rig_start(&r, NULL);
+	rig_start(&r, verbose);
 	publish_inbound_event(&r, "E1", "a");
 	publish_inbound_event(&r, "E1", "a");	/* a QoS 1 redelivery */
 	publish_inbound_event(&r, NULL, "b");	/* no event_id: id|event|createdAt */
@@ -291,12 +228,7 @@ static void test_dedupe_across_restart(void)
 	CHECK_INT(count_in(r.daemon.err, "note.created of note a\n"), 1);
 	CHECK_INT(count_in(r.daemon.err, "note.created of note b\n"), 1);
 
-	CHECK(th_daemon_stop_cleanly(&r.daemon, SIGTERM));
-	th_daemon_free(&r.daemon);
-	args[1] = r.port;
-	args[5] = r.state;
-	th_daemon_start(&r.daemon, args);
-	CHECK(th_daemon_wait_output(&r.daemon, false, "connected to", TH_TIMEOUT_MS));
+	rig_restart_daemon(&r, verbose);
 	publish_inbound_event(&r, "E1", "a");
 	publish_inbound_event(&r, NULL, "b");
 	publish_inbound_event(&r, "E3", "marker2");
@@ -314,8 +246,8 @@ static void test_configured_triggers(void)
 				   "# jobs become inbound messages too\n"
 				   "trigger jobs inbound events=created tags=#agent/job\n"
 				   "trigger inbound inbound events=created,updated tags=x/in\n");
-	const char *extra[] = { "-c", conf, NULL };
-	struct rig r;
+	const char *extra[] = { "-c", conf, "-v", NULL };
+	struct rig r = { 0 };
 
 	rig_start(&r, extra);
 	th_client_publish_text(&r.client, CREATED, "{\"event\":\"note.created\",\"event_id\":\"j1\","

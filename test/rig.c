@@ -1,0 +1,90 @@
+/* rig: the shared set-up of the pipeline's end-to-end tests. */
+#include "test/rig.h"
+
+#include <cjson/cJSON.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "test/check.h"
+
+static void daemon_start(struct rig *r, const char *const *extra)
+{
+	const char *args[40] = { "-p", r->port, "--id", r->id, "--state-dir", r->state };
+	size_t n = 6;
+
+	while (extra && *extra && n < 39)
+		args[n++] = *extra++;
+	args[n] = NULL;
+	th_daemon_start(&r->daemon, args);
+}
+
+static void wait_status(struct rig *r)
+{
+	char topic[128];
+	struct th_msg *m;
+
+	/* A fresh status: "online" (JSON or MessagePack alike). */
+	snprintf(topic, sizeof topic, "parachute/agentbus/status/%s", r->id);
+	m = th_client_wait_for(&r->client, topic, "online", TH_TIMEOUT_MS);
+	REQUIRE(m != NULL);
+	th_msg_free(m);
+}
+
+void rig_start(struct rig *r, const char *const *extra)
+{
+	if (!r->id)
+		r->id = "rig";
+	th_broker_start(&r->broker, "broker", false);
+	snprintf(r->port, sizeof r->port, "%d", r->broker.child.port);
+	r->state = th_tmpdir("state");
+	th_client_open(&r->client, r->broker.child.port, "#");
+	daemon_start(r, extra);
+	wait_status(r);
+}
+
+void rig_restart_daemon(struct rig *r, const char *const *extra)
+{
+	CHECK(th_daemon_stop_cleanly(&r->daemon, SIGTERM));
+	th_daemon_free(&r->daemon);
+	daemon_start(r, extra);
+	wait_status(r);
+}
+
+void rig_stop(struct rig *r)
+{
+	CHECK(th_daemon_stop_cleanly(&r->daemon, SIGTERM));
+	th_daemon_free(&r->daemon);
+	th_client_close(&r->client);
+	th_broker_free(&r->broker);
+	free(r->state);
+}
+
+cJSON *rig_expect(struct rig *r, const char *topic, const char *schema, const char *text)
+{
+	struct th_msg *m = th_client_wait_for(&r->client, topic, text, TH_TIMEOUT_MS);
+	cJSON *doc;
+
+	CHECK_MSG(m != NULL, "nothing on %s containing %s", topic, text ? text : "(any)");
+	if (!m)
+		exit(check_summary());
+	if (schema) {
+		CHECK_STR(m->content_type, "application/json");
+		CHECK(th_schema_valid(schema, m->payload));
+	}
+	doc = cJSON_Parse(m->payload);
+	CHECK_MSG(doc != NULL, "not JSON on %s: %s", topic, m->payload);
+	th_msg_free(m);
+	if (!doc)
+		exit(check_summary());
+	return doc;
+}
+
+const char *rig_str(const cJSON *doc, const char *a, const char *b)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, a);
+
+	if (b)
+		v = cJSON_GetObjectItemCaseSensitive(v, b);
+	return cJSON_GetStringValue(v);
+}

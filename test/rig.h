@@ -1,0 +1,34 @@
+/* rig: a broker, an agentbus on it (with its embedded store) and a client
+ * subscribed to everything, for the end-to-end tests of the pipeline. */
+#ifndef AB_TEST_RIG_H
+#define AB_TEST_RIG_H
+
+#include "test/harness.h"
+
+struct cJSON;
+
+struct rig {
+	struct th_broker broker;
+	struct th_daemon daemon;
+	struct th_client client;	/* subscribed to '#' */
+	char *state;
+	char port[16];
+	const char *id;			/* instance id */
+};
+
+/* Starts broker, client and daemon (with `extra` args, NULL-terminated or
+ * NULL) and waits for the daemon's status. */
+void rig_start(struct rig *r, const char *const *extra);
+/* Stops the daemon (must exit 0) and starts it again on the same state. */
+void rig_restart_daemon(struct rig *r, const char *const *extra);
+void rig_stop(struct rig *r);
+
+/* The next message on `topic` containing `text` (NULL: any), its payload
+ * parsed as JSON and checked against schemas/<schema>.schema.json (NULL:
+ * not checked). Fails the program when nothing comes. Free with cJSON_Delete. */
+struct cJSON *rig_expect(struct rig *r, const char *topic, const char *schema, const char *text);
+
+/* A string in `doc` at key `a` (and then `b`, when not NULL). */
+const char *rig_str(const struct cJSON *doc, const char *a, const char *b);
+
+#endif

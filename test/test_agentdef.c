@@ -1,0 +1,276 @@
+/* test_agentdef: definition notes -> specs with the reference's vectors
+ * (V1-V7 of parachute-agent-behaviour.md section 8) and every validation
+ * error in its wording; plus the pure pieces around turns: drain queues,
+ * the string map, failure-note text. */
+#include <cjson/cJSON.h>
+
+#include "bus/event.h"
+#include "handlers/agentdef.h"
+#include "handlers/notes.h"
+#include "handlers/queues.h"
+#include "handlers/turn.h"
+#include "test/check.h"
+#include "util/strmap.h"
+
+static const struct agentdef_defaults defaults = { "echo", 300 };
+
+/* Parses {"id":..., "content":..., "metadata":...} given as JSON. */
+static int parse(const char *note_json, struct agent_spec *spec, char *err)
+{
+	char *text;
+	struct vault_event ev;
+	struct bus_error e;
+	int rc;
+
+	REQUIRE(asprintf(&text, "{\"event\":\"created\",\"note\":%s}", note_json) > 0);
+	REQUIRE(event_decode(cJSON_Parse(text), "default", 0, &ev, &e) == 0);
+	err[0] = '\0';
+	rc = agentdef_parse(&ev.note, "default", &defaults, spec, err, 512);
+	event_free(&ev);
+	free(text);
+	return rc;
+}
+
+static void expect_error(const char *note_json, const char *message)
+{
+	struct agent_spec spec;
+	char err[512];
+
+	CHECK_MSG(parse(note_json, &spec, err) != 0, "accepted %s", note_json);
+	CHECK_STR(err, message);
+}
+
+static void test_v1_minimal(void)
+{
+	struct agent_spec s;
+	char err[512];
+
+	REQUIRE(parse("{\"id\":\"2026-06-20-07-30-56-487050\",\"path\":\"Agents/steward\","
+		      "\"content\":\"You are the steward.\",\"metadata\":{\"name\":\"steward\"}}",
+		      &s, err) == 0);
+	CHECK_STR(s.name, "steward");
+	CHECK_INT(s.backend, BACKEND_PROGRAMMATIC);
+	CHECK_INT(s.mode, MODE_SINGLE);
+	CHECK_STR(s.system_prompt, "You are the steward.");
+	CHECK_STR(s.definition, "2026-06-20-07-30-56-487050");
+	CHECK_STR(s.path, "Agents/steward");
+	CHECK_STR(s.vault, "default");
+	CHECK_STR(s.engine, "echo");
+	CHECK_INT(s.timeout, 300);
+	CHECK(s.model == NULL);
+	agent_spec_free(&s);
+}
+
+static void test_v2_full_knobs(void)
+{
+	struct agent_spec s, back;
+	char err[512];
+	cJSON *j;
+
+	REQUIRE(parse("{\"id\":\"n1\",\"content\":\"role prose\",\"metadata\":{\"name\":\"builder\","
+		      "\"backend\":\"programmatic\",\"mode\":\"one-shot\",\"systemPromptMode\":\"replace\","
+		      "\"model\":\"claude-opus-4-8\",\"workspace\":\"/srv/proj\",\"filesystem\":\"full\","
+		      "\"network\":\"restricted\",\"egress\":\"api.github.com, registry.npmjs.org\","
+		      "\"engine\":\"exec\",\"timeout\":42}}", &s, err) == 0);
+	CHECK_INT(s.mode, MODE_MULTI);
+	CHECK_INT(s.prompt_mode, PROMPT_REPLACE);
+	CHECK_STR(s.model, "claude-opus-4-8");
+	CHECK_STR(s.engine, "exec");
+	CHECK_INT(s.timeout, 42);
+	/* The state's JSON form reads back to the same spec. */
+	j = agent_spec_to_json(&s);
+	REQUIRE(agent_spec_from_json(j, &back) == 0);
+	CHECK_STR(back.model, "claude-opus-4-8");
+	CHECK_INT(back.mode, MODE_MULTI);
+	CHECK_INT(back.prompt_mode, PROMPT_REPLACE);
+	CHECK_STR(back.system_prompt, "role prose");
+	CHECK_INT(back.timeout, 42);
+	cJSON_Delete(j);
+	agent_spec_free(&back);
+	agent_spec_free(&s);
+}
+
+/* V5: legacy backend value; a blank body makes systemPromptMode irrelevant. */
+static void test_v5_legacy_and_blank_body(void)
+{
+	struct agent_spec s;
+	char err[512];
+
+	REQUIRE(parse("{\"id\":\"n4\",\"content\":\"  \\n \",\"metadata\":{\"name\":\"a\","
+		      "\"backend\":\"channel\",\"systemPromptMode\":\"bogus\"}}", &s, err) == 0);
+	CHECK_INT(s.backend, BACKEND_ATTACHED);
+	CHECK(s.system_prompt == NULL);
+	agent_spec_free(&s);
+	REQUIRE(parse("{\"id\":\"n8\",\"metadata\":{\"name\":\" a \",\"mode\":\"resident\"}}", &s,
+		      err) == 0);
+	CHECK_STR(s.name, "a");	/* metaStr trims */
+	CHECK_INT(s.mode, MODE_SINGLE);
+	agent_spec_free(&s);
+	REQUIRE(parse("{\"id\":\"n9\",\"metadata\":{\"name\":\"a\",\"mode\":\"per-thread\","
+		      "\"wants\":[\"vault:research:read#published\",\"env:github\",\"mcp:github\","
+		      "\"mcp:https://x.example/mcp\",\"surface:ui:write\"]}}", &s, err) == 0);
+	CHECK_INT(s.mode, MODE_MULTI);
+	agent_spec_free(&s);
+}
+
+static void test_every_validation_error(void)
+{
+	expect_error("{\"id\":\"n0\",\"metadata\":{}}", "#agent/definition note n0 has no metadata.name");
+	expect_error("{\"id\":\"n0\",\"metadata\":{\"name\":{\"x\":1}}}",
+		     "#agent/definition note n0 has no metadata.name");
+	expect_error("{\"id\":\"n2\",\"content\":\"x\",\"metadata\":{\"name\":\"Uni Dev\"}}",
+		     "#agent/definition note n2: name \"Uni Dev\" must be a slug (alphanumeric, "
+		     "dash, underscore)");
+	expect_error("{\"id\":\"n2\",\"metadata\":{\"name\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}}",
+		     "#agent/definition note n2: name \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		     "aaaaaaaaaaaaaaaaaaaa\" is longer than 64 characters");
+	expect_error("{\"id\":\"n3\",\"content\":\"x\",\"metadata\":{\"name\":\"a\","
+		     "\"backend\":\"interactive\"}}",
+		     "#agent/definition note n3: the \"interactive\" backend is retired — use "
+		     "\"programmatic\" (daemon-run turns, the default) or \"attached\" (handled by a "
+		     "Claude Code session you connect to the channel).");
+	expect_error("{\"id\":\"n3\",\"metadata\":{\"name\":\"a\",\"backend\":\"remote\"}}",
+		     "#agent/definition note n3: backend must be \"programmatic\" or \"attached\"");
+	expect_error("{\"id\":\"n3\",\"metadata\":{\"name\":\"a\",\"mode\":\"parallel\"}}",
+		     "#agent/definition note n3: mode must be \"single-threaded\" or \"multi-threaded\"");
+	expect_error("{\"id\":\"n3\",\"content\":\"x\",\"metadata\":{\"name\":\"a\","
+		     "\"systemPromptMode\":\"bogus\"}}",
+		     "#agent/definition note n3: systemPromptMode must be \"append\" or \"replace\"");
+	expect_error("{\"id\":\"n5\",\"content\":\"x\",\"metadata\":{\"name\":\"a\","
+		     "\"model\":\"opus 4.8\"}}",
+		     "#agent/definition note n5: model \"opus 4.8\" is not a valid model name "
+		     "(letters, numbers, dot, underscore, colon, dash)");
+	expect_error("{\"id\":\"n5\",\"metadata\":{\"name\":\"a\",\"workspace\":\"srv\"}}",
+		     "#agent/definition note n5: workspace must be an absolute path (start with \"/\")");
+	expect_error("{\"id\":\"n5\",\"metadata\":{\"name\":\"a\",\"filesystem\":\"all\"}}",
+		     "#agent/definition note n5: filesystem must be \"workspace\" or \"full\"");
+	expect_error("{\"id\":\"n5\",\"metadata\":{\"name\":\"a\",\"network\":\"closed\"}}",
+		     "#agent/definition note n5: network must be \"open\" or \"restricted\"");
+	expect_error("{\"id\":\"n6\",\"content\":\"x\",\"metadata\":{\"name\":\"a\","
+		     "\"wants\":\"vault:research\"}}",
+		     "#agent/definition note n6: wants: \"vault:research\" is malformed — a vault "
+		     "connection needs a verb: \"vault:<name>:<read|write>\".");
+	expect_error("{\"id\":\"n6\",\"metadata\":{\"name\":\"a\",\"wants\":[\"env:github\","
+		     "\"telepathy\"]}}",
+		     "#agent/definition note n6: wants: \"telepathy\" is malformed — expected "
+		     "vault:<name>:<read|write>, surface:<name>:<read|write>, env:<service>, "
+		     "mcp:<service> or mcp:<url>.");
+	expect_error("{\"id\":\"n7\",\"metadata\":{\"name\":\"a\",\"engine\":\"magic\"}}",
+		     "#agent/definition note n7: engine must be \"echo\", \"exec\", \"openai\" or "
+		     "\"anthropic\"");
+	expect_error("{\"id\":\"n7\",\"metadata\":{\"name\":\"a\",\"timeout\":\"0\"}}",
+		     "#agent/definition note n7: timeout must be a whole number of seconds from 1 "
+		     "to 86400");
+	expect_error("{\"id\":\"n7\",\"metadata\":{\"name\":\"a\",\"timeout\":\"5s\"}}",
+		     "#agent/definition note n7: timeout must be a whole number of seconds from 1 "
+		     "to 86400");
+}
+
+static struct turn_request *req(const char *id, const char *key)
+{
+	struct turn_request *r = calloc(1, sizeof *r);
+
+	r->inbound_id = strdup(id);
+	r->agent = strdup("a");
+	r->drain_key = strdup(key);
+	r->content = strdup("");
+	return r;
+}
+
+static void expect_next(struct queues *q, const char *id)
+{
+	struct turn_request *r = queues_next(q);
+
+	CHECK_MSG(r && strcmp(r->inbound_id, id) == 0, "expected %s, got %s", id,
+		  r ? r->inbound_id : "nothing");
+	turn_request_free(r);
+}
+
+static void test_drain_queues(void)
+{
+	struct queues q = { 0 };
+
+	REQUIRE(queues_push(&q, req("a1", "a")) == 0);
+	REQUIRE(queues_push(&q, req("a2", "a")) == 0);
+	REQUIRE(queues_push(&q, req("b1", "b")) == 0);
+	CHECK_INT(queues_waiting(&q, "a"), 2);
+	expect_next(&q, "a1");
+	expect_next(&q, "b1");	/* a is running: b goes next */
+	CHECK(queues_next(&q) == NULL);	/* one at a time per key */
+	CHECK_INT(q.running, 2);
+	CHECK_INT(q.queued, 1);
+	queues_done(&q, "a");
+	REQUIRE(queues_push(&q, req("c1", "c")) == 0);
+	expect_next(&q, "a2");	/* FIFO, and a was ready before c */
+	expect_next(&q, "c1");
+	queues_done(&q, "a");
+	queues_done(&q, "b");
+	queues_done(&q, "c");
+	CHECK_INT(q.running, 0);
+	CHECK_INT(q.keys.used, 0);	/* idle keys leave nothing behind */
+	REQUIRE(queues_push(&q, req("d1", "d")) == 0);
+	queues_free(&q);
+}
+
+static void test_strmap(void)
+{
+	struct strmap m = { 0 };
+	char key[32];
+	int vals[20000];
+
+	for (int i = 0; i < 20000; i++) {
+		vals[i] = i;
+		snprintf(key, sizeof key, "agent-%d", i);
+		REQUIRE(strmap_put(&m, key, &vals[i]) == 0);
+	}
+	for (int i = 0; i < 20000; i += 2) {
+		snprintf(key, sizeof key, "agent-%d", i);
+		CHECK(strmap_remove(&m, key) == &vals[i]);
+	}
+	CHECK_INT(m.used, 10000);
+	for (int i = 0; i < 20000; i++) {
+		int *v;
+
+		snprintf(key, sizeof key, "agent-%d", i);
+		v = strmap_get(&m, key);
+		if (i % 2 ? !v || *v != i : v != NULL)
+			CHECK_MSG(0, "key %s", key);
+	}
+	strmap_free(&m);
+}
+
+static void test_failure_text(void)
+{
+	char reason[400], *t;
+
+	t = notes_failure_text("claude -p exited 1: auth failed");
+	CHECK_STR(t, "⚠️ I couldn't complete that — the turn failed: claude -p exited 1: auth "
+		     "failed\n\nThis is often temporary; please try again in a moment.");
+	free(t);
+	/* 239 ASCII bytes then 'é' (2 bytes) straddling the 240-byte limit. */
+	memset(reason, 'x', 239);
+	strcpy(reason + 239, "éyyyyyyyyyyyyy");
+	t = notes_failure_text(reason);
+	CHECK_CONTAINS(t, "xxx…\n\n");	/* cut before the 'é', not inside it */
+	free(t);
+	t = notes_callback_text("worker", true);
+	CHECK_STR(t, "[callback] worker finished (ok) — see source_message / source_thread in "
+		     "this note's metadata to pull the full result.");
+	free(t);
+	t = notes_callback_text("worker", false);
+	CHECK_CONTAINS(t, "[callback] worker finished with an error — see");
+	free(t);
+}
+
+int main(void)
+{
+	RUN(test_v1_minimal);
+	RUN(test_v2_full_knobs);
+	RUN(test_v5_legacy_and_blank_body);
+	RUN(test_every_validation_error);
+	RUN(test_drain_queues);
+	RUN(test_strmap);
+	RUN(test_failure_text);
+	return check_summary();
+}

@@ -1,0 +1,576 @@
+/* test_agents: the agent pipeline end to end on a real broker with the
+ * embedded store and the echo engine: definitions (lifecycle, errors,
+ * restarts), routing and ignore rules, one turn per note id, FIFO per drain
+ * key and concurrency across keys, thread notes across three turns in each
+ * mode of the reference's matrix, failure notes, callbacks and the depth
+ * limit, delegation through the vault, and the inbox with mosquitto_rr's
+ * request/response. Every payload checked is validated against schemas/. */
+#include <cjson/cJSON.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "test/check.h"
+#include "test/rig.h"
+
+#define WRITE "parachute/vault/default/write"
+#define CREATED "parachute/vault/default/event/note.created"
+#define UPDATED "parachute/vault/default/event/note.updated"
+#define DEADLETTER "parachute/agentbus/deadletter"
+
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt(const char *f, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, f);
+	REQUIRE(vasprintf(&s, f, ap) >= 0);
+	va_end(ap);
+	return s;
+}
+
+/* Writes a definition note through the store; `meta` is extra JSON members
+ * of its metadata (may be ""). Waits for the registry entry it causes. */
+static cJSON *define(struct rig *r, const char *id, const char *name, const char *meta,
+		     const char *schema_status)
+{
+	static int n;
+	char *w = fmt("{\"v\":1,\"op\":\"upsert\",\"request_id\":\"def-%d\",\"origin\":\"tester\","
+		      "\"note\":{\"id\":\"%s\",\"path\":\"Agents/%s\",\"content\":\"You are %s.\","
+		      "\"tags\":[\"agent/definition\"],\"metadata\":{\"name\":\"%s\"%s}}}",
+		      ++n, id, id, name, name, meta);
+	char *topic = fmt("parachute/agent/%s/definition", name);
+	char *want = fmt("\"status\":\"%s\"", schema_status);
+	cJSON *entry;
+
+	th_client_publish_text(&r->client, WRITE, w);
+	entry = rig_expect(r, topic, "registry-entry", want);
+	free(w);
+	free(topic);
+	free(want);
+	return entry;
+}
+
+/* Writes an inbound note for `agent`; `meta` is extra metadata members. */
+static void send_inbound(struct rig *r, const char *id, const char *agent, const char *content,
+			 const char *meta)
+{
+	char *w = fmt("{\"v\":1,\"op\":\"create\",\"request_id\":\"in-%s\",\"origin\":\"tester\","
+		      "\"note\":{\"id\":\"%s\",\"path\":\"channel/%s/%s\",\"content\":\"%s\","
+		      "\"tags\":[\"agent/message\",\"agent/message/inbound\"],"
+		      "\"metadata\":{\"agent\":\"%s\",\"sender\":\"operator\"%s}}}",
+		      id, id, agent, id, content, agent, meta);
+
+	th_client_publish_text(&r->client, WRITE, w);
+	free(w);
+}
+
+/* The marker on the inbound note is the last write of a turn: once its
+ * event is here, every event the turn caused is queued in the client. */
+static void wait_turn_end(struct rig *r, const char *inbound_id)
+{
+	char *want = fmt("\"id\":\"%s\"", inbound_id);
+	cJSON *ev = rig_expect(r, UPDATED, "vault-event", want);
+
+	CHECK(rig_str(cJSON_GetObjectItem(ev, "note"), "metadata", "agentbus_rendered_at") != NULL);
+	cJSON_Delete(ev);
+	free(want);
+}
+
+/* The last queued message on `topic` containing `text` and `also` (NULL:
+ * anything), parsed; NULL if none. */
+static cJSON *latest_with(struct rig *r, const char *topic, const char *text, const char *also)
+{
+	struct th_msg *m, *last = NULL;
+	cJSON *doc;
+
+	while ((m = th_client_wait_for(&r->client, topic, text, 0)) != NULL) {
+		if (also && !strstr(m->payload, also)) {
+			th_msg_free(m);
+			continue;
+		}
+		th_msg_free(last);
+		last = m;
+	}
+	doc = last ? cJSON_Parse(last->payload) : NULL;
+	th_msg_free(last);
+	return doc;
+}
+
+static cJSON *latest(struct rig *r, const char *topic, const char *text)
+{
+	return latest_with(r, topic, text, NULL);
+}
+
+static const char *meta_of(const cJSON *ev, const char *key)
+{
+	return rig_str(cJSON_GetObjectItem(ev, "note"), "metadata", key);
+}
+
+/* --- definitions ----------------------------------------------------------- */
+
+static void test_definition_lifecycle(void)
+{
+	struct rig r = { 0 };
+	cJSON *e, *ev;
+	struct th_msg *m;
+
+	rig_start(&r, NULL);
+	e = define(&r, "d-eng", "eng", "", "enabled");
+	CHECK_STR(rig_str(e, "definition", NULL), "d-eng");
+	CHECK_STR(rig_str(e, "path", NULL), "Agents/d-eng");
+	CHECK_STR(rig_str(e, "mode", NULL), "single-threaded");
+	CHECK_STR(rig_str(e, "engine", NULL), "echo");
+	cJSON_Delete(e);
+	/* The status stamp, written with agentbus's origin, through the vault. */
+	ev = rig_expect(&r, UPDATED, "vault-event", "\"id\":\"d-eng\"");
+	CHECK_STR(rig_str(ev, "origin", NULL), "agentbus");
+	CHECK_STR(meta_of(ev, "status"), "enabled");
+	cJSON_Delete(ev);
+
+	/* A bad edit: error published, the previous registration keeps running. */
+	e = define(&r, "d-eng", "eng", ",\"mode\":\"sideways\"", "error");
+	CHECK_STR(rig_str(e, "error", NULL), "#agent/definition note d-eng: mode must be "
+		  "\"single-threaded\" or \"multi-threaded\"");
+	cJSON_Delete(e);
+	cJSON_Delete(rig_expect(&r, DEADLETTER, "deadletter", "invalid_definition"));
+	ev = rig_expect(&r, UPDATED, "vault-event", "\"status\":\"error\"");
+	CHECK_STR(meta_of(ev, "error"), "#agent/definition note d-eng: mode must be "
+		  "\"single-threaded\" or \"multi-threaded\"");
+	cJSON_Delete(ev);
+	send_inbound(&r, "l-1", "eng", "still there?", "");
+	cJSON_Delete(rig_expect(&r, "parachute/agent/eng/reply", "message-note", "l-1"));
+	wait_turn_end(&r, "l-1");
+
+	/* Fixed: enabled again, multi-threaded now. An edit that changes nothing
+	 * the agent is made of is not a re-registration. */
+	e = define(&r, "d-eng", "eng", ",\"mode\":\"multi-threaded\"", "enabled");
+	CHECK_STR(rig_str(e, "mode", NULL), "multi-threaded");
+	cJSON_Delete(e);
+	th_client_publish_text(&r.client, WRITE, "{\"op\":\"patch\",\"request_id\":\"colour\","
+			       "\"origin\":\"tester\",\"note\":{\"id\":\"d-eng\",\"metadata\":"
+			       "{\"colour\":\"blue\"}}}");
+	cJSON_Delete(rig_expect(&r, UPDATED, "vault-event", "\"colour\":\"blue\""));
+	/* Renamed in place: the old name is cleared (empty retained message). */
+	e = define(&r, "d-eng", "eng2", ",\"mode\":\"multi-threaded\"", "enabled");
+	cJSON_Delete(e);
+	m = th_client_next(&r.client, "parachute/agent/eng/definition", TH_TIMEOUT_MS);
+	CHECK(m && m->len == 0 && m->retain == false);	/* live delivery of the clear */
+	th_msg_free(m);
+	/* Nothing else on eng: replacing a definition in place clears nothing. */
+	CHECK_INT(th_client_count(&r.client, "parachute/agent/eng/definition", NULL), 0);
+
+	/* The vault says the tag is gone: unregistered. */
+	th_client_publish_text(&r.client, UPDATED, "{\"event\":\"note.updated\",\"event_id\":\"untag\","
+			       "\"note\":{\"id\":\"d-eng\",\"tags\":[],\"metadata\":{\"name\":\"eng2\"}}}");
+	m = th_client_next(&r.client, "parachute/agent/eng2/definition", TH_TIMEOUT_MS);
+	CHECK(m && m->len == 0);
+	th_msg_free(m);
+	send_inbound(&r, "l-2", "eng2", "anyone?", "");
+	cJSON_Delete(rig_expect(&r, DEADLETTER, "deadletter", "unknown_agent"));
+
+	/* Another note may not take a name in use. */
+	cJSON_Delete(define(&r, "d-ops", "ops", "", "enabled"));
+	e = define(&r, "d-ops2", "ops", "", "error");
+	CHECK_STR(rig_str(e, "error", NULL), "an agent named \"ops\" already exists (note d-ops)");
+	cJSON_Delete(e);
+	/* Deleted: unregistered. */
+	th_client_publish_text(&r.client, WRITE, "{\"op\":\"delete\",\"request_id\":\"del\","
+			       "\"note\":{\"id\":\"d-ops\"}}");
+	m = th_client_wait_for(&r.client, "parachute/agent/ops/definition", NULL, TH_TIMEOUT_MS);
+	while (m && m->len != 0) {	/* skip the error entry for d-ops2 */
+		th_msg_free(m);
+		m = th_client_next(&r.client, "parachute/agent/ops/definition", TH_TIMEOUT_MS);
+	}
+	CHECK(m && m->len == 0);
+	th_msg_free(m);
+	rig_stop(&r);
+}
+
+/* The registry and queued work come back from the state, not the vault. */
+static void test_registry_survives_restart(void)
+{
+	struct rig r = { 0 };
+
+	rig_start(&r, NULL);
+	cJSON_Delete(define(&r, "d-keep", "keep", "", "enabled"));
+	rig_restart_daemon(&r, NULL);
+	send_inbound(&r, "k-1", "keep", "after a restart", "");
+	cJSON_Delete(rig_expect(&r, "parachute/agent/keep/reply", "message-note",
+				"echo: after a restart"));
+	rig_stop(&r);
+}
+
+/* --- routing ----------------------------------------------------------------- */
+
+static void test_routing_and_ignore_rules(void)
+{
+	struct rig r = { 0 };
+	cJSON *reply;
+
+	rig_start(&r, NULL);
+	cJSON_Delete(define(&r, "d-eng", "eng", "", "enabled"));
+	/* Legacy channel key. */
+	th_client_publish_text(&r.client, WRITE, "{\"op\":\"create\",\"request_id\":\"c1\",\"note\":"
+			       "{\"id\":\"r-1\",\"content\":\"legacy\",\"tags\":"
+			       "[\"agent/message/inbound\"],\"metadata\":{\"channel\":\"eng\"}}}");
+	reply = rig_expect(&r, "parachute/agent/eng/reply", "message-note", "r-1");
+	CHECK_STR(rig_str(reply, "content", NULL), "echo: legacy");
+	CHECK_STR(rig_str(reply, "metadata", "in_reply_to"), "r-1");
+	CHECK_STR(rig_str(reply, "metadata", "direction"), "outbound");
+	CHECK_STR(rig_str(reply, "metadata", "sender"), "session");
+	cJSON_Delete(reply);
+	/* Outbound notes are never turns, whichever way they say so. */
+	send_inbound(&r, "r-2", "eng", "x", ",\"direction\":\"outbound\"");
+	th_client_publish_text(&r.client, WRITE, "{\"op\":\"create\",\"request_id\":\"c3\",\"note\":"
+			       "{\"id\":\"r-3\",\"content\":\"x\",\"tags\":[\"agent/message/inbound\","
+			       "\"agent/message/outbound\"],\"metadata\":{\"agent\":\"eng\"}}}");
+	/* No route, unknown agent. */
+	th_client_publish_text(&r.client, WRITE, "{\"op\":\"create\",\"request_id\":\"c4\",\"note\":"
+			       "{\"id\":\"r-4\",\"tags\":[\"agent/message/inbound\"],\"metadata\":"
+			       "{\"agent\":\"\",\"sender\":\"a\"}}}");
+	cJSON_Delete(rig_expect(&r, DEADLETTER, "deadletter", "no_route"));
+	send_inbound(&r, "r-5", "nobody", "x", "");
+	cJSON_Delete(rig_expect(&r, DEADLETTER, "deadletter", "unknown_agent"));
+	/* A turn after them all: only r-1 and r-6 ever had one. */
+	send_inbound(&r, "r-6", "eng", "last", "");
+	wait_turn_end(&r, "r-6");
+	CHECK_INT(th_client_count(&r.client, "parachute/agent/eng/reply", "r-6"), 1);
+	CHECK_INT(th_client_count(&r.client, "parachute/agent/eng/reply", NULL), 0);
+	rig_stop(&r);
+}
+
+/* The same note arriving again (a QoS 1 redelivery, a replay with a new
+ * event id, a restart) runs once. */
+/* The vault event of note "once", published as the vault would. */
+static void publish_once(struct rig *r, const char *event_id)
+{
+	char *e = fmt("{\"event\":\"note.created\",\"event_id\":\"%s\",\"note\":{\"id\":\"once\","
+		      "\"content\":\"hi\",\"tags\":[\"agent/message/inbound\"],\"metadata\":"
+		      "{\"agent\":\"eng\"}}}", event_id);
+
+	th_client_publish_text(&r->client, CREATED, e);
+	free(e);
+}
+
+static void test_one_turn_per_note(void)
+{
+	struct rig r = { 0 };
+
+	rig_start(&r, NULL);
+	cJSON_Delete(define(&r, "d-eng", "eng", "", "enabled"));
+	publish_once(&r, "e0");
+	publish_once(&r, "e0");	/* a QoS 1 redelivery */
+	publish_once(&r, "e1");	/* the same note, a new event id */
+	rig_restart_daemon(&r, NULL);
+	publish_once(&r, "e2");
+	send_inbound(&r, "after", "eng", "after", "");
+	cJSON_Delete(rig_expect(&r, "parachute/agent/eng/reply", NULL, "\"in_reply_to\":\"after\""));
+	CHECK_INT(th_client_count(&r.client, "parachute/agent/eng/reply", "\"in_reply_to\":\"once\""), 1);
+	rig_stop(&r);
+}
+
+/* --- queues ------------------------------------------------------------------ */
+
+/* The next turn event on `agent`, as "<kind>:<inbound id>". */
+static char *next_turn_event(struct rig *r, const char *agent)
+{
+	char *topic = fmt("parachute/agent/%s/events", agent), *out;
+	cJSON *ev = rig_expect(r, topic, NULL, NULL);
+
+	out = fmt("%s:%s", rig_str(ev, "kind", NULL), rig_str(ev, "inbound_id", NULL));
+	cJSON_Delete(ev);
+	free(topic);
+	return out;
+}
+
+static void test_fifo_per_key_and_concurrency(void)
+{
+	const char *extra[] = { "--echo-delay", "300", "--max-turns", "4", NULL };
+	const char *want[] = { "start:q-1", "done:q-1", "start:q-2", "done:q-2", "start:q-3",
+			       "done:q-3" };
+	struct rig r = { 0 };
+	struct th_msg *m;
+	char *got;
+
+	rig_start(&r, extra);
+	cJSON_Delete(define(&r, "d-a", "alpha", "", "enabled"));
+	cJSON_Delete(define(&r, "d-b", "beta", "", "enabled"));
+	send_inbound(&r, "q-1", "alpha", "1", "");
+	send_inbound(&r, "q-2", "alpha", "2", "");
+	send_inbound(&r, "q-3", "alpha", "3", "");
+	send_inbound(&r, "q-4", "beta", "4", "");
+	/* beta's turn starts while alpha's first is still running. */
+	m = th_client_wait_for(&r.client, "parachute/agent/beta/events", "\"start\"", TH_TIMEOUT_MS);
+	CHECK(m != NULL);
+	th_msg_free(m);
+	CHECK_INT(th_client_count(&r.client, "parachute/agent/alpha/events", "\"done\""), 0);
+	/* alpha: strictly one at a time, in arrival order. */
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		got = next_turn_event(&r, "alpha");
+		CHECK_STR(got, want[i]);
+		free(got);
+	}
+	rig_stop(&r);
+}
+
+static void test_queue_limit(void)
+{
+	const char *extra[] = { "--echo-delay", "500", "--queue-limit", "1", NULL };
+	struct rig r = { 0 };
+	cJSON *dl, *fail;
+
+	rig_start(&r, extra);
+	cJSON_Delete(define(&r, "d-a", "alpha", "", "enabled"));
+	send_inbound(&r, "f-1", "alpha", "runs", "");	/* running */
+	send_inbound(&r, "f-2", "alpha", "waits", "");	/* waiting: the limit */
+	send_inbound(&r, "f-3", "alpha", "refused", "");
+	dl = rig_expect(&r, DEADLETTER, "deadletter", "queue_full");
+	CHECK_CONTAINS(rig_str(dl, "error", NULL), "queue full");
+	cJSON_Delete(dl);
+	fail = rig_expect(&r, "parachute/agent/alpha/reply", "message-note", "f-3");
+	CHECK_CONTAINS(rig_str(fail, "content", NULL), "the turn failed: queue full");
+	cJSON_Delete(fail);
+	wait_turn_end(&r, "f-2");
+	rig_stop(&r);
+}
+
+/* --- thread notes ------------------------------------------------------------ */
+
+/* Runs three turns and checks the thread note after each. */
+static void three_turns(struct rig *r, const char *agent, const char *subject_meta,
+			const char *path, bool per_fire)
+{
+	char *first_path = NULL, *started = NULL, *session = NULL;
+
+	for (int i = 1; i <= 3; i++) {
+		char *id = fmt("%s-%s-%d", agent, subject_meta[0] ? "s" : "n", i);
+		char *want = fmt("\"path\":\"%s%s", path, per_fire ? "" : "\"");
+		cJSON *t;
+		long tokens;
+
+		send_inbound(r, id, agent, "hello", subject_meta);
+		wait_turn_end(r, id);
+		t = latest(r, UPDATED, want);
+		REQUIRE(t != NULL);
+		CHECK_STR(meta_of(t, "status"), "ok");
+		CHECK_STR(meta_of(t, "agent"), agent);
+		CHECK_STR(meta_of(t, "backend"), "programmatic");
+		CHECK(meta_of(t, "last_turn_at") != NULL);
+		CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(t, "note"),
+								 "tags")), 1);
+		tokens = strtol(meta_of(t, "input_tokens"), NULL, 10);
+		if (per_fire) {
+			CHECK_STR(meta_of(t, "turn_count"), "1");
+			CHECK_INT(tokens, 5);	/* this turn's only */
+			if (first_path)
+				CHECK(strcmp(first_path, rig_str(t, "note", "path")) != 0);
+		} else {
+			CHECK_INT(strtol(meta_of(t, "turn_count"), NULL, 10), i);
+			CHECK_INT(tokens, 5 * i);	/* cumulative */
+			CHECK_STR(rig_str(t, "note", "path"), path);
+			if (started)
+				CHECK_STR(meta_of(t, "started_at"), started);
+			if (session)	/* resumed */
+				CHECK_STR(meta_of(t, "session"), session);
+		}
+		if (!first_path) {
+			first_path = strdup(rig_str(t, "note", "path"));
+			started = strdup(meta_of(t, "started_at"));
+			session = strdup(meta_of(t, "session"));
+		}
+		cJSON_Delete(t);
+		free(want);
+		free(id);
+	}
+	free(first_path);
+	free(started);
+	free(session);
+}
+
+static void test_thread_matrix(void)
+{
+	struct rig r = { 0 };
+
+	rig_start(&r, NULL);
+	cJSON_Delete(define(&r, "d-s", "solo", "", "enabled"));
+	cJSON_Delete(define(&r, "d-m", "multi", ",\"mode\":\"multi-threaded\"", "enabled"));
+	three_turns(&r, "solo", "", "Threads/solo/solo", false);
+	three_turns(&r, "solo", ",\"subject\":\" Q3 plan/x \"", "Threads/solo/solo--Q3-plan-x",
+		    false);
+	three_turns(&r, "multi", "", "Threads/multi/", true);
+	three_turns(&r, "multi", ",\"subject\":\"Q3 plan\"", "Threads/multi/multi--Q3-plan", false);
+	rig_stop(&r);
+}
+
+/* --- failure notes and callbacks ---------------------------------------------- */
+
+static void test_failure_note(void)
+{
+	const char *extra[] = { "--echo-delay", "1500", NULL };
+	struct rig r = { 0 };
+	cJSON *fail, *ev;
+
+	rig_start(&r, extra);
+	cJSON_Delete(define(&r, "d-slow", "slow", ",\"timeout\":\"1\"", "enabled"));
+	send_inbound(&r, "x-1", "slow", "take your time", "");
+	fail = rig_expect(&r, "parachute/agent/slow/reply", "message-note", "x-1");
+	CHECK_STR(rig_str(fail, "content", NULL), "⚠️ I couldn't complete that — the turn failed: "
+		  "timed out after 1 s\n\nThis is often temporary; please try again in a moment.");
+	cJSON_Delete(fail);
+	ev = rig_expect(&r, "parachute/agent/slow/events", "turn-event", "\"error\"");
+	CHECK_STR(rig_str(ev, "error", NULL), "timed out after 1 s");
+	cJSON_Delete(ev);
+	wait_turn_end(&r, "x-1");
+	ev = latest(&r, UPDATED, "\"path\":\"Threads/slow/slow\"");
+	REQUIRE(ev != NULL);
+	CHECK_STR(meta_of(ev, "status"), "error");
+	cJSON_Delete(ev);
+	rig_stop(&r);
+}
+
+/* The callback that `depth` produces, or NULL. */
+static cJSON *delegate(struct rig *r, const char *id, const char *depth)
+{
+	char *meta = fmt(",\"reply_to\":\"orch\",\"correlation_id\":\"corr-%s\",\"delegation_depth\":"
+			 "\"%s\"", id, depth);
+	char *want = fmt("corr-%s", id);
+	cJSON *cb;
+
+	send_inbound(r, id, "worker", "do the sub-task", meta);
+	wait_turn_end(r, id);
+	cb = latest_with(r, CREATED, "\"sender\":\"callback:worker\"", want);
+	free(meta);
+	free(want);
+	return cb;
+}
+
+static void test_callbacks(void)
+{
+	struct rig r = { 0 };
+	cJSON *cb, *reply, *note;
+	char *want;
+
+	rig_start(&r, NULL);
+	cJSON_Delete(define(&r, "d-o", "orch", "", "enabled"));
+	cJSON_Delete(define(&r, "d-w", "worker", ",\"mode\":\"multi-threaded\"", "enabled"));
+
+	cb = delegate(&r, "w-7", "7");
+	REQUIRE(cb != NULL);
+	note = cJSON_GetObjectItem(cb, "note");
+	CHECK_STR(rig_str(note, "metadata", "delegation_depth"), "8");
+	CHECK_STR(rig_str(note, "metadata", "callback"), "true");
+	CHECK_STR(rig_str(note, "metadata", "status"), "ok");
+	CHECK_STR(rig_str(note, "metadata", "source_channel"), "worker");
+	CHECK_STR(rig_str(note, "metadata", "agent"), "orch");
+	CHECK_STR(rig_str(note, "metadata", "direction"), "inbound");
+	CHECK_STR(rig_str(note, "metadata", "sender"), "callback:worker");
+	CHECK(rig_str(note, "metadata", "source_thread") != NULL);
+	CHECK(rig_str(note, "metadata", "source_message") != NULL);
+	CHECK(rig_str(note, "metadata", "reply_to") == NULL);
+	CHECK_STR(rig_str(note, "content", NULL), "[callback] worker finished (ok) — see "
+		  "source_message / source_thread in this note's metadata to pull the full result.");
+	CHECK_CONTAINS(rig_str(note, "path", NULL), "channel/orch/");
+	/* The callback wakes the orchestrator, whose turn calls nobody back. */
+	want = fmt("\"in_reply_to\":\"%s\"", rig_str(note, "id", NULL));
+	reply = rig_expect(&r, "parachute/agent/orch/reply", "message-note", want);
+	CHECK_CONTAINS(rig_str(reply, "content", NULL), "echo: [callback] worker finished (ok)");
+	cJSON_Delete(reply);
+	free(want);
+	cJSON_Delete(cb);
+
+	cb = delegate(&r, "w-8", "8");
+	CHECK(cb == NULL);	/* at the limit: no callback */
+	cb = delegate(&r, "w-abc", "abc");
+	REQUIRE(cb != NULL);
+	CHECK_STR(rig_str(cJSON_GetObjectItem(cb, "note"), "metadata", "delegation_depth"), "1");
+	cJSON_Delete(cb);
+	rig_stop(&r);
+}
+
+/* --- the inbox ---------------------------------------------------------------- */
+
+static void test_inbox(void)
+{
+	struct rig r = { 0 };
+	struct th_msg *m;
+	cJSON *ans, *ev;
+	char *out = NULL, *err = NULL;
+	int status;
+
+	rig_start(&r, NULL);
+	cJSON_Delete(define(&r, "d-eng", "eng", "", "enabled"));
+	/* Text in, text out, on the response topic with the correlation data. */
+	th_client_publish(&r.client, "parachute/agent/eng/inbox", "hi", SIZE_MAX, NULL, "me/t",
+			  "c-text");
+	m = th_client_next(&r.client, "me/t", TH_TIMEOUT_MS);
+	REQUIRE(m != NULL);
+	CHECK_STR(m->payload, "echo: hi");
+	CHECK_STR(m->correlation, "c-text");
+	th_msg_free(m);
+	ev = rig_expect(&r, CREATED, "vault-event", "\"content\":\"hi\"");
+	CHECK_STR(meta_of(ev, "sender"), "mqtt");
+	CHECK_STR(meta_of(ev, "direction"), "inbound");
+	CHECK_CONTAINS(rig_str(ev, "note", "path"), "channel/eng/");
+	cJSON_Delete(ev);
+
+	/* JSON in, the reply note out. */
+	th_client_publish(&r.client, "parachute/agent/eng/inbox",
+			  "{\"content\":\"json hi\",\"sender\":\"ops\",\"subject\":\"s1\","
+			  "\"metadata\":{\"n\":2,\"agent\":\"ignored\"}}", SIZE_MAX, NULL, "me/j",
+			  "c-json");
+	m = th_client_next(&r.client, "me/j", TH_TIMEOUT_MS);
+	REQUIRE(m != NULL);
+	CHECK_STR(m->correlation, "c-json");
+	CHECK(th_schema_valid("message-note", m->payload));
+	ans = cJSON_Parse(m->payload);
+	CHECK_STR(rig_str(ans, "content", NULL), "echo: json hi");
+	cJSON_Delete(ans);
+	th_msg_free(m);
+	ev = rig_expect(&r, CREATED, "vault-event", "\"content\":\"json hi\"");
+	CHECK_STR(meta_of(ev, "sender"), "ops");
+	CHECK_STR(meta_of(ev, "subject"), "s1");
+	CHECK_STR(meta_of(ev, "n"), "2");
+	CHECK_STR(meta_of(ev, "agent"), "eng");
+	cJSON_Delete(ev);
+
+	/* Unknown agent: dead letter, and the asker is not left waiting. */
+	th_client_publish(&r.client, "parachute/agent/ghost/inbox", "hello?", SIZE_MAX, NULL,
+			  "me/g", NULL);
+	m = th_client_next(&r.client, "me/g", TH_TIMEOUT_MS);
+	CHECK(m && strstr(m->payload, "no agent named \"ghost\""));
+	th_msg_free(m);
+	cJSON_Delete(rig_expect(&r, DEADLETTER, "deadletter", "unknown_agent"));
+
+	/* The README's command, as a person types it. */
+	{
+		const char *argv[] = { "/usr/bin/mosquitto_rr", "-p", r.port,
+				       "-t", "parachute/agent/eng/inbox", "-e", "me/answer",
+				       "-m", "hi", "-W", "10", NULL };
+
+		status = th_run(argv, &out, &err);
+		CHECK_INT(status, 0);
+		CHECK_STR(out, "echo: hi\n");
+		free(out);
+		free(err);
+	}
+	rig_stop(&r);
+}
+
+int main(void)
+{
+	RUN(test_definition_lifecycle);
+	RUN(test_registry_survives_restart);
+	RUN(test_routing_and_ignore_rules);
+	RUN(test_one_turn_per_note);
+	RUN(test_fifo_per_key_and_concurrency);
+	RUN(test_queue_limit);
+	RUN(test_thread_matrix);
+	RUN(test_failure_note);
+	RUN(test_callbacks);
+	RUN(test_inbox);
+	return check_summary();
+}
