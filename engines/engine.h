@@ -58,7 +58,9 @@ int engine_pool_start(int threads, const struct engine_options *opt, struct engi
 void engine_pool_stop(struct engine_pool *pool);
 /* Readable when results are waiting. */
 int engine_pool_fd(const struct engine_pool *pool);
-/* Hands `req` (taken) to a worker. */
+/* Hands `req` (taken) to a worker; an engine that never blocks (echo
+ * without a delay) runs at once on the caller's thread instead. Either way
+ * the result arrives through engine_pool_take(), never during this call. */
 void engine_pool_submit(struct engine_pool *pool, struct engine_request *req);
 /* The next finished result, or NULL; the caller frees it. */
 struct engine_result *engine_pool_take(struct engine_pool *pool);

@@ -49,9 +49,14 @@ void events_receive(struct events_handler *h, const struct bus_message *msg,
 		h->observed(h->arg, &ev);
 	for (size_t i = 0; i < n; i++)
 		any |= matched[i] = trigger_match(&h->triggers->v[i], &ev);
+	/* The dedupe key and what the actions record commit together. */
+	if (any && state_begin(h->state) != 0)
+		log_error("cannot begin a transaction for the event of note %s", ev.note.id);
 	if (any && first_sighting(h, &ev))
 		for (size_t i = 0; i < n; i++)
 			if (matched[i])
 				h->fired(h->arg, &h->triggers->v[i], &ev, msg);
+	if (any && state_commit(h->state) != 0)
+		log_error("cannot commit what the event of note %s changed", ev.note.id);
 	event_free(&ev);
 }

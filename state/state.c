@@ -20,6 +20,14 @@ struct state {
 	int lock_fd;
 	bool crashed;
 	sqlite3_stmt *mark_seen;	/* prepared once: it runs for every event */
+	/* Statements of run_sql(), prepared once, by the address of their SQL
+	 * (always a string literal). */
+	struct {
+		const char *sql;
+		sqlite3_stmt *stmt;
+	} cache[24];
+	int n_cached;
+	int txn_depth;		/* state_begin() nesting */
 };
 
 /* Schema history: migration i brings user_version from i to i + 1. Never
@@ -182,7 +190,11 @@ int state_open(const char *dir, struct state **out)
 		goto error;
 	}
 	sqlite3_busy_timeout(st->db, 5000);
-	if (exec_sql(st->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;") != 0 ||
+	/* Exclusive locking: the flock above already keeps every other process
+	 * out, so SQLite need not take and drop file locks on each transaction
+	 * (and keeps the WAL index in memory instead of a shared file). */
+	if (exec_sql(st->db, "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; "
+			     "PRAGMA synchronous = NORMAL;") != 0 ||
 	    migrate(st->db) != 0 || mark_running(st) != 0)
 		goto error;
 	if (sqlite3_prepare_v3(st->db,
@@ -220,18 +232,35 @@ int state_mark_seen(struct state *st, const char *key)
 	return sqlite3_changes(st->db) == 1 ? 1 : 0;
 }
 
+/* The prepared statement for `sql`, from the cache or prepared into it. */
+static sqlite3_stmt *statement(struct state *st, const char *sql)
+{
+	sqlite3_stmt *stmt;
+
+	for (int i = 0; i < st->n_cached; i++)
+		if (st->cache[i].sql == sql)
+			return st->cache[i].stmt;
+	if (st->n_cached == (int)(sizeof st->cache / sizeof st->cache[0]) ||
+	    sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) !=
+		    SQLITE_OK) {
+		log_error("state: %s", sqlite3_errmsg(st->db));
+		return NULL;
+	}
+	st->cache[st->n_cached].sql = sql;
+	st->cache[st->n_cached++].stmt = stmt;
+	return stmt;
+}
+
 /* Runs `sql` with text parameters (NULL binds NULL) to completion; rows, if
  * any, go to `row` one by one. Returns 0 or -1 (logged). */
 static int run_sql(struct state *st, const char *sql, const char *const *params, int n,
 		   state_row_fn *row, void *arg)
 {
-	sqlite3_stmt *stmt;
+	sqlite3_stmt *stmt = statement(st, sql);
 	int rc;
 
-	if (sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
-		log_error("state: %s", sqlite3_errmsg(st->db));
+	if (!stmt)
 		return -1;
-	}
 	for (int i = 0; i < n; i++)
 		sqlite3_bind_text(stmt, i + 1, params[i], -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -243,7 +272,8 @@ static int run_sql(struct state *st, const char *sql, const char *const *params,
 		if (row)
 			row(arg, cols);
 	}
-	sqlite3_finalize(stmt);
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
 	if (rc != SQLITE_DONE) {
 		log_error("state: %s", sqlite3_errmsg(st->db));
 		return -1;
@@ -253,11 +283,18 @@ static int run_sql(struct state *st, const char *sql, const char *const *params,
 
 int state_begin(struct state *st)
 {
-	return exec_sql(st->db, "BEGIN IMMEDIATE;");
+	if (st->txn_depth++ > 0)
+		return 0;
+	if (exec_sql(st->db, "BEGIN IMMEDIATE;") == 0)
+		return 0;
+	st->txn_depth--;
+	return -1;
 }
 
 int state_commit(struct state *st)
 {
+	if (st->txn_depth == 0 || --st->txn_depth > 0)
+		return 0;
 	if (exec_sql(st->db, "COMMIT;") == 0)
 		return 0;
 	exec_sql(st->db, "ROLLBACK;");
@@ -349,6 +386,8 @@ void state_close(struct state *st)
 	if (!st)
 		return;
 	sqlite3_finalize(st->mark_seen);
+	for (int i = 0; i < st->n_cached; i++)
+		sqlite3_finalize(st->cache[i].stmt);
 	exec_sql(st->db, "UPDATE meta SET value = '0' WHERE key = 'running';");
 	/* Fold the WAL back so the file is complete on its own. */
 	exec_sql(st->db, "PRAGMA wal_checkpoint(TRUNCATE);");

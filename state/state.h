@@ -20,7 +20,9 @@ int state_mark_seen(struct state *st, const char *key);
  * during the call. */
 typedef void state_row_fn(void *arg, const char *const cols[4]);
 
-/* Groups the calls between them into one transaction. */
+/* Groups the calls between them into one transaction. They nest: only the
+ * outermost pair begins and commits, so a caller can fold its callees'
+ * transactions into its own. */
 int state_begin(struct state *st);
 int state_commit(struct state *st);
 

@@ -32,7 +32,9 @@ struct note_row {
 };
 
 static const char schema[] =
-	"PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+	/* One daemon per state dir (state/ holds the flock), so no file locks
+	 * per transaction. */
+	"PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
 	"CREATE TABLE IF NOT EXISTS notes ("
 	"  id TEXT PRIMARY KEY, path TEXT UNIQUE COLLATE NOCASE,"
 	"  content TEXT NOT NULL, tags TEXT NOT NULL, metadata TEXT NOT NULL,"

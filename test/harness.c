@@ -510,6 +510,30 @@ void th_client_open(struct th_client *c, int port, const char *filter)
 	}
 }
 
+void th_client_subscribe(struct th_client *c, const char *filter)
+{
+	struct timespec until = deadline_in(TH_TIMEOUT_MS);
+	int before;
+
+	pthread_mutex_lock(&c->lock);
+	before = c->subscribed;
+	pthread_mutex_unlock(&c->lock);
+	if (mosquitto_subscribe_v5(c->mosq, NULL, filter, 1, 0, NULL) != 0) {
+		fprintf(stderr, "harness: cannot subscribe to %s\n", filter);
+		exit(2);
+	}
+	pthread_mutex_lock(&c->lock);
+	while (c->subscribed == before &&
+	       pthread_cond_timedwait(&c->changed, &c->lock, &until) != ETIMEDOUT)
+		;
+	before = c->subscribed - before;
+	pthread_mutex_unlock(&c->lock);
+	if (!before) {
+		fprintf(stderr, "harness: no SUBACK for %s\n", filter);
+		exit(2);
+	}
+}
+
 void th_client_publish(struct th_client *c, const char *topic, const void *payload, size_t len,
 		       const char *content_type, const char *response_topic,
 		       const char *correlation)

@@ -105,6 +105,9 @@ struct th_client {
 /* Connects to 127.0.0.1:port and subscribes to `filter` (QoS 1), waiting for
  * the SUBACK so nothing published afterwards can be missed. */
 void th_client_open(struct th_client *c, int port, const char *filter);
+/* Adds a subscription (QoS 1) and waits for its SUBACK. */
+void th_client_subscribe(struct th_client *c, const char *filter);
+
 /* Publishes at QoS 1 with the MQTT v5 properties that are not NULL.
  * `len` SIZE_MAX: the payload is NUL-terminated text. */
 void th_client_publish(struct th_client *c, const char *topic, const void *payload, size_t len,
