@@ -16,6 +16,13 @@ const char *meta_str(const cJSON *metadata, const char *key)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+char *meta_strdup(const cJSON *metadata, const char *key)
+{
+	const char *v = meta_str(metadata, key);
+
+	return v ? strdup(v) : NULL;
+}
+
 /* Shortest "%.*g" form that reads back as the same double, as JavaScript's
  * String(n) prints it: 0.1 stays "0.1", 3 is "3". */
 static char *number_text(double d)

@@ -12,6 +12,10 @@ struct cJSON;
 /* The string value of `key`, borrowed, when it is a JSON string; else NULL. */
 const char *meta_str(const struct cJSON *metadata, const char *key);
 
+/* A copy of the string value of `key`, or NULL (absent, not a string, or
+ * out of memory). The caller frees it. */
+char *meta_strdup(const struct cJSON *metadata, const char *key);
+
 /* `key` as text: strings as they are, numbers in their shortest exact form,
  * booleans "true"/"false", arrays and objects as compact JSON. NULL when the
  * key is absent or null (or out of memory). The caller frees the result. */

@@ -311,13 +311,6 @@ cJSON *agent_spec_to_json(const struct agent_spec *s)
 	return j;
 }
 
-static char *dup_member(const cJSON *doc, const char *key)
-{
-	const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, key));
-
-	return v ? strdup(v) : NULL;
-}
-
 int agent_spec_from_json(const cJSON *doc, struct agent_spec *out)
 {
 	const char *mode = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "mode"));
@@ -326,13 +319,13 @@ int agent_spec_from_json(const cJSON *doc, struct agent_spec *out)
 	const cJSON *timeout = cJSON_GetObjectItemCaseSensitive(doc, "timeout");
 
 	memset(out, 0, sizeof *out);
-	out->name = dup_member(doc, "name");
-	out->definition = dup_member(doc, "definition");
-	out->path = dup_member(doc, "path");
-	out->vault = dup_member(doc, "vault");
-	out->system_prompt = dup_member(doc, "systemPrompt");
-	out->model = dup_member(doc, "model");
-	out->engine = dup_member(doc, "engine");
+	out->name = meta_strdup(doc, "name");
+	out->definition = meta_strdup(doc, "definition");
+	out->path = meta_strdup(doc, "path");
+	out->vault = meta_strdup(doc, "vault");
+	out->system_prompt = meta_strdup(doc, "systemPrompt");
+	out->model = meta_strdup(doc, "model");
+	out->engine = meta_strdup(doc, "engine");
 	out->mode = mode && strcmp(mode, "multi-threaded") == 0 ? MODE_MULTI : MODE_SINGLE;
 	out->backend = backend && strcmp(backend, "attached") == 0 ? BACKEND_ATTACHED
 								    : BACKEND_PROGRAMMATIC;

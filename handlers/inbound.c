@@ -10,11 +10,11 @@
 #include <string.h>
 
 #include "bus/meta.h"
+#include "handlers/notes.h"
 #include "handlers/runtime.h"
 #include "handlers/turn.h"
 #include "state/state.h"
 #include "util/log.h"
-#include "util/text.h"
 
 /* A non-empty string value, or NULL. */
 static const char *nonempty(const cJSON *md, const char *key)
@@ -52,28 +52,13 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-/* The drain key (reference section 5.1): per subject for a multi-threaded
- * agent, else the agent. */
+/* The drain key (reference section 5.1): the thread key of the subject for a
+ * multi-threaded agent, else the agent's name. */
 static char *drain_key(const struct agent_spec *spec, const char *subject)
 {
-	char *key = NULL, *safe;
-	size_t n;
-
 	if (spec->mode != MODE_MULTI || !subject)
 		return strdup(spec->name);
-	while (isspace((unsigned char)*subject))
-		subject++;
-	n = strlen(subject);
-	while (n > 0 && isspace((unsigned char)subject[n - 1]))
-		n--;
-	safe = strndup(subject, n);
-	if (safe) {
-		text_safe_name(safe);
-		if (asprintf(&key, "%s--%s", spec->name, safe) < 0)
-			key = NULL;
-	}
-	free(safe);
-	return key;
+	return notes_thread_key(spec->name, subject);
 }
 
 static struct turn_request *request_from(const struct note *n, const struct agent_spec *spec)

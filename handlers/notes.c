@@ -2,6 +2,7 @@
 #include "handlers/notes.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,34 @@ bool notes_add_count(cJSON *obj, const char *key, long long n)
 		return true;
 	snprintf(buf, sizeof buf, "%lld", n);
 	return cJSON_AddStringToObject(obj, key, buf) != NULL;
+}
+
+char *notes_thread_key(const char *name, const char *subject)
+{
+	char *key = NULL, *safe_name = strdup(name), *safe_subject = NULL;
+	size_t n = 0;
+
+	while (subject && isspace((unsigned char)*subject))
+		subject++;
+	if (subject) {
+		n = strlen(subject);
+		while (n > 0 && isspace((unsigned char)subject[n - 1]))
+			n--;
+	}
+	if (n && !(safe_subject = strndup(subject, n)))
+		goto out;
+	if (!safe_name)
+		goto out;
+	text_safe_name(safe_name);
+	if (safe_subject)
+		text_safe_name(safe_subject);
+	if (asprintf(&key, "%s%s%s", safe_name, safe_subject ? "--" : "",
+		     safe_subject ? safe_subject : "") < 0)
+		key = NULL;
+out:
+	free(safe_name);
+	free(safe_subject);
+	return key;
 }
 
 static cJSON *tags(const char *a, const char *b)

@@ -14,6 +14,12 @@ struct cJSON;
 /* A callback is written only below this incoming delegation depth. */
 #define MAX_DELEGATION_DEPTH 8
 
+/* The reference's threadKey: safe(name), plus "--" and the safe, trimmed
+ * subject when it is not blank (NULL: none). The drain key of a
+ * multi-threaded agent's subject and the last level of a thread note's path.
+ * malloc'd, NULL when out of memory. */
+char *notes_thread_key(const char *name, const char *subject);
+
 /* upsert of a thread note: tags [agent/thread], `metadata` taken; `id` is
  * proposed for the first write. */
 struct cJSON *notes_thread_write(const char *request_id, const char *path, const char *id,

@@ -6,12 +6,12 @@
 #include "handlers/turn.h"
 
 #include <cjson/cJSON.h>
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bus/merge.h"
+#include "bus/meta.h"
 #include "bus/write.h"
 #include "handlers/notes.h"
 #include "handlers/runtime.h"
@@ -79,13 +79,6 @@ cJSON *turn_request_to_json(const struct turn_request *r)
 	return j;
 }
 
-static char *member_dup(const cJSON *doc, const char *key)
-{
-	const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, key));
-
-	return v ? strdup(v) : NULL;
-}
-
 struct turn_request *turn_request_from_json(const cJSON *doc)
 {
 	struct turn_request *r = calloc(1, sizeof *r);
@@ -93,14 +86,14 @@ struct turn_request *turn_request_from_json(const cJSON *doc)
 
 	if (!r)
 		return NULL;
-	r->inbound_id = member_dup(doc, "inbound_id");
-	r->agent = member_dup(doc, "agent");
-	r->drain_key = member_dup(doc, "drain_key");
-	r->content = member_dup(doc, "content");
-	r->sender = member_dup(doc, "sender");
-	r->subject = member_dup(doc, "subject");
-	r->reply_to = member_dup(doc, "reply_to");
-	r->correlation_id = member_dup(doc, "correlation_id");
+	r->inbound_id = meta_strdup(doc, "inbound_id");
+	r->agent = meta_strdup(doc, "agent");
+	r->drain_key = meta_strdup(doc, "drain_key");
+	r->content = meta_strdup(doc, "content");
+	r->sender = meta_strdup(doc, "sender");
+	r->subject = meta_strdup(doc, "subject");
+	r->reply_to = meta_strdup(doc, "reply_to");
+	r->correlation_id = meta_strdup(doc, "correlation_id");
 	r->depth = cJSON_IsNumber(depth) ? depth->valueint : 0;
 	if (r->inbound_id && r->agent && r->drain_key && r->content)
 		return r;
@@ -139,33 +132,18 @@ static bool add_cost(cJSON *md, double cost)
 	return cJSON_AddStringToObject(md, "total_cost_usd", buf) != NULL;
 }
 
-/* Threads/<safe(agent)>/<thread key>: the key is the agent's name, plus
- * "--" and the trimmed subject when there is one. */
-static char *thread_path(const char *agent, const char *subject)
+/* Threads/<safe(agent)>/<last>, where <last> is the thread key or, for a
+ * per-fire thread, the turn's id. */
+static char *thread_path(const char *agent, const char *last)
 {
-	char *safe_agent = strdup(agent), *safe_subject = NULL, *path = NULL;
-	size_t n;
+	char *safe_agent = strdup(agent), *path = NULL;
 
-	if (!safe_agent)
-		return NULL;
-	text_safe_name(safe_agent);
-	if (subject) {
-		while (isspace((unsigned char)*subject))
-			subject++;
-		n = strlen(subject);
-		while (n > 0 && isspace((unsigned char)subject[n - 1]))
-			n--;
-		safe_subject = strndup(subject, n);
-		if (safe_subject)
-			text_safe_name(safe_subject);
-	}
-	if (!subject || safe_subject) {
-		if (asprintf(&path, "Threads/%s/%s%s%s", safe_agent, safe_agent,
-			     safe_subject ? "--" : "", safe_subject ? safe_subject : "") < 0)
+	if (safe_agent) {
+		text_safe_name(safe_agent);
+		if (asprintf(&path, "Threads/%s/%s", safe_agent, last) < 0)
 			path = NULL;
 	}
 	free(safe_agent);
-	free(safe_subject);
 	return path;
 }
 
@@ -256,9 +234,14 @@ static struct turn *turn_new(struct agent_runtime *rt, struct turn_request *req,
 	t->definition = strdup(spec->definition);
 	t->model = spec->model ? strdup(spec->model) : NULL;
 	t->per_fire = spec->mode == MODE_MULTI && !req->subject;
-	t->thread_path = t->per_fire ? NULL : thread_path(req->agent, req->subject);
-	if (t->per_fire && asprintf(&t->thread_path, "Threads/%s/%s", req->agent, t->turn_id) < 0)
-		t->thread_path = NULL;
+	if (t->per_fire) {
+		t->thread_path = thread_path(req->agent, t->turn_id);
+	} else {
+		char *key = notes_thread_key(req->agent, req->subject);
+
+		t->thread_path = key ? thread_path(req->agent, key) : NULL;
+		free(key);
+	}
 	t->thread_meta = cJSON_CreateObject();
 	t->timeout = spec->timeout;
 	t->deadline = clock_mono_ms() + (int64_t)spec->timeout * 1000;
