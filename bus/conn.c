@@ -195,7 +195,15 @@ int bus_conn_create(const struct bus_conn_options *opt, const struct bus_conn_ha
 		log_error("cannot create MQTT client '%s'", opt->client_id);
 		goto error;
 	}
-	rc = mosquitto_int_option(conn->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+	/* libmosquitto 2.0 acknowledges a QoS 1 message before on_message runs,
+	 * and writes the PUBACK at once unless told the application drives the
+	 * socket. Told so, it only queues packets; the owner's loop writes them
+	 * after on_message has returned, so a message is acknowledged only once
+	 * its handler has committed it, and a crash in between gets it
+	 * redelivered. (All publishes wait for the loop's next write too.) */
+	rc = mosquitto_threaded_set(conn->mosq, true);
+	if (rc == 0)
+		rc = mosquitto_int_option(conn->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
 	if (rc == 0)
 		rc = mosquitto_int_option(conn->mosq, MOSQ_OPT_TCP_NODELAY, 1);
 	if (rc == 0 && opt->username)

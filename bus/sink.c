@@ -1,6 +1,11 @@
 /* bus/sink: encode once, publish through whatever the daemon plugged in. */
 #include "bus/sink.h"
 
+int sink_encode(const struct bus_sink *sink, const struct cJSON *doc, struct codec_buf *out)
+{
+	return codec_encode(doc, sink->encoding, out);
+}
+
 /* Fills in `pub`'s payload and content type from `doc` and publishes it. */
 static int publish_encoded(const struct bus_sink *sink, struct bus_publish *pub,
 			   const struct cJSON *doc)
@@ -13,7 +18,7 @@ static int publish_encoded(const struct bus_sink *sink, struct bus_publish *pub,
 	pub->payload = buf.data;
 	pub->len = buf.len;
 	pub->content_type = buf.content_type;
-	rc = sink->publish(sink->arg, pub);
+	rc = sink->publish(sink->arg, pub, NULL);
 	codec_buf_free(&buf);
 	return rc;
 }

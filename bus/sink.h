@@ -15,13 +15,18 @@
 struct cJSON;
 
 struct bus_sink {
-	/* Publishes; returns 0 or -1. */
-	int (*publish)(void *arg, const struct bus_publish *pub);
+	/* Publishes; returns 0 or -1. `mid` (may be NULL) receives the message
+	 * id the acknowledgement will name. */
+	int (*publish)(void *arg, const struct bus_publish *pub, int *mid);
 	/* Answers an unusable input on the dead-letter topic and logs it once. */
 	void (*deadletter)(void *arg, const struct bus_message *msg, const struct bus_error *err);
 	void *arg;
 	enum payload_encoding encoding;	/* of everything published */
 };
+
+/* Encodes `doc` in the sink's encoding: the caller frees `out` with
+ * codec_buf_free(). Returns 0 or -1. */
+int sink_encode(const struct bus_sink *sink, const struct cJSON *doc, struct codec_buf *out);
 
 /* Encodes `doc` in the sink's encoding and publishes it on `topic`.
  * Returns 0 or -1. */

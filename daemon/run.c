@@ -28,6 +28,7 @@
 #include "handlers/runtime.h"
 #include "state/state.h"
 #include "store/vault.h"
+#include "util/crash.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -101,11 +102,18 @@ static void announce(struct agentbus *ab)
 	ab->announced = true;
 }
 
-static int sink_publish(void *arg, const struct bus_publish *pub)
+static int sink_publish(void *arg, const struct bus_publish *pub, int *mid)
 {
 	struct agentbus *ab = arg;
 
-	return bus_conn_publish(ab->conn, pub, NULL);
+	return bus_conn_publish(ab->conn, pub, mid);
+}
+
+/* Sends what the modules recorded in their outboxes. */
+static void flush_outboxes(struct agentbus *ab)
+{
+	runtime_flush(&ab->agents);
+	store_vault_flush(&ab->store);
 }
 
 /* Logged here, once per rejected input, and published for whoever watches. */
@@ -144,6 +152,7 @@ static void on_message(void *arg, const struct bus_message *msg)
 	const char *level;
 	size_t len;
 
+	crash_point("message-received");
 	switch (topics_classify(&ab->topics, msg->topic, &level, &len)) {
 	case TOPIC_VAULT_EVENT:
 		events_receive(&ab->events, msg, level, len);
@@ -159,6 +168,7 @@ static void on_message(void *arg, const struct bus_message *msg)
 		log_debug("ignored a message on %s", msg->topic);
 		break;
 	}
+	flush_outboxes(ab);
 }
 
 static void on_online(void *arg, bool session_present)
@@ -171,8 +181,10 @@ static void on_online(void *arg, bool session_present)
 	/* Retained, so a broker restarted without persistence learns it again. */
 	if (publish_status(ab, true, NULL) != 0)
 		log_error("cannot publish the online status");
-	/* Turns accepted before a restart wait for the connection. */
+	/* Turns accepted before a restart wait for the connection, and so do
+	 * the publishes an earlier run recorded but never saw acknowledged. */
 	runtime_schedule(&ab->agents);
+	flush_outboxes(ab);
 	if (!ab->announced)
 		announce(ab);
 }
@@ -200,6 +212,8 @@ static void on_acked(void *arg, int mid)
 {
 	struct agentbus *ab = arg;
 
+	runtime_acked(&ab->agents, mid);
+	store_vault_acked(&ab->store, mid);
 	if (ab->stopping && mid == ab->offline_mid)
 		ab->offline_acked = true;
 	close_when_flushed(ab);
@@ -298,9 +312,12 @@ static int loop_once(struct agentbus *ab)
 	}
 	if (fds[0].revents)
 		handle_signals(ab);
-	if (conn_i && fds[conn_i].revents)
+	if (conn_i && fds[conn_i].revents) {
 		bus_conn_io(ab->conn, fds[conn_i].revents & (POLLIN | POLLHUP | POLLERR),
 			    fds[conn_i].revents & POLLOUT);
+		runtime_settle(&ab->agents);
+		store_vault_settle(&ab->store);
+	}
 	if (broker_i && fds[broker_i].revents)
 		handle_broker_log(ab);
 	now = clock_mono_ms();
@@ -308,8 +325,10 @@ static int loop_once(struct agentbus *ab)
 	/* Engine results, and turns past their deadline. Not while stopping:
 	 * a turn finished now could not get its writes out; left alone, it stays
 	 * in the durable queue and runs again after the restart. */
-	if (!ab->stopping && (fds[engines_i].revents || runtime_timeout_ms(&ab->agents, now) == 0))
+	if (!ab->stopping && (fds[engines_i].revents || runtime_timeout_ms(&ab->agents, now) == 0)) {
 		runtime_tick(&ab->agents, now);
+		flush_outboxes(ab);
+	}
 	refresh_status(ab, now);
 	if (ab->stopping && now >= ab->stop_deadline && !bus_conn_closed(ab->conn)) {
 		log_warn("stopping with %zu publishes the broker has not confirmed",

@@ -14,6 +14,7 @@
 #include "handlers/runtime.h"
 #include "handlers/turn.h"
 #include "state/state.h"
+#include "util/crash.h"
 #include "util/log.h"
 
 /* A non-empty string value, or NULL. */
@@ -153,6 +154,7 @@ void inbound_receive(struct agent_runtime *rt, const struct vault_event *ev,
 		turn_request_free(req);	/* seen before, or not recorded (logged) */
 		return;
 	}
+	crash_point("inbound-accepted");
 	if (queues_waiting(&rt->queues, req->drain_key) >= (size_t)rt->opt.queue_limit) {
 		snprintf(reason, sizeof reason, "queue full: %d turns already waiting for %s",
 			 rt->opt.queue_limit, req->drain_key);

@@ -131,9 +131,9 @@ static void reject(struct agent_runtime *rt, const struct bus_message *msg,
 		char *text;
 
 		if (asprintf(&text, "⚠️ %s", err->message) >= 0) {
-			rt->sink.publish(rt->sink.arg, &(struct bus_publish){
+			runtime_send(rt, &(struct bus_publish){
 				.topic = msg->response_topic, .payload = text, .len = strlen(text),
-				.qos = 1, .content_type = "text/plain; charset=utf-8",
+				.content_type = "text/plain; charset=utf-8",
 				.correlation = msg->correlation,
 				.correlation_len = msg->correlation_len });
 			free(text);

@@ -73,7 +73,7 @@ static void publish_entry(struct agent_runtime *rt, const char *name, const stru
 	    notes_add(e, "engine", spec ? spec->engine : rt->opt.defaults.engine) &&
 	    notes_add(e, "model", spec ? spec->model : NULL) &&
 	    notes_add(e, "vault", rt->opt.vault) && notes_add(e, "updated_at", at))
-		sink_publish_doc(&rt->sink, topic, e, 1, true);
+		runtime_send_doc(rt, topic, e, true);
 	cJSON_Delete(e);
 	free(topic);
 }
@@ -120,8 +120,8 @@ static void unregister(struct agent_runtime *rt, struct agent_spec *spec, const 
 	log_info("agent %s unregistered (%s)", spec->name, why);
 	/* An empty retained message clears the entry. */
 	if (topic)
-		rt->sink.publish(rt->sink.arg, &(struct bus_publish){ .topic = topic, .payload = "",
-								      .qos = 1, .retain = true });
+		runtime_send(rt, &(struct bus_publish){ .topic = topic, .payload = "",
+							.retain = true });
 	free(topic);
 	forget(rt, spec);
 }

@@ -11,8 +11,10 @@
 #include "handlers/inbox.h"
 #include "handlers/registry.h"
 #include "handlers/turn.h"
+#include "state/outbox.h"
 #include "state/state.h"
 #include "util/clock.h"
+#include "util/crash.h"
 #include "util/log.h"
 
 void runtime_new_id(struct agent_runtime *rt, char out[ULID_LEN + 1])
@@ -23,11 +25,58 @@ void runtime_new_id(struct agent_runtime *rt, char out[ULID_LEN + 1])
 	}
 }
 
+void runtime_send(struct agent_runtime *rt, const struct bus_publish *pub)
+{
+	struct bus_publish p = *pub;
+
+	p.qos = 1;
+	if (outbox_add(state_outbox(rt->state), &p) != 0)
+		log_error("cannot record a publish on %s", pub->topic);
+}
+
+void runtime_send_doc(struct agent_runtime *rt, const char *topic, const cJSON *doc,
+		      bool retain)
+{
+	struct codec_buf buf;
+
+	if (!doc || sink_encode(&rt->sink, doc, &buf) != 0) {
+		log_error("cannot encode a publish on %s", topic);
+		return;
+	}
+	runtime_send(rt, &(struct bus_publish){ .topic = topic, .payload = buf.data,
+						 .len = buf.len, .retain = retain,
+						 .content_type = buf.content_type });
+	codec_buf_free(&buf);
+}
+
 void runtime_write(struct agent_runtime *rt, cJSON *write)
 {
-	if (!write || sink_publish_doc(&rt->sink, rt->topics->vault_write, write, 1, false) != 0)
-		log_error("cannot publish a note write");
+	runtime_send_doc(rt, rt->topics->vault_write, write, false);
 	cJSON_Delete(write);
+}
+
+static int send_recorded(void *arg, const struct bus_publish *pub, int *mid)
+{
+	struct agent_runtime *rt = arg;
+	int rc = rt->sink.publish(rt->sink.arg, pub, mid);
+
+	crash_point("published");
+	return rc;
+}
+
+void runtime_flush(struct agent_runtime *rt)
+{
+	outbox_flush(state_outbox(rt->state), send_recorded, rt);
+}
+
+void runtime_acked(struct agent_runtime *rt, int mid)
+{
+	outbox_acked(state_outbox(rt->state), mid);
+}
+
+void runtime_settle(struct agent_runtime *rt)
+{
+	outbox_settle(state_outbox(rt->state));
 }
 
 void runtime_schedule(struct agent_runtime *rt)

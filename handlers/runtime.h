@@ -77,8 +77,21 @@ int runtime_running(const struct agent_runtime *rt);
 /* Helpers the handler files share. */
 /* A fresh ULID into `out`; on the impossible failure, a time-ordered fallback. */
 void runtime_new_id(struct agent_runtime *rt, char out[ULID_LEN + 1]);
-/* Publishes a note write (taken) on R/vault/V/write. */
+/* Publishes at QoS 1 through the outbox: recorded now (in the current state
+ * transaction, if any), sent by runtime_flush(). */
+void runtime_send(struct agent_runtime *rt, const struct bus_publish *pub);
+/* The same for a document, in the configured encoding. */
+void runtime_send_doc(struct agent_runtime *rt, const char *topic, const struct cJSON *doc,
+		      bool retain);
+/* A note write (taken) on R/vault/V/write, through the outbox. */
 void runtime_write(struct agent_runtime *rt, struct cJSON *write);
+/* Sends what the outbox holds; call after every commit that recorded sends,
+ * and once connected. */
+void runtime_flush(struct agent_runtime *rt);
+/* The broker acknowledged message `mid`; runtime_settle() forgets the
+ * acknowledged publishes, once per loop iteration. */
+void runtime_acked(struct agent_runtime *rt, int mid);
+void runtime_settle(struct agent_runtime *rt);
 /* Starts as many waiting turns as the global cap allows. */
 void runtime_schedule(struct agent_runtime *rt);
 

@@ -17,6 +17,7 @@
 #include "handlers/runtime.h"
 #include "state/state.h"
 #include "util/clock.h"
+#include "util/crash.h"
 #include "util/log.h"
 #include "util/text.h"
 
@@ -316,6 +317,7 @@ void turn_start(struct agent_runtime *rt, struct turn_request *req)
 		return;
 	}
 	engine_pool_submit(rt->pool, er);
+	crash_point("turn-running");
 }
 
 /* --- finish ------------------------------------------------------------------ */
@@ -383,19 +385,23 @@ static void answer_inbox(struct agent_runtime *rt, const struct turn_request *re
 		goto out;
 	corr_len = unhex(a.correlation, corr, sizeof corr);
 	if (a.json) {
-		struct bus_message to = { .response_topic = a.topic, .correlation = corr,
-					  .correlation_len = corr_len };
 		cJSON *empty = note ? NULL : cJSON_CreateObject();
+		struct codec_buf buf;
 
 		/* An empty reply writes no note; say so with an empty content. */
 		if (empty && cJSON_AddStringToObject(empty, "content", ""))
 			note = empty;
-		if (note)
-			sink_answer_doc(&rt->sink, &to, note);
+		if (note && sink_encode(&rt->sink, note, &buf) == 0) {
+			runtime_send(rt, &(struct bus_publish){
+				.topic = a.topic, .payload = buf.data, .len = buf.len,
+				.content_type = buf.content_type,
+				.correlation = corr_len ? corr : NULL, .correlation_len = corr_len });
+			codec_buf_free(&buf);
+		}
 		cJSON_Delete(empty);
 	} else {
-		rt->sink.publish(rt->sink.arg, &(struct bus_publish){
-			.topic = a.topic, .payload = text, .len = strlen(text), .qos = 1,
+		runtime_send(rt, &(struct bus_publish){
+			.topic = a.topic, .payload = text, .len = strlen(text),
 			.content_type = "text/plain; charset=utf-8",
 			.correlation = corr_len ? corr : NULL, .correlation_len = corr_len });
 	}
@@ -432,7 +438,7 @@ static void write_reply(struct agent_runtime *rt, const struct turn_request *req
 	if (!note)
 		goto out;
 	if (topic)
-		sink_publish_doc(&rt->sink, topic, note, 1, false);
+		runtime_send_doc(rt, topic, note, false);
 	answer_inbox(rt, req, note, text);
 	publish_write(rt, write_build(WRITE_CREATE, new_request_id(rt, rid), AGENTBUS_ORIGIN, note));
 out:
@@ -530,18 +536,27 @@ static void record_finished(struct agent_runtime *rt, const struct turn *t)
 	free(meta);
 }
 
+/* Steps 2 to 5 are recorded in the outbox in one transaction with the
+ * finished turn and what the thread note now says: after a crash either all
+ * of them are sent (the outbox) or the turn runs again and none were. */
 static void turn_finish(struct agent_runtime *rt, struct turn *t, const struct outcome *o)
 {
 	char now[CLOCK_ISO_LEN];
 
 	clock_iso8601(now);
+	if (state_begin(rt->state) != 0)
+		log_error("turn %s: cannot begin the finishing transaction", t->turn_id);
 	write_thread(rt, t, thread_end_meta(t, o, now));		/* 2 */
 	write_outcome(rt, t->req, t->thread_id, o);			/* 3, 4, 5 */
+	crash_point("turn-finishing");
+	record_finished(rt, t);
+	if (state_commit(rt->state) != 0)
+		log_error("turn %s: cannot commit the finished turn", t->turn_id);
+	crash_point("turn-finished");
 	if (o->ok)
 		turn_event(rt, t, "done", "reply", o->text);
 	else
 		turn_event(rt, t, "error", "error", o->text);
-	record_finished(rt, t);
 	log_info("turn %s: %s on %s %s", t->turn_id, t->req->inbound_id, t->req->agent,
 		 o->ok ? "done" : "failed");
 	turn_unlink(rt, t);

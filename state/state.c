@@ -13,9 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "state/outbox.h"
 #include "util/log.h"
 
 struct state {
+	struct outbox outbox;	/* what the handlers publish at QoS 1 */
 	sqlite3 *db;
 	int lock_fd;
 	bool crashed;
@@ -203,6 +205,8 @@ int state_open(const char *dir, struct state **out)
 		log_error("state: %s", sqlite3_errmsg(st->db));
 		goto error;
 	}
+	if (outbox_open(&st->outbox, st->db) != 0)
+		goto error;
 	if (st->crashed)
 		log_warn("state: the previous agentbus on %s did not stop cleanly", dir);
 	*out = st;
@@ -298,7 +302,13 @@ int state_commit(struct state *st)
 	if (exec_sql(st->db, "COMMIT;") == 0)
 		return 0;
 	exec_sql(st->db, "ROLLBACK;");
+	outbox_discard(&st->outbox);
 	return -1;
+}
+
+struct outbox *state_outbox(struct state *st)
+{
+	return &st->outbox;
 }
 
 int state_agent_put(struct state *st, const char *name, const char *definition,
@@ -385,6 +395,7 @@ void state_close(struct state *st)
 {
 	if (!st)
 		return;
+	outbox_close(&st->outbox);
 	sqlite3_finalize(st->mark_seen);
 	for (int i = 0; i < st->n_cached; i++)
 		sqlite3_finalize(st->cache[i].stmt);

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 struct state;
+struct outbox;
 
 /* Creates `dir` if needed, locks it against a second daemon, opens and
  * migrates the database. Returns 0, or -1 after logging why. */
@@ -25,6 +26,10 @@ typedef void state_row_fn(void *arg, const char *const cols[4]);
  * transactions into its own. */
 int state_begin(struct state *st);
 int state_commit(struct state *st);
+
+/* The outbox of what the handlers publish at QoS 1 (state/outbox.h). A
+ * failed commit also forgets what was queued in it. */
+struct outbox *state_outbox(struct state *st);
 
 /* Registered agents: the spec as JSON, by name. load: rows (name, spec). */
 int state_agent_put(struct state *st, const char *name, const char *definition,

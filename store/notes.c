@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "bus/meta.h"
+#include "state/outbox.h"
 #include "bus/merge.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -18,6 +19,7 @@
 struct note_store {
 	sqlite3 *db;
 	struct ulid_gen ids;
+	struct outbox outbox;	/* the events this vault publishes */
 };
 
 /* A note as stored; every field owned. */
@@ -64,7 +66,7 @@ int note_store_open(const char *dir, struct note_store **out)
 	snprintf(path, sizeof path, "%s/notes.db", dir);
 	if (sqlite3_open_v2(path, &ns->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
 		    SQLITE_OK ||
-	    exec(ns, schema) != 0) {
+	    exec(ns, schema) != 0 || outbox_open(&ns->outbox, ns->db) != 0) {
 		log_error("note store: cannot open %s: %s", path, sqlite3_errmsg(ns->db));
 		note_store_close(ns);
 		return -1;
@@ -77,6 +79,7 @@ void note_store_close(struct note_store *ns)
 {
 	if (!ns)
 		return;
+	outbox_close(&ns->outbox);
 	sqlite3_close(ns->db);
 	free(ns);
 }
@@ -386,6 +389,30 @@ static cJSON *event_note(const struct note_row *r, enum note_event ev)
 	return n;
 }
 
+int note_store_begin(struct note_store *ns)
+{
+	return exec(ns, "BEGIN IMMEDIATE");
+}
+
+int note_store_commit(struct note_store *ns)
+{
+	if (exec(ns, "COMMIT") == 0)
+		return 0;
+	note_store_rollback(ns);
+	return -1;
+}
+
+void note_store_rollback(struct note_store *ns)
+{
+	exec(ns, "ROLLBACK");
+	outbox_discard(&ns->outbox);
+}
+
+struct outbox *note_store_outbox(struct note_store *ns)
+{
+	return &ns->outbox;
+}
+
 int note_store_apply(struct note_store *ns, const struct note_write *w,
 		     struct store_result *out)
 {
@@ -394,13 +421,11 @@ int note_store_apply(struct note_store *ns, const struct note_write *w,
 
 	memset(out, 0, sizeof *out);
 	memset(&r, 0, sizeof r);
-	if (exec(ns, "BEGIN IMMEDIATE") != 0)
-		return -1;
 	rc = request_lookup(ns, w->request_id, &out->answer);
 	if (rc == 1) {
 		out->repeated = true;
 		out->ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(out->answer, "ok"));
-		return exec(ns, "COMMIT");
+		return 0;
 	}
 	if (rc == 0)
 		rc = apply_op(ns, w, &r, out);
@@ -413,10 +438,7 @@ int note_store_apply(struct note_store *ns, const struct note_write *w,
 	if (rc == 1)
 		out->answer = answer_build(w->request_id, NULL, &out->err);
 	row_free(&r);
-	if (rc == 0 && exec(ns, "COMMIT") == 0)
-		return 0;
-	exec(ns, "ROLLBACK");
-	if (rc == 1 && out->answer)
+	if (rc == 0 || (rc == 1 && out->answer))
 		return 0;
 	log_error("note store: cannot apply %s %s: %s", write_op_name(w->op), w->request_id,
 		  sqlite3_errmsg(ns->db));

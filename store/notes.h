@@ -28,8 +28,18 @@ struct store_result {
 	struct bus_error err;	/* when !ok */
 };
 
-/* Applies `w` in one transaction. Returns 0 with `out` filled (also for a
- * rejected write: out->ok false), or -1 on a storage error (logged). */
+/* A transaction around note_store_apply() and what the caller records with
+ * it (the event, in the outbox). Rolling back also forgets what was queued
+ * in the outbox. */
+int note_store_begin(struct note_store *ns);
+int note_store_commit(struct note_store *ns);
+void note_store_rollback(struct note_store *ns);
+/* The outbox of this store's events, in notes.db. */
+struct outbox *note_store_outbox(struct note_store *ns);
+
+/* Applies `w` inside the caller's transaction. Returns 0 with `out` filled
+ * (also for a rejected write: out->ok false, nothing changed), or -1 on a
+ * storage error (logged; roll back). */
 int note_store_apply(struct note_store *ns, const struct note_write *w,
 		     struct store_result *out);
 void store_result_free(struct store_result *r);

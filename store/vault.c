@@ -8,7 +8,9 @@
 #include "bus/event.h"
 #include "bus/payload.h"
 #include "bus/write.h"
+#include "state/outbox.h"
 #include "store/notes.h"
+#include "util/crash.h"
 #include "util/log.h"
 
 int store_vault_open(struct store_vault *sv, const char *state_dir, const struct topics *topics,
@@ -42,11 +44,14 @@ static void reject(struct store_vault *sv, const struct bus_message *msg, const 
 	sv->sink.deadletter(sv->sink.arg, msg, err);
 }
 
-static int publish_event(struct store_vault *sv, const struct note_write *w,
-			 struct store_result *res)
+/* Records the event of an applied write in the outbox, in the write's
+ * transaction, so a crash never applies a write without its event. */
+static int record_event(struct store_vault *sv, const struct note_write *w,
+			struct store_result *res)
 {
 	char event_id[ULID_LEN + 1];
 	char *topic = topics_vault_event(sv->topics, note_event_name(res->event));
+	struct codec_buf buf = { 0 };
 	cJSON *ev = NULL;
 	int rc = -1;
 
@@ -54,11 +59,34 @@ static int publish_event(struct store_vault *sv, const struct note_write *w,
 		ev = event_build(res->event, sv->vault, event_id, w->origin, res->note);
 		res->note = NULL;	/* taken by event_build */
 	}
-	if (ev)
-		rc = sink_publish_doc(&sv->sink, topic, ev, 1, false);
+	if (ev && sink_encode(&sv->sink, ev, &buf) == 0)
+		rc = outbox_add(note_store_outbox(sv->notes), &(struct bus_publish){
+			.topic = topic, .payload = buf.data, .len = buf.len, .qos = 1,
+			.content_type = buf.content_type });
+	codec_buf_free(&buf);
 	cJSON_Delete(ev);
 	free(topic);
 	return rc;
+}
+
+/* Applies `w` and records its event in one transaction. */
+static int apply_and_record(struct store_vault *sv, const struct note_write *w,
+			    struct store_result *res)
+{
+	if (note_store_begin(sv->notes) != 0)
+		return -1;
+	if (note_store_apply(sv->notes, w, res) != 0) {
+		note_store_rollback(sv->notes);
+		return -1;
+	}
+	if ((res->ok && res->note && record_event(sv, w, res) != 0) ||
+	    note_store_commit(sv->notes) != 0) {
+		note_store_rollback(sv->notes);
+		store_result_free(res);
+		return -1;
+	}
+	crash_point("store-committed");
+	return 0;
 }
 
 static void apply(struct store_vault *sv, const struct bus_message *msg,
@@ -66,24 +94,48 @@ static void apply(struct store_vault *sv, const struct bus_message *msg,
 {
 	struct store_result res;
 
-	if (note_store_apply(sv->notes, w, &res) != 0) {
+	if (apply_and_record(sv, w, &res) != 0) {
 		struct bus_error err;
 
 		bus_fail(&err, REASON_INVALID_WRITE, "the note store could not apply the write");
 		reject(sv, msg, w->request_id, &err);
 		return;
 	}
-	if (!res.ok && !res.repeated) {
+	store_vault_flush(sv);
+	if (!res.ok) {
 		reject(sv, msg, w->request_id, &res.err);
 	} else {
-		if (res.note && publish_event(sv, w, &res) != 0)
-			log_error("store: cannot publish the event of write %s", w->request_id);
 		if (res.repeated)
 			log_debug("store: write %s was applied before; answering again",
 				  w->request_id);
 		sink_answer_doc(&sv->sink, msg, res.answer);
 	}
 	store_result_free(&res);
+}
+
+static int send_event(void *arg, const struct bus_publish *pub, int *mid)
+{
+	struct store_vault *sv = arg;
+
+	return sv->sink.publish(sv->sink.arg, pub, mid);
+}
+
+void store_vault_flush(struct store_vault *sv)
+{
+	if (sv->notes)
+		outbox_flush(note_store_outbox(sv->notes), send_event, sv);
+}
+
+void store_vault_acked(struct store_vault *sv, int mid)
+{
+	if (sv->notes)
+		outbox_acked(note_store_outbox(sv->notes), mid);
+}
+
+void store_vault_settle(struct store_vault *sv)
+{
+	if (sv->notes)
+		outbox_settle(note_store_outbox(sv->notes));
 }
 
 void store_vault_receive(struct store_vault *sv, const struct bus_message *msg)

@@ -33,4 +33,12 @@ void store_vault_close(struct store_vault *sv);
  * apply is answered (when it asked) and dead-lettered. */
 void store_vault_receive(struct store_vault *sv, const struct bus_message *msg);
 
+/* Sends the recorded events not yet sent (those left by an earlier run
+ * included); call once connected. */
+void store_vault_flush(struct store_vault *sv);
+/* The broker acknowledged message `mid`; settle forgets the acknowledged
+ * events, once per loop iteration. */
+void store_vault_acked(struct store_vault *sv, int mid);
+void store_vault_settle(struct store_vault *sv);
+
 #endif

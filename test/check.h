@@ -47,4 +47,12 @@ int check_summary(void);
 		fn(); \
 	} while (0)
 
+/* RUN with arguments. */
+#define RUN2(fn, ...) \
+	do { \
+		printf("-- %s\n", #fn); \
+		fflush(stdout); \
+		fn(__VA_ARGS__); \
+	} while (0)
+
 #endif

@@ -316,6 +316,25 @@ bool th_daemon_wait_output(struct th_daemon *d, bool on_stdout, const char *text
 	return found;
 }
 
+/* Reaps an exited daemon's reader thread and pipes. */
+static void daemon_reaped(struct th_daemon *d)
+{
+	d->pid = 0;
+	pthread_join(d->reader, NULL);
+	close(d->out_fd);
+	close(d->err_fd);
+}
+
+int th_daemon_wait_exit(struct th_daemon *d, int timeout_ms)
+{
+	int status = -1;
+
+	if (d->pid <= 0 || proc_wait(d->pid, timeout_ms, &status) != 0)
+		return -1;
+	daemon_reaped(d);
+	return status;
+}
+
 int th_daemon_stop(struct th_daemon *d, int sig)
 {
 	int status = -1;
@@ -329,10 +348,7 @@ int th_daemon_stop(struct th_daemon *d, int sig)
 		proc_wait(d->pid, -1, &status);
 		status = -1;
 	}
-	d->pid = 0;
-	pthread_join(d->reader, NULL);
-	close(d->out_fd);
-	close(d->err_fd);
+	daemon_reaped(d);
 	return status;
 }
 

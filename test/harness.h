@@ -66,6 +66,8 @@ void th_daemon_start_in_group(struct th_daemon *d, const char *const *args);
 /* Waits until stdout (`on_stdout`) or the log contains `text`. */
 bool th_daemon_wait_output(struct th_daemon *d, bool on_stdout, const char *text,
 			   int timeout_ms);
+/* Waits for the daemon to exit by itself; returns the wait status or -1. */
+int th_daemon_wait_exit(struct th_daemon *d, int timeout_ms);
 /* Sends `sig` and waits for the exit; returns the wait status or -1. */
 int th_daemon_stop(struct th_daemon *d, int sig);
 /* Sends `sig` and reports whether agentbus exited with status 0 (which, in

@@ -43,12 +43,17 @@ void rig_start(struct rig *r, const char *const *extra)
 	wait_status(r);
 }
 
+void rig_start_daemon(struct rig *r, const char *const *extra)
+{
+	daemon_start(r, extra);
+	wait_status(r);
+}
+
 void rig_restart_daemon(struct rig *r, const char *const *extra)
 {
 	CHECK(th_daemon_stop_cleanly(&r->daemon, SIGTERM));
 	th_daemon_free(&r->daemon);
-	daemon_start(r, extra);
-	wait_status(r);
+	rig_start_daemon(r, extra);
 }
 
 void rig_stop(struct rig *r)

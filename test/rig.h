@@ -19,6 +19,9 @@ struct rig {
 /* Starts broker, client and daemon (with `extra` args, NULL-terminated or
  * NULL) and waits for the daemon's status. */
 void rig_start(struct rig *r, const char *const *extra);
+/* Starts the daemon again on the same state after it exited by itself (and
+ * was freed); waits for its status. */
+void rig_start_daemon(struct rig *r, const char *const *extra);
 /* Stops the daemon (must exit 0) and starts it again on the same state. */
 void rig_restart_daemon(struct rig *r, const char *const *extra);
 void rig_stop(struct rig *r);

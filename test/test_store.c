@@ -19,7 +19,9 @@ static struct store_result apply(const char *text)
 	struct store_result r;
 
 	REQUIRE(write_decode(cJSON_Parse(text), &w, &err) == 0);
+	REQUIRE(note_store_begin(ns) == 0);
 	REQUIRE(note_store_apply(ns, &w, &r) == 0);
+	REQUIRE(note_store_commit(ns) == 0);
 	write_free(&w);
 	return r;
 }

@@ -1,0 +1,149 @@
+/* test_crash: agentbus killed (as kill -9 would) at each named point of a
+ * message's life, then restarted: the work is finished, and nothing is
+ * written twice: one reply note, one callback, a thread turn_count of 1.
+ * The crash points exist only in Debug builds; elsewhere this test reports
+ * itself skipped (exit 77). */
+#include <cjson/cJSON.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include "test/check.h"
+#include "test/rig.h"
+
+#ifdef AGENTBUS_CRASH_POINTS
+#define WRITE "parachute/vault/default/write"
+#define CREATED "parachute/vault/default/event/note.created"
+#define UPDATED "parachute/vault/default/event/note.updated"
+
+static void define(struct rig *r, const char *name)
+{
+	char w[512], topic[128];
+	cJSON *e;
+
+	snprintf(w, sizeof w, "{\"op\":\"create\",\"request_id\":\"def-%s\",\"note\":{\"id\":\"d-%s\","
+		 "\"tags\":[\"agent/definition\"],\"metadata\":{\"name\":\"%s\"}}}", name, name, name);
+	snprintf(topic, sizeof topic, "parachute/agent/%s/definition", name);
+	th_client_publish_text(&r->client, WRITE, w);
+	e = rig_expect(r, topic, NULL, "enabled");
+	cJSON_Delete(e);
+}
+
+/* Distinct note ids among the queued note.created events holding `text`. */
+static int distinct_created(struct rig *r, const char *text, const char *also)
+{
+	char ids[16][64];
+	int n = 0;
+	struct th_msg *m;
+
+	while ((m = th_client_wait_for(&r->client, CREATED, text, 0)) != NULL) {
+		cJSON *ev = cJSON_Parse(m->payload);
+		const char *id = rig_str(cJSON_GetObjectItem(ev, "note"), "id", NULL);
+		bool seen = false;
+
+		if (id && (!also || strstr(m->payload, also))) {
+			for (int i = 0; i < n; i++)
+				seen |= strcmp(ids[i], id) == 0;
+			if (!seen && n < 16)
+				snprintf(ids[n++], sizeof ids[0], "%s", id);
+		}
+		cJSON_Delete(ev);
+		th_msg_free(m);
+	}
+	return n;
+}
+
+/* Kills agentbus at `point` (after `skip` earlier hits) while it handles one
+ * delegated message, restarts it, and checks the outcome. */
+static void crash_at(const char *point, const char *skip)
+{
+	struct rig r = { .id = "crash" };
+	char id[64], w[512], want[96];
+	struct th_msg *m;
+	cJSON *ev;
+	int status;
+
+	printf("   crash at %s%s%s\n", point, skip ? " after hits: " : "", skip ? skip : "");
+	snprintf(id, sizeof id, "c-%s", point);
+	rig_start(&r, NULL);
+	define(&r, "eng");
+	define(&r, "boss");
+
+	setenv("AGENTBUS_CRASH_AT", point, 1);
+	if (skip)
+		setenv("AGENTBUS_CRASH_SKIP", skip, 1);
+	rig_restart_daemon(&r, NULL);
+	unsetenv("AGENTBUS_CRASH_AT");
+	unsetenv("AGENTBUS_CRASH_SKIP");
+
+	snprintf(w, sizeof w, "{\"op\":\"create\",\"request_id\":\"in-%s\",\"origin\":\"tester\","
+		 "\"note\":{\"id\":\"%s\",\"content\":\"work\",\"tags\":[\"agent/message\","
+		 "\"agent/message/inbound\"],\"metadata\":{\"agent\":\"eng\",\"reply_to\":\"boss\"}}}",
+		 id, id);
+	th_client_publish_text(&r.client, WRITE, w);
+	status = th_daemon_wait_exit(&r.daemon, TH_TIMEOUT_MS);
+	CHECK_MSG(status >= 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+		  "agentbus did not die at %s", point);
+	th_daemon_free(&r.daemon);
+
+	rig_start_daemon(&r, NULL);
+	/* The marker is the turn's last write: then all of it is in. */
+	snprintf(want, sizeof want, "\"id\":\"%s\"", id);
+	m = th_client_wait_for(&r.client, UPDATED, want, TH_TIMEOUT_MS);
+	CHECK_MSG(m && strstr(m->payload, "agentbus_rendered_at"), "no marker on %s", id);
+	th_msg_free(m);
+	/* And the callback woke boss, whose own turn then ended. */
+	m = th_client_wait_for(&r.client, "parachute/agent/boss/reply", "[callback] eng",
+			       TH_TIMEOUT_MS);
+	CHECK_MSG(m != NULL, "boss was not woken after a crash at %s", point);
+	th_msg_free(m);
+
+	snprintf(want, sizeof want, "\"in_reply_to\":\"%s\"", id);
+	CHECK_INT(distinct_created(&r, want, NULL), 1);
+	/* One callback note. The thread note counted one turn. */
+	th_client_publish_text(&r.client, WRITE, "{\"op\":\"create\",\"request_id\":\"fence\","
+			       "\"note\":{\"id\":\"fence\"}}");
+	m = th_client_wait_for(&r.client, CREATED, "\"fence\"", TH_TIMEOUT_MS);
+	th_msg_free(m);
+	CHECK_INT(distinct_created(&r, "\"callback\":\"true\"", "\"source_channel\":\"eng\""), 1);
+	ev = NULL;
+	while ((m = th_client_wait_for(&r.client, UPDATED, "\"path\":\"Threads/eng/eng\"", 0))) {
+		cJSON_Delete(ev);
+		ev = cJSON_Parse(m->payload);
+		th_msg_free(m);
+	}
+	REQUIRE(ev != NULL);
+	CHECK_STR(rig_str(cJSON_GetObjectItem(ev, "note"), "metadata", "turn_count"), "1");
+	CHECK_STR(rig_str(cJSON_GetObjectItem(ev, "note"), "metadata", "status"), "ok");
+	cJSON_Delete(ev);
+	rig_stop(&r);
+}
+
+#endif
+
+int main(void)
+{
+#ifndef AGENTBUS_CRASH_POINTS
+	printf("crash points are compiled only into Debug builds: skipped\n");
+	return 77;
+#else
+	/* Receiving: the write arrived, nothing of it is done or acknowledged. */
+	RUN2(crash_at, "message-received", NULL);
+	/* The store applied the write and recorded its event, unsent. */
+	RUN2(crash_at, "store-committed", NULL);
+	/* The turn is accepted (recorded), not yet queued. */
+	RUN2(crash_at, "inbound-accepted", NULL);
+	/* While the turn runs. */
+	RUN2(crash_at, "turn-running", NULL);
+	/* Between the thread note and the reply: nothing of the end committed. */
+	RUN2(crash_at, "turn-finishing", NULL);
+	/* Everything committed, nothing of the end published. */
+	RUN2(crash_at, "turn-finished", NULL);
+	/* While publishing: the start write and the thread end are out. */
+	RUN2(crash_at, "published", "2");
+	return check_summary();
+#endif
+}
