@@ -5,6 +5,7 @@
 #include "bus/event.h"
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,11 @@ static int check_tags(const cJSON *tags)
 	return 0;
 }
 
+static bool too_many_tags(const cJSON *tags)
+{
+	return cJSON_IsArray(tags) && cJSON_GetArraySize(tags) > NOTE_TAGS_MAX;
+}
+
 static int decode_note(const cJSON *n, struct note *note, struct bus_error *err)
 {
 	const cJSON *v;
@@ -79,6 +85,9 @@ static int decode_note(const cJSON *n, struct note *note, struct bus_error *err)
 	v = cJSON_GetObjectItemCaseSensitive(n, "tags");
 	if (v && !cJSON_IsNull(v) && check_tags(v) != 0)
 		return bus_fail(err, REASON_INVALID_EVENT, "note.tags must be an array of strings");
+	if (too_many_tags(v))
+		return bus_fail(err, REASON_INVALID_EVENT, "note.tags holds more than %d tags",
+				NOTE_TAGS_MAX);
 	note->tags = cJSON_IsArray(v) ? v : NULL;
 	v = cJSON_GetObjectItemCaseSensitive(n, "metadata");
 	if (v && !cJSON_IsNull(v) && !cJSON_IsObject(v))

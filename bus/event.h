@@ -42,6 +42,8 @@ struct vault_event {
 
 /* Longest note id the contract allows. */
 #define NOTE_ID_MAX 64
+/* Most tags a note may carry; a vault note has a handful. */
+#define NOTE_TAGS_MAX 256
 
 /* "note.created" or the webhook form "created" -> NOTE_CREATED ...; 0 when
  * `name` (of `len` bytes) is neither. */

@@ -70,6 +70,9 @@ static int decode_note(const cJSON *n, struct note_write *w, struct bus_error *e
 
 		if (!cJSON_IsArray(v))
 			return bus_fail(err, REASON_INVALID_WRITE, "note.tags must be an array");
+		if (cJSON_GetArraySize(v) > NOTE_TAGS_MAX)
+			return bus_fail(err, REASON_INVALID_WRITE, "note.tags holds more than %d tags",
+					NOTE_TAGS_MAX);
 		cJSON_ArrayForEach(t, v)
 			if (!cJSON_IsString(t))
 				return bus_fail(err, REASON_INVALID_WRITE,

@@ -85,6 +85,8 @@ static const struct option_def options[] = {
 	  "turns running at once, across all agents" },
 	{ "queue-limit", 0, "N", OPT_INT, FIELD(queue_limit), 1, 1000000, NULL, "100",
 	  "turns waiting per drain key; more are refused (queue_full)" },
+	{ "max-queued", 0, "N", OPT_INT, FIELD(max_queued), 1, 10000000, NULL, "10000",
+	  "turns waiting across all agents; more are refused (queue_full)" },
 	{ "turn-timeout", 0, "SECS", OPT_INT, FIELD(turn_timeout), 1, 86400, NULL, "300",
 	  "a turn's time limit unless its definition sets metadata.timeout" },
 	{ "echo-delay", 0, "MS", OPT_INT, FIELD(echo_delay), 0, 600000, NULL, "0",

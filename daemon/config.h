@@ -36,6 +36,7 @@ struct config {
 	int max_payload;	/* bytes; larger inputs are dead letters */
 	int max_turns;		/* turns running at once, all agents */
 	int queue_limit;	/* waiting turns per drain key */
+	int max_queued;		/* waiting turns, all keys */
 	int turn_timeout;	/* seconds, unless a definition says otherwise */
 	int echo_delay;		/* milliseconds the echo engine waits */
 	struct str_list triggers;	/* `trigger` specs, applied over the defaults */

@@ -397,6 +397,7 @@ static int start_runtime(struct agentbus *ab)
 		.defaults = { cfg->engine, cfg->turn_timeout },
 		.max_running = cfg->max_turns,
 		.queue_limit = cfg->queue_limit,
+		.max_queued = cfg->max_queued,
 		.max_payload = (size_t)cfg->max_payload,
 		.engine = { .echo_delay_ms = cfg->echo_delay },
 	};

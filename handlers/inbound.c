@@ -155,9 +155,14 @@ void inbound_receive(struct agent_runtime *rt, const struct vault_event *ev,
 		return;
 	}
 	crash_point("inbound-accepted");
-	if (queues_waiting(&rt->queues, req->drain_key) >= (size_t)rt->opt.queue_limit) {
-		snprintf(reason, sizeof reason, "queue full: %d turns already waiting for %s",
-			 rt->opt.queue_limit, req->drain_key);
+	if (queues_waiting(&rt->queues, req->drain_key) >= (size_t)rt->opt.queue_limit ||
+	    rt->queues.queued >= (size_t)rt->opt.max_queued) {
+		if (rt->queues.queued >= (size_t)rt->opt.max_queued)
+			snprintf(reason, sizeof reason, "queue full: %d turns already waiting in all",
+				 rt->opt.max_queued);
+		else
+			snprintf(reason, sizeof reason, "queue full: %d turns already waiting for %s",
+				 rt->opt.queue_limit, req->drain_key);
 		deadletter(rt, msg, REASON_QUEUE_FULL, reason);
 		turn_refuse(rt, req, reason);
 		return;

@@ -16,18 +16,6 @@
 #include "util/clock.h"
 #include "util/log.h"
 
-/* The JSON form's fields, borrowed from its document. */
-struct inbox_msg {
-	const char *content;
-	const char *sender;
-	const char *subject;
-	const char *reply_to;
-	const char *correlation_id;
-	char *depth;		/* owned: delegation_depth as text */
-	const cJSON *metadata;	/* extra metadata */
-	bool json;
-};
-
 static bool looks_like_object(const struct bus_message *msg)
 {
 	const char *p = msg->payload;
@@ -40,25 +28,23 @@ static bool looks_like_object(const struct bus_message *msg)
 	return i < msg->len && p[i] == '{';
 }
 
-/* Reads the message into `m`; `*doc` keeps what it borrows. */
-static int inbox_parse(struct agent_runtime *rt, const struct bus_message *msg,
-		       struct inbox_msg *m, cJSON **doc, struct bus_error *err)
+int inbox_parse(const struct bus_message *msg, size_t max_payload, struct inbox_msg *m,
+		cJSON **doc, struct bus_error *err)
 {
 	const cJSON *c;
 
 	memset(m, 0, sizeof *m);
 	*doc = NULL;
 	if (!looks_like_object(msg)) {
-		if (msg->len > rt->opt.max_payload)
+		if (msg->len > max_payload)
 			return bus_fail(err, REASON_TOO_LARGE, "payload of %zu bytes exceeds the "
-					"limit of %zu", msg->len, rt->opt.max_payload);
+					"limit of %zu", msg->len, max_payload);
 		if (!utf8_valid(msg->payload, msg->len, NULL) || memchr(msg->payload, 0, msg->len))
 			return bus_fail(err, REASON_INVALID_ENCODING, "a text message must be UTF-8 "
 					"without NUL bytes");
 		return 0;	/* text: the caller copies the payload */
 	}
-	if (payload_decode(msg->payload, msg->len, msg->content_type, rt->opt.max_payload, doc,
-			   err) != 0)
+	if (payload_decode(msg->payload, msg->len, msg->content_type, max_payload, doc, err) != 0)
 		return -1;
 	m->json = true;
 	c = cJSON_GetObjectItemCaseSensitive(*doc, "content");
@@ -156,7 +142,7 @@ void inbox_receive(struct agent_runtime *rt, const struct bus_message *msg, cons
 	if (!strmap_get(&rt->agents, name)) {
 		bus_fail(&err, REASON_UNKNOWN_AGENT, "no agent named \"%.64s\" is registered", name);
 		reject(rt, msg, &err);
-	} else if (inbox_parse(rt, msg, &m, &doc, &err) != 0) {
+	} else if (inbox_parse(msg, rt->opt.max_payload, &m, &doc, &err) != 0) {
 		reject(rt, msg, &err);
 	} else {
 		if (!m.json && (text = strndup(msg->payload, msg->len)) != NULL)

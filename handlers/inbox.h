@@ -6,11 +6,32 @@
 #ifndef AB_HANDLERS_INBOX_H
 #define AB_HANDLERS_INBOX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
+#include "bus/error.h"
 #include "bus/message.h"
 
 struct agent_runtime;
+struct cJSON;
+
+/* An inbox message: plain text (json false; content is the caller's copy of
+ * the payload) or the JSON form's fields, borrowed from its document. */
+struct inbox_msg {
+	const char *content;
+	const char *sender;
+	const char *subject;
+	const char *reply_to;
+	const char *correlation_id;
+	char *depth;			/* owned: delegation_depth as text; free() it */
+	const struct cJSON *metadata;	/* extra metadata */
+	bool json;
+};
+
+/* Reads `msg` into `m` (zeroed first); `*doc` (freed by the caller, NULL for
+ * text) holds what the JSON form borrows. Returns 0, or -1 with `err`. */
+int inbox_parse(const struct bus_message *msg, size_t max_payload, struct inbox_msg *m,
+		struct cJSON **doc, struct bus_error *err);
 
 void inbox_receive(struct agent_runtime *rt, const struct bus_message *msg, const char *agent,
 		   size_t agent_len);

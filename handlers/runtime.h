@@ -30,6 +30,7 @@ struct runtime_options {
 	struct agentdef_defaults defaults;	/* engine, timeout */
 	int max_running;	/* turns running at once, all agents */
 	int queue_limit;	/* waiting turns per drain key */
+	int max_queued;		/* waiting turns, all keys */
 	size_t max_payload;
 	struct engine_options engine;
 };

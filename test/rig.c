@@ -35,7 +35,7 @@ void rig_start(struct rig *r, const char *const *extra)
 {
 	if (!r->id)
 		r->id = "rig";
-	th_broker_start(&r->broker, "broker", false);
+	th_broker_start(&r->broker, "broker", r->persistence);
 	snprintf(r->port, sizeof r->port, "%d", r->broker.child.port);
 	r->state = th_tmpdir("state");
 	th_client_open(&r->client, r->broker.child.port, "#");

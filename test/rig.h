@@ -14,6 +14,7 @@ struct rig {
 	char *state;
 	char port[16];
 	const char *id;			/* instance id */
+	bool persistence;		/* the broker saves its state */
 };
 
 /* Starts broker, client and daemon (with `extra` args, NULL-terminated or

@@ -1,0 +1,130 @@
+/* test_faults: the broker dies under load, with and without its own
+ * persistence, and comes back. agentbus reconnects, subscribes again, sends
+ * what the broker never acknowledged, and every message it had accepted ends
+ * in exactly one reply; the thread note counted each turn once. The truth is
+ * read from the embedded store's notes.db once agentbus has stopped. */
+#include <cjson/cJSON.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "test/check.h"
+#include "test/rig.h"
+
+#define WRITE "parachute/vault/default/write"
+#define N_MESSAGES 4
+
+static void define(struct rig *r, const char *name)
+{
+	char w[512], topic[128];
+
+	snprintf(w, sizeof w, "{\"op\":\"create\",\"request_id\":\"def-%s\",\"note\":{\"id\":\"d-%s\","
+		 "\"tags\":[\"agent/definition\"],\"metadata\":{\"name\":\"%s\"}}}", name, name, name);
+	snprintf(topic, sizeof topic, "parachute/agent/%s/definition", name);
+	th_client_publish_text(&r->client, WRITE, w);
+	cJSON_Delete(rig_expect(r, topic, NULL, "enabled"));
+}
+
+/* One integer from notes.db. */
+static long query(sqlite3 *db, const char *sql, const char *arg)
+{
+	sqlite3_stmt *st;
+	long v = -1;
+
+	REQUIRE(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK);
+	if (arg)
+		sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static void check_store(const char *state_dir)
+{
+	char path[4096], id[32];
+	sqlite3 *db;
+
+	snprintf(path, sizeof path, "%s/notes.db", state_dir);
+	REQUIRE(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+	for (int i = 0; i < N_MESSAGES; i++) {
+		snprintf(id, sizeof id, "m-%d", i);
+		CHECK_INT(query(db, "SELECT count(*) FROM notes WHERE "
+				"json_extract(metadata, '$.in_reply_to') = ?", id), 1);
+		CHECK_INT(query(db, "SELECT count(*) FROM notes WHERE id = ? AND "
+				"json_extract(metadata, '$.agentbus_rendered_at') IS NOT NULL", id), 1);
+	}
+	CHECK_INT(query(db, "SELECT json_extract(metadata, '$.turn_count') FROM notes WHERE "
+			"path = 'Threads/eng/eng'", NULL), N_MESSAGES);
+	CHECK_INT(query(db, "SELECT count(*) FROM notes WHERE content LIKE '%the turn failed%'",
+			NULL), 0);
+	sqlite3_close(db);
+}
+
+static void broker_dies(bool persistence)
+{
+	const char *extra[] = { "--echo-delay", "300", "-v", "--reconnect-max", "1", NULL };
+	struct rig r = { .id = "faults", .persistence = persistence };
+	char w[512], line[96];
+	struct th_msg *m;
+
+	rig_start(&r, extra);
+	define(&r, "eng");
+	define(&r, "probe");
+	for (int i = 0; i < N_MESSAGES; i++) {
+		snprintf(w, sizeof w, "{\"op\":\"create\",\"request_id\":\"in-%d\",\"note\":{\"id\":"
+			 "\"m-%d\",\"content\":\"job %d\",\"tags\":[\"agent/message/inbound\"],"
+			 "\"metadata\":{\"agent\":\"eng\"}}}", i, i, i);
+		th_client_publish_text(&r.client, WRITE, w);
+	}
+	/* All accepted (one runs, the others wait): now the broker goes. */
+	for (int i = 0; i < N_MESSAGES; i++) {
+		snprintf(line, sizeof line, "trigger inbound fired: note.created of note m-%d", i);
+		CHECK(th_daemon_wait_output(&r.daemon, false, line, TH_TIMEOUT_MS));
+	}
+	th_client_close(&r.client);
+	if (persistence)
+		th_broker_stop(&r.broker);
+	else
+		th_broker_kill(&r.broker);
+	CHECK(th_daemon_wait_output(&r.daemon, false, "lost the broker", TH_TIMEOUT_MS));
+	th_broker_restart(&r.broker);
+	th_client_open(&r.client, r.broker.child.port, "#");
+
+	/* Turns kept running while the broker was away; their writes waited. */
+	for (int i = 0; i < N_MESSAGES; i++) {
+		snprintf(line, sizeof line, "m-%d on eng done", i);
+		CHECK(th_daemon_wait_output(&r.daemon, false, line, 3 * TH_TIMEOUT_MS));
+	}
+	/* A fence through agentbus's own connection: its note write follows
+	 * every write agentbus sent before it. */
+	th_client_publish_text(&r.client, "parachute/agent/probe/inbox", "fence");
+	m = th_client_wait_for(&r.client, "parachute/vault/default/event/note.created",
+			       "\"content\":\"fence\"", TH_TIMEOUT_MS);
+	CHECK(m != NULL);
+	th_msg_free(m);
+	CHECK(th_daemon_stop_cleanly(&r.daemon, SIGTERM));
+	check_store(r.state);
+	th_daemon_free(&r.daemon);
+	th_client_close(&r.client);
+	th_broker_free(&r.broker);
+	free(r.state);
+}
+
+static void test_broker_killed_without_persistence(void)
+{
+	broker_dies(false);
+}
+
+static void test_broker_restarted_with_persistence(void)
+{
+	broker_dies(true);
+}
+
+int main(void)
+{
+	RUN(test_broker_killed_without_persistence);
+	RUN(test_broker_restarted_with_persistence);
+	return check_summary();
+}

@@ -1,0 +1,174 @@
+/* test_flood: far more messages than the engines can serve, and hostile
+ * definitions. The per-key and
+ * global queue limits hold, every refused message is answered (a queue_full
+ * dead letter and a failure note), other agents keep being served while one
+ * is flooded, and agentbus's memory stays flat from one flood to the next. */
+#include <cjson/cJSON.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "test/check.h"
+#include "test/rig.h"
+
+#define EVENTS "parachute/vault/default/event/note.created"
+#define FLOOD 600
+
+static void define(struct rig *r, const char *name)
+{
+	char ev[512], topic[128];
+
+	snprintf(ev, sizeof ev, "{\"event\":\"note.created\",\"note\":{\"id\":\"d-%s\",\"tags\":"
+		 "[\"agent/definition\"],\"metadata\":{\"name\":\"%s\"}}}", name, name);
+	snprintf(topic, sizeof topic, "parachute/agent/%s/definition", name);
+	th_client_publish_text(&r->client, EVENTS, ev);
+	cJSON_Delete(rig_expect(r, topic, NULL, "enabled"));
+}
+
+static long rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+/* Publishes FLOOD inbound notes for `agent` (as the vault would), then one
+ * for "calm", and returns how many were refused. */
+static int flood(struct rig *r, int round)
+{
+	char ev[512], want[64];
+	int refused = 0;
+	struct th_msg *m;
+
+	for (int i = 0; i < FLOOD; i++) {
+		snprintf(ev, sizeof ev, "{\"event\":\"note.created\",\"note\":{\"id\":\"f%d-%d\","
+			 "\"content\":\"x\",\"tags\":[\"agent/message/inbound\"],\"metadata\":"
+			 "{\"agent\":\"busy\"}}}", round, i);
+		th_client_publish_text(&r->client, EVENTS, ev);
+	}
+	snprintf(ev, sizeof ev, "{\"event\":\"note.created\",\"note\":{\"id\":\"calm-%d\","
+		 "\"content\":\"still there?\",\"tags\":[\"agent/message/inbound\"],\"metadata\":"
+		 "{\"agent\":\"calm\"}}}", round);
+	th_client_publish_text(&r->client, EVENTS, ev);
+	/* Another agent is served while "busy" drowns. */
+	snprintf(want, sizeof want, "calm-%d", round);
+	m = th_client_wait_for(&r->client, "parachute/agent/calm/reply", want, TH_TIMEOUT_MS);
+	CHECK_MSG(m != NULL, "calm was not served during flood %d", round);
+	th_msg_free(m);
+	/* Every message is answered: a reply, or a failure note saying why. */
+	for (int i = 0; i < FLOOD; i++) {
+		snprintf(want, sizeof want, "\"in_reply_to\":\"f%d-%d\"", round, i);
+		m = th_client_wait_for(&r->client, "parachute/agent/busy/reply", want,
+				       3 * TH_TIMEOUT_MS);
+		CHECK_MSG(m != NULL, "no answer to f%d-%d", round, i);
+		if (m && strstr(m->payload, "queue full"))
+			refused++;
+		th_msg_free(m);
+	}
+	CHECK_INT(th_client_count(&r->client, "parachute/agentbus/deadletter", "queue_full"),
+		  refused);
+	return refused;
+}
+
+static void test_flood(void)
+{
+	const char *extra[] = { "--echo-delay", "20", "--max-turns", "2", "--queue-limit", "5",
+				"--max-queued", "8", NULL };
+	struct rig r = { .id = "flood" };
+	long before, after1, after2;
+	int refused;
+
+	rig_start(&r, extra);
+	define(&r, "busy");
+	define(&r, "calm");
+	before = rss_kb(r.daemon.pid);
+	refused = flood(&r, 1);
+	/* 1 running and 5 waiting on busy's key at most; the rest refused. */
+	CHECK_MSG(refused >= FLOOD - 60 && refused < FLOOD, "refused %d of %d", refused, FLOOD);
+	after1 = rss_kb(r.daemon.pid);
+	flood(&r, 2);
+	after2 = rss_kb(r.daemon.pid);
+	printf("   RSS: %ld kB before, %ld kB after one flood, %ld kB after two\n", before, after1,
+	       after2);
+	/* Flat: the second flood costs no more memory than a few MiB of slack. */
+	CHECK_MSG(after2 - after1 < 4096, "RSS grew %ld kB in the second flood", after2 - after1);
+	rig_stop(&r);
+}
+
+/* Publishes `len` bytes of a definition write that is hostile in one way and
+ * expects it refused with `reason`. */
+static void refuse(struct rig *r, const char *payload, size_t len, const char *reason)
+{
+	char want[64];
+	struct th_msg *m;
+
+	snprintf(want, sizeof want, "\"reason\":\"%s\"", reason);
+	th_client_publish(&r->client, "parachute/vault/default/write", payload, len, NULL, NULL,
+			  NULL);
+	m = th_client_wait_for(&r->client, "parachute/agentbus/deadletter", want, TH_TIMEOUT_MS);
+	CHECK_MSG(m != NULL, "no %s dead letter", reason);
+	if (m)
+		CHECK(th_schema_valid("deadletter", m->payload));
+	th_msg_free(m);
+}
+
+/* A definition with a 10 MB body, 10,000 tags or metadata nested 40 deep is
+ * refused cleanly; the daemon keeps serving. */
+static void test_hostile_definitions(void)
+{
+	const char *head = "{\"op\":\"create\",\"request_id\":\"h\",\"note\":{\"tags\":"
+			   "[\"agent/definition\"],\"metadata\":{\"name\":\"huge\"},\"content\":\"";
+	struct rig r = { .id = "hostile" };
+	size_t big = 10 * 1024 * 1024, n;
+	char *p = malloc(big + 256);
+	struct th_msg *m;
+
+	REQUIRE(p != NULL);
+	rig_start(&r, NULL);
+	n = (size_t)sprintf(p, "%s", head);
+	memset(p + n, 'x', big);
+	n += big;
+	n += (size_t)sprintf(p + n, "\"}}");
+	refuse(&r, p, n, "too_large");
+	n = (size_t)sprintf(p, "{\"op\":\"create\",\"request_id\":\"t\",\"note\":{\"metadata\":"
+			    "{\"name\":\"tags\"},\"tags\":[\"agent/definition\"");
+	for (int i = 0; i < 10000; i++)
+		n += (size_t)sprintf(p + n, ",\"t%d\"", i);
+	n += (size_t)sprintf(p + n, "]}}");
+	refuse(&r, p, n, "invalid_write");
+	n = (size_t)sprintf(p, "{\"op\":\"create\",\"request_id\":\"d\",\"note\":{\"tags\":"
+			    "[\"agent/definition\"],\"metadata\":{\"name\":\"deep\",\"x\":");
+	for (int i = 0; i < 40; i++)
+		n += (size_t)sprintf(p + n, "{\"a\":");
+	n += (size_t)sprintf(p + n, "1");
+	for (int i = 0; i < 40; i++)
+		p[n++] = '}';
+	n += (size_t)sprintf(p + n, "}}}");
+	refuse(&r, p, n, "invalid_encoding");
+	free(p);
+	/* Still serving. */
+	define(&r, "after");
+	th_client_publish_text(&r.client, EVENTS, "{\"event\":\"note.created\",\"note\":{\"id\":"
+			       "\"ok-1\",\"content\":\"hi\",\"tags\":[\"agent/message/inbound\"],"
+			       "\"metadata\":{\"agent\":\"after\"}}}");
+	m = th_client_wait_for(&r.client, "parachute/agent/after/reply", "ok-1", TH_TIMEOUT_MS);
+	CHECK(m != NULL);
+	th_msg_free(m);
+	rig_stop(&r);
+}
+
+int main(void)
+{
+	RUN(test_flood);
+	RUN(test_hostile_definitions);
+	return check_summary();
+}
