@@ -99,8 +99,12 @@ static void test_flood(void)
 	after2 = rss_kb(r.daemon.pid);
 	printf("   RSS: %ld kB before, %ld kB after one flood, %ld kB after two\n", before, after1,
 	       after2);
-	/* Flat: the second flood costs no more memory than a few MiB of slack. */
+	/* Flat: the second flood costs no more memory than a few MiB of slack.
+	 * Under AddressSanitizer freed memory sits in its quarantine (256 MiB),
+	 * so RSS says nothing there; LeakSanitizer checks that build instead. */
+#ifndef __SANITIZE_ADDRESS__
 	CHECK_MSG(after2 - after1 < 4096, "RSS grew %ld kB in the second flood", after2 - after1);
+#endif
 	rig_stop(&r);
 }
 
