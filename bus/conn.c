@@ -43,6 +43,7 @@ struct bus_conn {
 	 * so the bits tell which reports close an outstanding QoS 1. */
 	unsigned char unacked[65536 / 8];
 	size_t n_unacked;
+	size_t subacks;		/* SUBACKs received on this connection */
 };
 
 static const char *conn_reason(int rc)
@@ -90,6 +91,7 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
 	}
 	conn->state = CONN_ONLINE;
 	conn->attempts = 0;
+	conn->subacks = 0;
 	/* Always, even when the session was resumed: a broker restarted without
 	 * persistence has forgotten them, and subscribing again is harmless.
 	 * The SUBSCRIBE goes out before anything the online handler publishes. */
@@ -104,6 +106,23 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
 		 conn->opt.client_id, session_present ? "resumed" : "new");
 	if (conn->h.online)
 		conn->h.online(conn->arg, session_present);
+}
+
+/* Until every subscription is confirmed, messages published by others can
+ * still miss agentbus on a new session: say when that window has closed. */
+static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int count,
+			 const int *granted, const mosquitto_property *props)
+{
+	struct bus_conn *conn = arg;
+
+	(void)mosq;
+	(void)mid;
+	(void)props;
+	for (int i = 0; i < count; i++)
+		if (granted[i] >= 0x80)
+			log_error("the broker refused a subscription (reason %d)", granted[i]);
+	if (++conn->subacks == conn->n_subs)
+		log_info("subscriptions confirmed by the broker");
 }
 
 static void on_disconnect(struct mosquitto *mosq, void *arg, int rc,
@@ -216,6 +235,7 @@ int bus_conn_create(const struct bus_conn_options *opt, const struct bus_conn_ha
 	mosquitto_disconnect_v5_callback_set(conn->mosq, on_disconnect);
 	mosquitto_publish_v5_callback_set(conn->mosq, on_publish);
 	mosquitto_message_v5_callback_set(conn->mosq, on_message);
+	mosquitto_subscribe_v5_callback_set(conn->mosq, on_subscribe);
 	*out = conn;
 	return 0;
 error:
