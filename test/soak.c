@@ -201,22 +201,27 @@ static void check_invariants(struct soak *s)
 	 * may still be running: it is not counted. */
 	inbound = one(db, "SELECT count(*) FROM notes WHERE tags LIKE '%agent/message/inbound%' "
 		      "AND content <> 'fence'");
-	bad = one(db, "SELECT count(*) FROM notes i WHERE i.tags LIKE '%agent/message/inbound%' "
-		  "AND i.content <> 'fence' AND (SELECT count(*) FROM notes o WHERE "
-		  "json_extract(o.metadata, '$.in_reply_to') = i.id) <> 1");
+	/* Grouped first and joined after: correlated subqueries over json_extract
+	 * would be quadratic in the number of notes. */
+	bad = one(db, "WITH a AS (SELECT json_extract(metadata, '$.in_reply_to') r, count(*) n "
+		  "FROM notes WHERE tags LIKE '%agent/message/outbound%' GROUP BY r) "
+		  "SELECT count(*) FROM notes i LEFT JOIN a ON a.r = i.id WHERE i.tags LIKE "
+		  "'%agent/message/inbound%' AND i.content <> 'fence' AND coalesce(a.n, 0) <> 1");
 	answered = one(db, "SELECT count(*) FROM notes WHERE tags LIKE '%agent/message/outbound%'");
 	callbacks_over = one(db, "SELECT count(*) FROM (SELECT json_extract(metadata, "
 			     "'$.correlation_id') c, count(*) n FROM notes WHERE json_extract(metadata,"
 			     " '$.callback') = 'true' GROUP BY c HAVING n > 1)");
-	/* Delegated below depth 8 and answered: exactly one callback each. */
-	bad += one(db, "SELECT count(*) FROM notes i WHERE json_extract(i.metadata, '$.reply_to') "
-		   "IS NOT NULL AND CAST(json_extract(i.metadata, '$.delegation_depth') AS INTEGER) < 8 "
-		   "AND (SELECT count(*) FROM notes c WHERE json_extract(c.metadata, '$.callback') = "
-		   "'true' AND json_extract(c.metadata, '$.correlation_id') = i.id) <> 1");
-	threads_bad = one(db, "SELECT count(*) FROM notes t WHERE t.tags LIKE '%agent/thread%' AND "
-			  "CAST(json_extract(t.metadata, '$.turn_count') AS INTEGER) <> (SELECT count(*) "
-			  "FROM notes o WHERE json_extract(o.metadata, '$.thread') = t.id) AND "
-			  "t.path <> 'Threads/probe/probe'");
+	/* Delegated below depth 8 (and not a callback itself): exactly one callback. */
+	bad += one(db, "WITH c AS (SELECT json_extract(metadata, '$.correlation_id') id, count(*) n "
+		   "FROM notes WHERE json_extract(metadata, '$.callback') = 'true' GROUP BY id) "
+		   "SELECT count(*) FROM notes i LEFT JOIN c ON c.id = i.id WHERE "
+		   "json_extract(i.metadata, '$.reply_to') IS NOT NULL AND CAST(json_extract("
+		   "i.metadata, '$.delegation_depth') AS INTEGER) < 8 AND coalesce(c.n, 0) <> 1");
+	threads_bad = one(db, "WITH o AS (SELECT json_extract(metadata, '$.thread') t, count(*) n "
+			  "FROM notes WHERE tags LIKE '%agent/message/outbound%' GROUP BY t) "
+			  "SELECT count(*) FROM notes t LEFT JOIN o ON o.t = t.id WHERE t.tags LIKE "
+			  "'%agent/thread%' AND t.path <> 'Threads/probe/probe' AND "
+			  "CAST(json_extract(t.metadata, '$.turn_count') AS INTEGER) <> coalesce(o.n, 0)");
 	sqlite3_close(db);
 	printf("soak: %d messages sent, %ld inbound notes (callbacks included), %ld answers, "
 	       "%d agentbus kills, %d broker restarts, max RSS %ld kB, seed %u\n", s->sent, inbound,
