@@ -157,11 +157,6 @@ static void load_thread_row(void *arg, const char *const cols[4])
 	t->thread_meta = cJSON_Parse(cols[1]);
 }
 
-static void publish_write(struct agent_runtime *rt, cJSON *write)
-{
-	runtime_write(rt, write);
-}
-
 static char *new_request_id(struct agent_runtime *rt, char buf[ULID_LEN + 1])
 {
 	runtime_new_id(rt, buf);
@@ -175,7 +170,7 @@ static void write_thread(struct agent_runtime *rt, struct turn *t, cJSON *md)
 
 	if (!md || merge_patch(&t->thread_meta, md) != 0)
 		log_error("turn %s: out of memory tracking the thread note", t->turn_id);
-	publish_write(rt, notes_thread_write(new_request_id(rt, rid), t->thread_path, t->thread_id,
+	runtime_write(rt, notes_thread_write(new_request_id(rt, rid), t->thread_path, t->thread_id,
 					     md));
 }
 
@@ -440,7 +435,7 @@ static void write_reply(struct agent_runtime *rt, const struct turn_request *req
 	if (topic)
 		runtime_send_doc(rt, topic, note, false);
 	answer_inbox(rt, req, note, text);
-	publish_write(rt, write_build(WRITE_CREATE, new_request_id(rt, rid), AGENTBUS_ORIGIN, note));
+	runtime_write(rt, write_build(WRITE_CREATE, new_request_id(rt, rid), AGENTBUS_ORIGIN, note));
 out:
 	cJSON_Delete(md);
 	free(text);
@@ -481,7 +476,7 @@ static void write_callback(struct agent_runtime *rt, const struct turn_request *
 	    notes_add(md, "direction", "inbound") && notes_add(md, "sender", sender) &&
 	    notes_add(md, "ts", ts) && (note = notes_message(id, req->reply_to, text, false, md))) {
 		md = NULL;
-		publish_write(rt, write_build(WRITE_CREATE, new_request_id(rt, rid), AGENTBUS_ORIGIN,
+		runtime_write(rt, write_build(WRITE_CREATE, new_request_id(rt, rid), AGENTBUS_ORIGIN,
 					      note));
 	}
 	cJSON_Delete(md);
@@ -498,7 +493,7 @@ static void write_outcome(struct agent_runtime *rt, const struct turn_request *r
 	write_reply(rt, req, thread, o, reply_id);
 	write_callback(rt, req, thread, o->ok, reply_id);
 	clock_iso8601(at);
-	publish_write(rt, notes_marker_write(new_request_id(rt, rid), req->inbound_id, at));
+	runtime_write(rt, notes_marker_write(new_request_id(rt, rid), req->inbound_id, at));
 }
 
 static void turn_unlink(struct agent_runtime *rt, struct turn *t)
