@@ -370,6 +370,22 @@ void th_daemon_free(struct th_daemon *d)
 	d->out = d->err = NULL;
 }
 
+long th_rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
 int th_run(const char *const *argv, char **out, char **err)
 {
 	struct th_daemon d;

@@ -76,6 +76,9 @@ bool th_daemon_stop_cleanly(struct th_daemon *d, int sig);
 /* Frees the captured output; the process must have exited. */
 void th_daemon_free(struct th_daemon *d);
 
+/* Resident memory of process `pid` in kB (VmRSS), or -1. */
+long th_rss_kb(pid_t pid);
+
 /* Runs a command to completion, capturing stdout and stderr (malloc'd). */
 int th_run(const char *const *argv, char **out, char **err);
 

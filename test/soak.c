@@ -43,22 +43,6 @@ struct soak {
 	int kills, broker_restarts, sent;
 };
 
-static long rss_kb(pid_t pid)
-{
-	char path[64], line[256];
-	long kb = -1;
-	FILE *f;
-
-	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	while (f && fgets(line, sizeof line, f))
-		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kb;
-}
-
 static void daemon_up(struct soak *s)
 {
 	const char *args[] = { "-p", s->port, "--id", "soak", "--state-dir", s->state,
@@ -71,7 +55,7 @@ static void daemon_up(struct soak *s)
 
 static void daemon_kill(struct soak *s)
 {
-	long kb = rss_kb(s->daemon.pid);
+	long kb = th_rss_kb(s->daemon.pid);
 
 	if (kb > s->max_rss_kb)
 		s->max_rss_kb = kb;
@@ -255,8 +239,8 @@ int main(int argc, char **argv)
 	CHECK(th_daemon_wait_output(&s.daemon, false, "agent probe registered", TH_TIMEOUT_MS));
 	traffic(&s, seconds);
 	settle(&s);
-	if (rss_kb(s.daemon.pid) > s.max_rss_kb)
-		s.max_rss_kb = rss_kb(s.daemon.pid);
+	if (th_rss_kb(s.daemon.pid) > s.max_rss_kb)
+		s.max_rss_kb = th_rss_kb(s.daemon.pid);
 	CHECK(th_daemon_stop_cleanly(&s.daemon, SIGTERM));
 	th_daemon_free(&s.daemon);
 	check_invariants(&s);

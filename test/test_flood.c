@@ -25,22 +25,6 @@ static void define(struct rig *r, const char *name)
 	cJSON_Delete(rig_expect(r, topic, NULL, "enabled"));
 }
 
-static long rss_kb(pid_t pid)
-{
-	char path[64], line[256];
-	long kb = -1;
-	FILE *f;
-
-	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	while (f && fgets(line, sizeof line, f))
-		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kb;
-}
-
 /* Publishes FLOOD inbound notes for `agent` (as the vault would), then one
  * for "calm", and returns how many were refused. */
 static int flood(struct rig *r, int round)
@@ -90,13 +74,13 @@ static void test_flood(void)
 	rig_start(&r, extra);
 	define(&r, "busy");
 	define(&r, "calm");
-	before = rss_kb(r.daemon.pid);
+	before = th_rss_kb(r.daemon.pid);
 	refused = flood(&r, 1);
 	/* 1 running and 5 waiting on busy's key at most; the rest refused. */
 	CHECK_MSG(refused >= FLOOD - 60 && refused < FLOOD, "refused %d of %d", refused, FLOOD);
-	after1 = rss_kb(r.daemon.pid);
+	after1 = th_rss_kb(r.daemon.pid);
 	flood(&r, 2);
-	after2 = rss_kb(r.daemon.pid);
+	after2 = th_rss_kb(r.daemon.pid);
 	printf("   RSS: %ld kB before, %ld kB after one flood, %ld kB after two\n", before, after1,
 	       after2);
 	/* Flat: the second flood costs no more memory than a few MiB of slack.
