@@ -482,6 +482,19 @@ static void test_callbacks(void)
 	free(want);
 	cJSON_Delete(cb);
 
+	/* Every note write agentbus published so far (thread upserts, reply and
+	 * callback creates, the marker and status patches) is a valid write. */
+	{
+		struct th_msg *w;
+		int n = 0;
+
+		while ((w = th_client_wait_for(&r.client, WRITE, "\"origin\":\"agentbus\"", 0))) {
+			CHECK_MSG(th_schema_valid("note-write", w->payload), "%s", w->payload);
+			th_msg_free(w);
+			n++;
+		}
+		CHECK(n >= 8);
+	}
 	cb = delegate(&r, "w-8", "8");
 	CHECK(cb == NULL);	/* at the limit: no callback */
 	cb = delegate(&r, "w-abc", "abc");
