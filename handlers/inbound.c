@@ -73,7 +73,7 @@ static struct turn_request *request_from(const struct note *n, const struct agen
 	r->inbound_id = strdup(n->id);
 	r->agent = strdup(spec->name);
 	r->content = strdup(n->content ? n->content : "");
-	r->sender = dup_or_null(meta_str(md, "sender"));
+	r->sender = meta_strdup(md, "sender");
 	r->subject = blank(subject) ? NULL : strdup(subject);
 	r->reply_to = dup_or_null(nonempty(md, "reply_to"));
 	r->correlation_id = dup_or_null(nonempty(md, "correlation_id"));

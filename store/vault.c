@@ -113,17 +113,10 @@ static void apply(struct store_vault *sv, const struct bus_message *msg,
 	store_result_free(&res);
 }
 
-static int send_event(void *arg, const struct bus_publish *pub, int *mid)
-{
-	struct store_vault *sv = arg;
-
-	return sv->sink.publish(sv->sink.arg, pub, mid);
-}
-
 void store_vault_flush(struct store_vault *sv)
 {
 	if (sv->notes)
-		outbox_flush(note_store_outbox(sv->notes), send_event, sv);
+		outbox_flush(note_store_outbox(sv->notes), sv->sink.publish, sv->sink.arg);
 }
 
 void store_vault_acked(struct store_vault *sv, int mid)

@@ -85,6 +85,17 @@ cJSON *rig_expect(struct rig *r, const char *topic, const char *schema, const ch
 	return doc;
 }
 
+void rig_define(struct rig *r, const char *name)
+{
+	char w[512], topic[128];
+
+	snprintf(w, sizeof w, "{\"op\":\"create\",\"request_id\":\"def-%s\",\"note\":{\"id\":\"d-%s\","
+		 "\"tags\":[\"agent/definition\"],\"metadata\":{\"name\":\"%s\"}}}", name, name, name);
+	snprintf(topic, sizeof topic, "parachute/agent/%s/definition", name);
+	th_client_publish_text(&r->client, "parachute/vault/default/write", w);
+	cJSON_Delete(rig_expect(r, topic, NULL, "enabled"));
+}
+
 const char *rig_str(const cJSON *doc, const char *a, const char *b)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, a);

@@ -32,6 +32,10 @@ void rig_stop(struct rig *r);
  * not checked). Fails the program when nothing comes. Free with cJSON_Delete. */
 struct cJSON *rig_expect(struct rig *r, const char *topic, const char *schema, const char *text);
 
+/* Registers agent `name` from definition note "d-<name>", written through
+ * the embedded store, and waits for its registry entry to say enabled. */
+void rig_define(struct rig *r, const char *name);
+
 /* A string in `doc` at key `a` (and then `b`, when not NULL). */
 const char *rig_str(const struct cJSON *doc, const char *a, const char *b);
 

@@ -19,19 +19,6 @@
 #define CREATED "parachute/vault/default/event/note.created"
 #define UPDATED "parachute/vault/default/event/note.updated"
 
-static void define(struct rig *r, const char *name)
-{
-	char w[512], topic[128];
-	cJSON *e;
-
-	snprintf(w, sizeof w, "{\"op\":\"create\",\"request_id\":\"def-%s\",\"note\":{\"id\":\"d-%s\","
-		 "\"tags\":[\"agent/definition\"],\"metadata\":{\"name\":\"%s\"}}}", name, name, name);
-	snprintf(topic, sizeof topic, "parachute/agent/%s/definition", name);
-	th_client_publish_text(&r->client, WRITE, w);
-	e = rig_expect(r, topic, NULL, "enabled");
-	cJSON_Delete(e);
-}
-
 /* Distinct note ids among the queued note.created events holding `text`. */
 static int distinct_created(struct rig *r, const char *text, const char *also)
 {
@@ -69,8 +56,8 @@ static void crash_at(const char *point, const char *skip)
 	printf("   crash at %s%s%s\n", point, skip ? " after hits: " : "", skip ? skip : "");
 	snprintf(id, sizeof id, "c-%s", point);
 	rig_start(&r, NULL);
-	define(&r, "eng");
-	define(&r, "boss");
+	rig_define(&r, "eng");
+	rig_define(&r, "boss");
 
 	setenv("AGENTBUS_CRASH_AT", point, 1);
 	if (skip)

@@ -15,17 +15,6 @@
 #define WRITE "parachute/vault/default/write"
 #define N_MESSAGES 4
 
-static void define(struct rig *r, const char *name)
-{
-	char w[512], topic[128];
-
-	snprintf(w, sizeof w, "{\"op\":\"create\",\"request_id\":\"def-%s\",\"note\":{\"id\":\"d-%s\","
-		 "\"tags\":[\"agent/definition\"],\"metadata\":{\"name\":\"%s\"}}}", name, name, name);
-	snprintf(topic, sizeof topic, "parachute/agent/%s/definition", name);
-	th_client_publish_text(&r->client, WRITE, w);
-	cJSON_Delete(rig_expect(r, topic, NULL, "enabled"));
-}
-
 /* One integer from notes.db. */
 static long query(sqlite3 *db, const char *sql, const char *arg)
 {
@@ -70,8 +59,8 @@ static void broker_dies(bool persistence)
 	struct th_msg *m;
 
 	rig_start(&r, extra);
-	define(&r, "eng");
-	define(&r, "probe");
+	rig_define(&r, "eng");
+	rig_define(&r, "probe");
 	for (int i = 0; i < N_MESSAGES; i++) {
 		snprintf(w, sizeof w, "{\"op\":\"create\",\"request_id\":\"in-%d\",\"note\":{\"id\":"
 			 "\"m-%d\",\"content\":\"job %d\",\"tags\":[\"agent/message/inbound\"],"

@@ -14,17 +14,6 @@
 #define EVENTS "parachute/vault/default/event/note.created"
 #define FLOOD 600
 
-static void define(struct rig *r, const char *name)
-{
-	char ev[512], topic[128];
-
-	snprintf(ev, sizeof ev, "{\"event\":\"note.created\",\"note\":{\"id\":\"d-%s\",\"tags\":"
-		 "[\"agent/definition\"],\"metadata\":{\"name\":\"%s\"}}}", name, name);
-	snprintf(topic, sizeof topic, "parachute/agent/%s/definition", name);
-	th_client_publish_text(&r->client, EVENTS, ev);
-	cJSON_Delete(rig_expect(r, topic, NULL, "enabled"));
-}
-
 /* Publishes FLOOD inbound notes for `agent` (as the vault would), then one
  * for "calm", and returns how many were refused. */
 static int flood(struct rig *r, int round)
@@ -72,8 +61,8 @@ static void test_flood(void)
 	int refused;
 
 	rig_start(&r, extra);
-	define(&r, "busy");
-	define(&r, "calm");
+	rig_define(&r, "busy");
+	rig_define(&r, "calm");
 	before = th_rss_kb(r.daemon.pid);
 	refused = flood(&r, 1);
 	/* 1 running and 5 waiting on busy's key at most; the rest refused. How
@@ -147,7 +136,7 @@ static void test_hostile_definitions(void)
 	refuse(&r, p, n, "invalid_encoding");
 	free(p);
 	/* Still serving. */
-	define(&r, "after");
+	rig_define(&r, "after");
 	th_client_publish_text(&r.client, EVENTS, "{\"event\":\"note.created\",\"note\":{\"id\":"
 			       "\"ok-1\",\"content\":\"hi\",\"tags\":[\"agent/message/inbound\"],"
 			       "\"metadata\":{\"agent\":\"after\"}}}");
