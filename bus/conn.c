@@ -5,10 +5,13 @@
 
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "util/clock.h"
+#include "util/strmap.h"
 #include "util/log.h"
 
 #define RECONNECT_FIRST_MS 250
@@ -21,8 +24,15 @@ enum conn_state {
 	CONN_WAITING,		/* no socket; next attempt at retry_at */
 	CONN_CONNECTING,	/* socket open, CONNACK not yet received */
 	CONN_ONLINE,
+	CONN_SUSPENDED,		/* dropped on purpose; waiting for bus_conn_resume() */
 	CONN_CLOSING,		/* DISCONNECT queued */
 	CONN_CLOSED,
+};
+
+/* One QoS 1 publish the broker has not answered yet. */
+struct inflight {
+	bus_publish_done_fn *done;
+	void *arg;
 };
 
 struct bus_conn {
@@ -37,13 +47,14 @@ struct bus_conn {
 	bool props_stored;	/* CONNECT properties handed to the library */
 	unsigned rand_state;	/* jitter; seeded per connection */
 	char **subs;		/* filters made on every connect; owned */
+	int *sub_options;
 	size_t n_subs;
-	/* QoS 1 publishes the broker has not acknowledged, by message id: one
-	 * bit per possible id. libmosquitto reports every publish, QoS 0 too,
-	 * so the bits tell which reports close an outstanding QoS 1. */
-	unsigned char unacked[65536 / 8];
-	size_t n_unacked;
+	/* QoS 1 publishes the broker has not answered, by message id ("%d"):
+	 * libmosquitto reports every publish, QoS 0 too, so only the ids found
+	 * here close an outstanding QoS 1. */
+	struct strmap inflight;
 	size_t subacks;		/* SUBACKs received on this connection */
+	size_t unwritten_acks;	/* messages received since the queue last emptied */
 };
 
 static const char *conn_reason(int rc)
@@ -96,7 +107,8 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
 	 * persistence has forgotten them, and subscribing again is harmless.
 	 * The SUBSCRIBE goes out before anything the online handler publishes. */
 	for (size_t i = 0; i < conn->n_subs; i++) {
-		int sub_rc = mosquitto_subscribe_v5(conn->mosq, NULL, conn->subs[i], 1, 0, NULL);
+		int sub_rc = mosquitto_subscribe_v5(conn->mosq, NULL, conn->subs[i], 1,
+						    conn->sub_options[i], NULL);
 
 		if (sub_rc != 0)
 			log_error("cannot subscribe to %s: %s", conn->subs[i],
@@ -130,16 +142,26 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc,
 {
 	struct bus_conn *conn = arg;
 	bool was_online = conn->state == CONN_ONLINE;
+	char why[96];
 
 	(void)mosq;
 	(void)props;
+	conn->unwritten_acks = 0;
 	if (conn->state == CONN_CLOSING || conn->state == CONN_CLOSED) {
 		conn->state = CONN_CLOSED;
 		return;
 	}
-	schedule_retry(conn, was_online ? "connection lost" : "cannot connect");
+	if (conn->state == CONN_SUSPENDED)
+		return;
+	/* With v5 a DISCONNECT from the broker carries its reason code. */
+	if (rc >= 0x80)
+		snprintf(why, sizeof why, "the broker disconnected us: %s",
+			 mosquitto_reason_string(rc));
+	else
+		snprintf(why, sizeof why, "%s", conn_reason(rc));
+	schedule_retry(conn, was_online ? why : "cannot connect");
 	if (was_online && conn->h.offline)
-		conn->h.offline(conn->arg, conn_reason(rc));
+		conn->h.offline(conn->arg, rc >= 0x80 ? rc : 0, why);
 }
 
 static void on_publish(struct mosquitto *mosq, void *arg, int mid, int reason,
@@ -150,14 +172,18 @@ static void on_publish(struct mosquitto *mosq, void *arg, int mid, int reason,
 	(void)mosq;
 	(void)props;
 	/* 0x10 "no matching subscribers" still means the broker has it. */
+	struct inflight *f;
+	char key[16];
+
+	snprintf(key, sizeof key, "%d", mid);
+	f = strmap_remove(&conn->inflight, key);
+	if (!f)
+		return;		/* QoS 0, or not ours to track */
 	if (reason != 0 && reason != MQTT_RC_NO_MATCHING_SUBSCRIBERS)
 		log_warn("broker rejected publish %d: %s", mid, mosquitto_reason_string(reason));
-	if (mid >= 0 && mid < 65536 && (conn->unacked[mid / 8] & (1u << (mid % 8)))) {
-		conn->unacked[mid / 8] &= (unsigned char)~(1u << (mid % 8));
-		conn->n_unacked--;
-	}
-	if (conn->h.acked)
-		conn->h.acked(conn->arg, mid);
+	if (f->done)
+		f->done(f->arg, mid, reason == MQTT_RC_NO_MATCHING_SUBSCRIBERS ? 0 : reason);
+	free(f);
 }
 
 static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto_message *m,
@@ -176,18 +202,22 @@ static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto
 	mosquitto_property_read_string(props, MQTT_PROP_RESPONSE_TOPIC, &response_topic, false);
 	mosquitto_property_read_binary(props, MQTT_PROP_CORRELATION_DATA, &correlation,
 				       &correlation_len, false);
+	conn->unwritten_acks++;
 	msg = (struct bus_message){
 		.topic = m->topic,
 		.payload = m->payload ? m->payload : "",
 		.len = (size_t)m->payloadlen,
 		.qos = m->qos,
+		.mid = m->mid,
 		.retain = m->retain,
 		.content_type = content_type,
 		.response_topic = response_topic,
 		.correlation = correlation,
 		.correlation_len = correlation_len,
 	};
-	conn->h.message(conn->arg, &msg);
+	/* Once suspended, nothing more is handled: the broker sends it again. */
+	if (conn->state == CONN_ONLINE && conn->h.message(conn->arg, &msg) != 0)
+		bus_conn_suspend(conn);
 	free(content_type);
 	free(response_topic);
 	free(correlation);
@@ -243,6 +273,13 @@ error:
 	return -1;
 }
 
+static void free_inflight(void *arg, const char *key, void *value)
+{
+	(void)arg;
+	(void)key;
+	free(value);
+}
+
 void bus_conn_destroy(struct bus_conn *conn)
 {
 	if (!conn)
@@ -253,6 +290,9 @@ void bus_conn_destroy(struct bus_conn *conn)
 	for (size_t i = 0; i < conn->n_subs; i++)
 		free(conn->subs[i]);
 	free(conn->subs);
+	free(conn->sub_options);
+	strmap_each(&conn->inflight, free_inflight, NULL);
+	strmap_free(&conn->inflight);
 	free(conn);
 }
 
@@ -328,48 +368,103 @@ int bus_conn_start(struct bus_conn *conn)
 	return 0;
 }
 
-int bus_conn_publish(struct bus_conn *conn, const struct bus_publish *pub, int *mid)
+/* Errors no retry can fix. */
+static bool publish_error_is_final(int rc)
+{
+	return rc == MOSQ_ERR_INVAL || rc == MOSQ_ERR_PAYLOAD_SIZE ||
+	       rc == MOSQ_ERR_MALFORMED_UTF8 || rc == MOSQ_ERR_OVERSIZE_PACKET ||
+	       rc == MOSQ_ERR_QOS_NOT_SUPPORTED || rc == MOSQ_ERR_PROTOCOL;
+}
+
+int bus_conn_publish(struct bus_conn *conn, const struct bus_publish *pub,
+		     bus_publish_done_fn *done, void *arg)
 {
 	mosquitto_property *props;
+	struct inflight *f = pub->qos > 0 ? malloc(sizeof *f) : NULL;
 	int rc = publish_props(pub, &props), id = -1;
+	char key[16];
 
+	if (pub->qos > 0 && !f)
+		rc = MOSQ_ERR_NOMEM;
 	if (rc == 0)
 		rc = mosquitto_publish_v5(conn->mosq, &id, pub->topic, (int)pub->len, pub->payload,
 					  pub->qos, pub->retain, props);
-	if (mid)
-		*mid = id;
-	if ((rc == 0 || rc == MOSQ_ERR_NO_CONN) && pub->qos > 0 && id >= 0 && id < 65536 &&
-	    !(conn->unacked[id / 8] & (1u << (id % 8)))) {
-		conn->unacked[id / 8] |= (unsigned char)(1u << (id % 8));
-		conn->n_unacked++;
-	}
 	mosquitto_property_free_all(&props);
 	/* NO_CONN: a QoS 1 message is queued in the library and resent later. */
 	if (rc == MOSQ_ERR_NO_CONN && pub->qos > 0)
 		rc = 0;
+	if (rc == 0 && f) {
+		*f = (struct inflight){ done, arg };
+		snprintf(key, sizeof key, "%d", id);
+		free(strmap_remove(&conn->inflight, key));
+		if (strmap_put(&conn->inflight, key, f) != 0) {
+			log_error("cannot track publish %d: out of memory", id);
+			free(f);
+		}
+		f = NULL;
+	}
+	free(f);
 	if (rc != 0) {
 		log_error("cannot publish on %s: %s", pub->topic, mosquitto_strerror(rc));
-		return -1;
+		return publish_error_is_final(rc) ? -2 : -1;
 	}
 	return 0;
 }
 
-int bus_conn_subscribe(struct bus_conn *conn, const char *filter)
+int bus_conn_subscribe(struct bus_conn *conn, const char *filter, int options)
 {
 	char **subs = realloc(conn->subs, (conn->n_subs + 1) * sizeof *subs);
+	int *opts = subs ? realloc(conn->sub_options, (conn->n_subs + 1) * sizeof *opts) : NULL;
 	char *copy = strdup(filter);
+	int mqtt_opts = options & BUS_SUB_NO_RETAINED ? MQTT_SUB_OPT_SEND_RETAIN_NEVER : 0;
 
 	if (subs)
 		conn->subs = subs;
-	if (!subs || !copy) {
+	if (opts)
+		conn->sub_options = opts;
+	if (!subs || !opts || !copy) {
 		free(copy);
 		return -1;
 	}
+	conn->sub_options[conn->n_subs] = mqtt_opts;
 	conn->subs[conn->n_subs++] = copy;
 	if (conn->state == CONN_ONLINE &&
-	    mosquitto_subscribe_v5(conn->mosq, NULL, filter, 1, 0, NULL) != 0)
+	    mosquitto_subscribe_v5(conn->mosq, NULL, filter, 1, mqtt_opts, NULL) != 0)
 		return -1;
 	return 0;
+}
+
+void bus_conn_suspend(struct bus_conn *conn)
+{
+	int fd = mosquitto_socket(conn->mosq);
+
+	if (conn->state == CONN_CLOSING || conn->state == CONN_CLOSED ||
+	    conn->state == CONN_SUSPENDED)
+		return;
+	log_warn("broker %s:%d: dropping the connection before anything more is acknowledged",
+		 conn->opt.host, conn->opt.port);
+	conn->state = CONN_SUSPENDED;
+	/* Nothing queued may reach the broker now; the next read sees the
+	 * shutdown and libmosquitto closes the socket. A later reconnect
+	 * discards the queued acknowledgements. */
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+}
+
+void bus_conn_resume(struct bus_conn *conn)
+{
+	if (conn->state != CONN_SUSPENDED)
+		return;
+	/* The socket may still be open until its shutdown was read. */
+	if (mosquitto_socket(conn->mosq) >= 0)
+		mosquitto_loop_read(conn->mosq, 1);
+	conn->state = CONN_WAITING;
+	conn->retry_at = clock_mono_ms();
+}
+
+bool bus_conn_suspended(const struct bus_conn *conn)
+{
+	return conn->state == CONN_SUSPENDED;
 }
 
 void bus_conn_close(struct bus_conn *conn)
@@ -391,7 +486,7 @@ bool bus_conn_closed(const struct bus_conn *conn)
 
 size_t bus_conn_unacked(const struct bus_conn *conn)
 {
-	return conn->n_unacked;
+	return conn->inflight.used;
 }
 
 bool bus_conn_online(const struct bus_conn *conn)
@@ -406,7 +501,7 @@ int bus_conn_fd(struct bus_conn *conn)
 
 bool bus_conn_want_write(struct bus_conn *conn)
 {
-	return mosquitto_want_write(conn->mosq);
+	return conn->state != CONN_SUSPENDED && mosquitto_want_write(conn->mosq);
 }
 
 void bus_conn_io(struct bus_conn *conn, bool readable, bool writable)
@@ -414,8 +509,14 @@ void bus_conn_io(struct bus_conn *conn, bool readable, bool writable)
 	/* Errors close the socket and arrive through on_disconnect. */
 	if (readable && mosquitto_socket(conn->mosq) >= 0)
 		mosquitto_loop_read(conn->mosq, 1);
-	if (writable && mosquitto_socket(conn->mosq) >= 0)
+	if (writable && mosquitto_socket(conn->mosq) >= 0 && conn->state != CONN_SUSPENDED)
 		mosquitto_loop_write(conn->mosq, 1);
+	if (conn->unwritten_acks && conn->state == CONN_ONLINE &&
+	    mosquitto_socket(conn->mosq) >= 0 && !mosquitto_want_write(conn->mosq)) {
+		conn->unwritten_acks = 0;
+		if (conn->h.acks_written)
+			conn->h.acks_written(conn->arg);
+	}
 }
 
 int bus_conn_timeout_ms(const struct bus_conn *conn, int64_t now_ms)
@@ -424,7 +525,8 @@ int bus_conn_timeout_ms(const struct bus_conn *conn, int64_t now_ms)
 
 	if (conn->state == CONN_WAITING && conn->retry_at < next)
 		next = conn->retry_at;
-	if (conn->state == CONN_IDLE || conn->state == CONN_CLOSED)
+	if (conn->state == CONN_IDLE || conn->state == CONN_CLOSED ||
+	    conn->state == CONN_SUSPENDED)
 		return -1;
 	return next <= now_ms ? 0 : (int)(next - now_ms);
 }

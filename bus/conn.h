@@ -25,18 +25,29 @@ struct bus_conn_options {
 	int reconnect_max_ms;	/* cap of the backoff */
 };
 
+/* The broker told us another client took our client id (MQTT v5 0x8E). */
+#define BUS_TAKEN_OVER 0x8E
+
 /* Called on the owner's thread, from inside bus_conn_io()/bus_conn_tick(). */
 struct bus_conn_handlers {
 	/* CONNACK accepted; `session_present`: the broker kept our session. */
 	void (*online)(void *arg, bool session_present);
-	/* The connection is gone (not called after bus_conn_close() completes). */
-	void (*offline)(void *arg, const char *reason);
-	/* The broker acknowledged the QoS 1 publish `mid`. */
-	void (*acked)(void *arg, int mid);
+	/* The connection is gone (not called after bus_conn_close() completes).
+	 * `code`: the broker's DISCONNECT reason, or 0 (e.g. BUS_TAKEN_OVER). */
+	void (*offline)(void *arg, int code, const char *reason);
 	/* A message arrived on one of the subscriptions; everything in `msg`
-	 * is valid only during the call. */
-	void (*message)(void *arg, const struct bus_message *msg);
+	 * is valid only during the call. Return 0 once what it caused is
+	 * committed, -1 when it could not be: the owner then suspends the
+	 * connection before its acknowledgement goes out, and the broker
+	 * delivers it again after bus_conn_resume(). */
+	int (*message)(void *arg, const struct bus_message *msg);
+	/* Every acknowledgement of the messages received so far has been
+	 * written to the socket (may be NULL). */
+	void (*acks_written)(void *arg);
 };
+
+/* Subscription options. */
+#define BUS_SUB_NO_RETAINED 1	/* never deliver retained messages at subscribe time */
 
 
 /* Creates the connection; nothing is sent until bus_conn_start().
@@ -55,12 +66,24 @@ int bus_conn_start(struct bus_conn *conn);
 
 /* Publishes. A QoS 1 message published while the broker is away is kept by
  * the client library and sent after the reconnect, so that is success too.
- * `mid` (may be NULL) receives the id bus_conn_handlers.acked reports. */
-int bus_conn_publish(struct bus_conn *conn, const struct bus_publish *pub, int *mid);
+ * For QoS 1, `done` (may be NULL) runs once with the broker's answer; the
+ * connection is the one place that tracks what is in flight.
+ * Returns 0, -1 for a failure that may pass (out of memory, a full queue),
+ * or -2 for a publish that can never be sent (a topic with wildcards, a
+ * payload over the protocol's limit). */
+int bus_conn_publish(struct bus_conn *conn, const struct bus_publish *pub,
+		     bus_publish_done_fn *done, void *arg);
 
-/* Adds a subscription (QoS 1), made on every (re)connect before the online
- * handler runs. `filter` is copied. Returns 0 or -1. */
-int bus_conn_subscribe(struct bus_conn *conn, const char *filter);
+/* Adds a subscription (QoS 1, `options` BUS_SUB_*), made on every
+ * (re)connect before the online handler runs. `filter` is copied. */
+int bus_conn_subscribe(struct bus_conn *conn, const char *filter, int options);
+
+/* Drops the connection at once, before anything queued is written (the
+ * acknowledgements of messages not committed among it), and stays away
+ * until bus_conn_resume(). The broker publishes the Last Will. */
+void bus_conn_suspend(struct bus_conn *conn);
+void bus_conn_resume(struct bus_conn *conn);
+bool bus_conn_suspended(const struct bus_conn *conn);
 
 /* Sends DISCONNECT (the broker then drops the Last Will) and stops retrying.
  * bus_conn_closed() turns true once the packet has gone out. */

@@ -12,6 +12,7 @@ struct bus_message {
 	const void *payload;
 	size_t len;
 	int qos;
+	int mid;		/* the broker's packet id (QoS 1), the same on a redelivery */
 	bool retain;
 	const char *content_type;	/* NULL when absent */
 	const char *response_topic;	/* NULL when absent */
@@ -30,5 +31,9 @@ struct bus_publish {
 	const void *correlation;	/* echoed on answers to a response topic */
 	size_t correlation_len;
 };
+
+/* The broker's answer to one QoS 1 publish: `reason` 0 when it has the
+ * message, else its MQTT v5 reason code. */
+typedef void bus_publish_done_fn(void *arg, int mid, int reason);
 
 #endif

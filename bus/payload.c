@@ -25,13 +25,32 @@ bool payload_is_msgpack(const void *data, size_t len, const char *content_type)
  * limits. */
 static void json_measure(const cJSON *v, int depth, int *max_depth, long *values)
 {
-	if (++*values > PAYLOAD_MAX_VALUES || depth > PAYLOAD_MAX_DEPTH)
-		return;
 	if (depth > *max_depth)
 		*max_depth = depth;
+	if (++*values > PAYLOAD_MAX_VALUES || depth > PAYLOAD_MAX_DEPTH)
+		return;
 	if (cJSON_IsArray(v) || cJSON_IsObject(v))
 		for (const cJSON *c = v->child; c; c = c->next)
 			json_measure(c, depth + 1, max_depth, values);
+}
+
+/* True when a string in the JSON text holds the escape \u0000: cJSON would
+ * cut the string there (C strings end at NUL), so "RT\u0000x" would read as
+ * "RT". MessagePack strings with NUL are refused the same way. */
+static bool json_has_nul_escape(const char *p, size_t len)
+{
+	bool in_string = false;
+
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] == '"') {
+			in_string = !in_string;
+		} else if (in_string && p[i] == '\\' && i + 1 < len) {
+			if (p[i + 1] == 'u' && i + 5 < len && memcmp(p + i + 2, "0000", 4) == 0)
+				return true;
+			i++;	/* the escaped character */
+		}
+	}
+	return false;
 }
 
 static int decode_json(const char *data, size_t len, cJSON **out, struct bus_error *err)
@@ -44,6 +63,8 @@ static int decode_json(const char *data, size_t len, cJSON **out, struct bus_err
 
 	if (!utf8_valid(data, len, &bad))
 		return bus_fail(err, REASON_INVALID_ENCODING, "invalid UTF-8 at byte %zu", bad);
+	if (json_has_nul_escape(data, len))
+		return bus_fail(err, REASON_INVALID_ENCODING, "a JSON string contains NUL (\\u0000)");
 	doc = cJSON_ParseWithLengthOpts(data, len, &end, false);
 	if (!doc)
 		return bus_fail(err, REASON_INVALID_ENCODING,
@@ -58,7 +79,9 @@ static int decode_json(const char *data, size_t len, cJSON **out, struct bus_err
 				"not JSON: unexpected data after the value at byte %td", end - data);
 	}
 	json_measure(doc, 1, &depth, &values);
-	if (depth > PAYLOAD_MAX_DEPTH - 1 || values > PAYLOAD_MAX_VALUES) {
+	/* The root is level 1, as in mp_to_json(): both encodings allow the
+	 * same 32 levels. */
+	if (depth > PAYLOAD_MAX_DEPTH || values > PAYLOAD_MAX_VALUES) {
 		cJSON_Delete(doc);
 		return bus_fail(err, REASON_INVALID_ENCODING,
 				values > PAYLOAD_MAX_VALUES ? "more than %d values"

@@ -18,7 +18,7 @@ static int publish_encoded(const struct bus_sink *sink, struct bus_publish *pub,
 	pub->payload = buf.data;
 	pub->len = buf.len;
 	pub->content_type = buf.content_type;
-	rc = sink->publish(sink->arg, pub, NULL);
+	rc = sink->publish(sink->arg, pub, NULL, NULL);
 	codec_buf_free(&buf);
 	return rc;
 }

@@ -15,9 +15,11 @@
 struct cJSON;
 
 struct bus_sink {
-	/* Publishes; returns 0 or -1. `mid` (may be NULL) receives the message
-	 * id the acknowledgement will name. */
-	int (*publish)(void *arg, const struct bus_publish *pub, int *mid);
+	/* Publishes; returns 0, -1 (may pass) or -2 (never possible), as
+	 * bus_conn_publish(). For QoS 1, `done` (may be NULL) gets the broker's
+	 * answer. */
+	int (*publish)(void *arg, const struct bus_publish *pub, bus_publish_done_fn *done,
+		       void *done_arg);
 	/* Answers an unusable input on the dead-letter topic and logs it once. */
 	void (*deadletter)(void *arg, const struct bus_message *msg, const struct bus_error *err);
 	void *arg;

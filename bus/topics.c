@@ -28,10 +28,11 @@ int topics_init(struct topics *t, const char *root, const char *vault, const cha
 	}
 	t->agent_prefix = join(root, "/agent/", "");
 	t->inboxes = join(root, "/agent/+/", "inbox");
+	t->cancels = join(root, "/agent/+/", "cancel");
 	t->deadletter = join(root, "/agentbus/", "deadletter");
 	t->status = join(root, "/agentbus/status/", instance);
 	if (t->vault_events && t->vault_event_prefix && t->vault_write && t->agent_prefix &&
-	    t->inboxes && t->deadletter && t->status)
+	    t->inboxes && t->cancels && t->deadletter && t->status)
 		return 0;
 	topics_free(t);
 	return -1;
@@ -44,6 +45,7 @@ void topics_free(struct topics *t)
 	free(t->vault_write);
 	free(t->agent_prefix);
 	free(t->inboxes);
+	free(t->cancels);
 	free(t->deadletter);
 	free(t->status);
 	memset(t, 0, sizeof *t);
@@ -72,10 +74,12 @@ enum topic_kind topics_classify(const struct topics *t, const char *topic, const
 	if (has_prefix(topic, t->agent_prefix, &n)) {
 		const char *agent = topic + n, *slash = strchr(agent, '/');
 
-		if (slash && slash > agent && strcmp(slash, "/inbox") == 0) {
+		bool inbox = slash && strcmp(slash, "/inbox") == 0;
+
+		if (slash && slash > agent && (inbox || strcmp(slash, "/cancel") == 0)) {
 			*level = agent;
 			*level_len = (size_t)(slash - agent);
-			return TOPIC_AGENT_INBOX;
+			return inbox ? TOPIC_AGENT_INBOX : TOPIC_AGENT_CANCEL;
 		}
 	}
 	return TOPIC_OTHER;

@@ -12,6 +12,7 @@ struct topics {
 	char *vault_write;	/* R/vault/V/write */
 	char *agent_prefix;	/* R/agent/ */
 	char *inboxes;		/* R/agent/+/inbox (a filter) */
+	char *cancels;		/* R/agent/+/cancel (a filter) */
 	char *deadletter;	/* R/agentbus/deadletter */
 	char *status;		/* R/agentbus/status/<instance> */
 };
@@ -22,6 +23,7 @@ enum topic_kind {
 	TOPIC_VAULT_EVENT,	/* level: the event name after .../event/ */
 	TOPIC_VAULT_WRITE,
 	TOPIC_AGENT_INBOX,	/* level: the agent name */
+	TOPIC_AGENT_CANCEL,	/* level: the agent name */
 };
 
 /* Fills `t`; free with topics_free(). Returns 0 or -1 (out of memory). */

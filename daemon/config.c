@@ -90,7 +90,9 @@ static const struct option_def options[] = {
 	{ "turn-timeout", 0, "SECS", OPT_INT, FIELD(turn_timeout), 1, 86400, NULL, "300",
 	  "a turn's time limit unless its definition sets metadata.timeout" },
 	{ "echo-delay", 0, "MS", OPT_INT, FIELD(echo_delay), 0, 600000, NULL, "0",
-	  "the echo engine waits this long before it answers (for load tests)" },
+	  "the echo engine waits this long before it answers (for trying queues by hand)" },
+	{ "gate", 0, "FIFO", OPT_STRING, FIELD(gate), 0, 0, NULL, NULL,
+	  "for tests: the FIFO of the 'gate' engine, whose turns wait for a byte each" },
 	{ "trigger", 0, "SPEC", OPT_TRIGGER, FIELD(triggers), 0, 0, NULL, NULL,
 	  "add or replace a trigger: 'NAME definition|inbound [events=..] [tags=..] "
 	  "[has_metadata=..] [missing_metadata=..] [has_content=true|false]'; repeatable" },

@@ -39,6 +39,7 @@ struct config {
 	int max_queued;		/* waiting turns, all keys */
 	int turn_timeout;	/* seconds, unless a definition says otherwise */
 	int echo_delay;		/* milliseconds the echo engine waits */
+	char *gate;		/* FIFO of the test engine "gate"; NULL: none */
 	struct str_list triggers;	/* `trigger` specs, applied over the defaults */
 
 	bool host_set, port_set;	/* given explicitly, not defaulted */

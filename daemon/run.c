@@ -1,6 +1,8 @@
-/* run: the daemon's context and its one event loop. A single thread polls the
- * broker socket, the signalfd and the private broker's log, and runs every
- * timer; nothing else touches MQTT or the state, so nothing needs a lock.
+/* run: the daemon's context, wired onto its one event loop (util/loop.h):
+ * the broker socket, the signalfd and the private broker's log are sources,
+ * the connection's upkeep and the status refresh a timer, the outboxes flush
+ * before every wait. One thread; nothing else touches MQTT or the state, so
+ * nothing needs a lock.
  *
  * Stopping (SIGINT/SIGTERM): publish the retained "offline" status, wait for
  * the broker's PUBACK (at most STOP_GRACE_MS), send DISCONNECT so the broker
@@ -24,15 +26,20 @@
 #include "daemon/broker_child.h"
 #include "daemon/signals.h"
 #include "daemon/status.h"
-#include "handlers/events.h"
 #include "handlers/runtime.h"
 #include "state/state.h"
 #include "store/vault.h"
 #include "util/crash.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/loop.h"
 
 #define STOP_GRACE_MS 3000
+/* While the state cannot be written: first probe, cap, and how often the
+ * log says it is still failing. */
+#define PROBE_FIRST_MS 100
+#define PROBE_MAX_MS 5000
+#define FAILING_LOG_MS 10000
 
 struct agentbus {
 	const struct config *cfg;
@@ -41,19 +48,26 @@ struct agentbus {
 	char *client_id;
 	struct topics topics;
 	int signal_fd;
+	struct loop *loop;
 	struct state *state;
 	struct bus_conn *conn;
+	int conn_fd;		/* the socket the loop watches; -1: none */
 	struct bus_sink sink;	/* how modules publish: through `conn` */
 	struct trigger_set triggers;
-	struct events_handler events;
 	struct store_vault store;	/* notes NULL with --no-store */
 	struct agent_runtime agents;
 	struct status status;
 	struct broker_child broker;	/* pid 0 unless embedded */
+	uint64_t tick_timer;	/* connection upkeep, status, retries, stop deadline */
+	int retry_ms;		/* until an outbox entry is due again; -1: none */
 	bool announced;		/* the "how to watch" lines were printed */
+	bool failing;		/* the state cannot be written: suspended */
+	bool handler_failed;	/* a message could not be committed */
+	uint64_t probe_timer;
+	int probe_ms;
+	int64_t failing_logged_at;
 	bool stopping;
 	int64_t stop_deadline;
-	int offline_mid;	/* publish id of the final offline status; -1: none */
 	bool offline_acked;
 	int exit_code;
 };
@@ -64,7 +78,16 @@ static struct status_counts current_counts(const struct agentbus *ab)
 				       runtime_running(&ab->agents) };
 }
 
-static int publish_status(struct agentbus *ab, bool online, int *mid)
+static void on_offline_acked(void *arg, int mid, int reason)
+{
+	struct agentbus *ab = arg;
+
+	(void)mid;
+	(void)reason;
+	ab->offline_acked = true;
+}
+
+static int publish_status(struct agentbus *ab, bool online)
 {
 	struct status_counts counts = current_counts(ab);
 	struct codec_buf buf;
@@ -76,7 +99,7 @@ static int publish_status(struct agentbus *ab, bool online, int *mid)
 			      &(struct bus_publish){ .topic = ab->topics.status, .payload = buf.data,
 						     .len = buf.len, .qos = 1, .retain = true,
 						     .content_type = buf.content_type },
-			      mid);
+			      online ? NULL : on_offline_acked, ab);
 	codec_buf_free(&buf);
 	if (rc == 0)
 		status_published(&ab->status, &counts, clock_mono_ms());
@@ -102,18 +125,12 @@ static void announce(struct agentbus *ab)
 	ab->announced = true;
 }
 
-static int sink_publish(void *arg, const struct bus_publish *pub, int *mid)
+static int sink_publish(void *arg, const struct bus_publish *pub, bus_publish_done_fn *done,
+			void *done_arg)
 {
 	struct agentbus *ab = arg;
 
-	return bus_conn_publish(ab->conn, pub, mid);
-}
-
-/* Sends what the modules recorded in their outboxes. */
-static void flush_outboxes(struct agentbus *ab)
-{
-	runtime_flush(&ab->agents);
-	store_vault_flush(&ab->store);
+	return bus_conn_publish(ab->conn, pub, done, done_arg);
 }
 
 /* Logged here, once per rejected input, and published for whoever watches. */
@@ -129,94 +146,81 @@ static void sink_deadletter(void *arg, const struct bus_message *msg, const stru
 	cJSON_Delete(doc);
 }
 
-static void on_trigger_fired(void *arg, const struct trigger *t, const struct vault_event *ev,
-			     const struct bus_message *msg)
-{
-	struct agentbus *ab = arg;
-
-	log_debug("trigger %s fired: %s of note %s", t->name, note_event_name(ev->event),
-		  ev->note.id);
-	runtime_trigger_fired(&ab->agents, t, ev, msg);
-}
-
-static void on_event_observed(void *arg, const struct vault_event *ev)
-{
-	struct agentbus *ab = arg;
-
-	runtime_observe(&ab->agents, ev);
-}
-
-static void on_message(void *arg, const struct bus_message *msg)
+static int on_message(void *arg, const struct bus_message *msg)
 {
 	struct agentbus *ab = arg;
 	const char *level;
 	size_t len;
+	int rc = 0;
 
 	crash_point("message-received");
+	if (ab->failing)
+		return -1;
 	switch (topics_classify(&ab->topics, msg->topic, &level, &len)) {
 	case TOPIC_VAULT_EVENT:
-		events_receive(&ab->events, msg, level, len);
+		rc = runtime_vault_event(&ab->agents, &ab->triggers, msg, level, len);
 		break;
 	case TOPIC_VAULT_WRITE:
 		if (ab->store.notes)
-			store_vault_receive(&ab->store, msg);
+			rc = store_vault_receive(&ab->store, msg);
 		break;
 	case TOPIC_AGENT_INBOX:
-		runtime_inbox(&ab->agents, msg, level, len);
+		rc = runtime_inbox(&ab->agents, msg, level, len);
+		break;
+	case TOPIC_AGENT_CANCEL:
+		rc = runtime_cancel(&ab->agents, msg, level, len);
 		break;
 	case TOPIC_OTHER:
 		log_debug("ignored a message on %s", msg->topic);
 		break;
 	}
-	flush_outboxes(ab);
+	if (rc != 0)
+		ab->handler_failed = true;
+	else
+		crash_point("message-handled");
+	return rc;
 }
 
 static void on_online(void *arg, bool session_present)
 {
 	struct agentbus *ab = arg;
 
-	(void)session_present;
 	if (ab->stopping)
 		return;
+	runtime_connected(&ab->agents, session_present);
 	/* Retained, so a broker restarted without persistence learns it again. */
-	if (publish_status(ab, true, NULL) != 0)
+	if (publish_status(ab, true) != 0)
 		log_error("cannot publish the online status");
-	/* Turns accepted before a restart wait for the connection, and so do
-	 * the publishes an earlier run recorded but never saw acknowledged. */
-	runtime_schedule(&ab->agents);
-	flush_outboxes(ab);
 	if (!ab->announced)
 		announce(ab);
 }
 
-static void on_offline(void *arg, const char *reason)
+static void begin_stop(struct agentbus *ab, const char *why);
+
+static void on_offline(void *arg, int code, const char *reason)
 {
 	struct agentbus *ab = arg;
 
 	log_warn("lost the broker: %s", reason);
+	if (code == BUS_TAKEN_OVER) {
+		/* Two daemons with one --id would take the client id from each
+		 * other forever, each losing its session every time: the one
+		 * that was there first gives way, and says why. */
+		log_error("another client connected as %s: two agentbus instances must not share "
+			  "--id %s; stopping", ab->client_id, ab->cfg->id);
+		ab->exit_code = 1;
+		begin_stop(ab, "client id taken over");
+	}
 	/* The goodbye cannot be delivered any more; stop without it. */
 	if (ab->stopping)
 		bus_conn_close(ab->conn);
 }
 
-/* Stopping ends with DISCONNECT once the offline status and everything
- * published before or since has been acknowledged: a write that is only in
- * libmosquitto's queue when the process exits is lost. */
-static void close_when_flushed(struct agentbus *ab)
-{
-	if (ab->stopping && ab->offline_acked && bus_conn_unacked(ab->conn) == 0)
-		bus_conn_close(ab->conn);
-}
-
-static void on_acked(void *arg, int mid)
+static void on_acks_written(void *arg)
 {
 	struct agentbus *ab = arg;
 
-	runtime_acked(&ab->agents, mid);
-	store_vault_acked(&ab->store, mid);
-	if (ab->stopping && mid == ab->offline_mid)
-		ab->offline_acked = true;
-	close_when_flushed(ab);
+	runtime_acks_written(&ab->agents);
 }
 
 static void begin_stop(struct agentbus *ab, const char *why)
@@ -226,15 +230,18 @@ static void begin_stop(struct agentbus *ab, const char *why)
 	log_info("stopping (%s)", why);
 	ab->stopping = true;
 	ab->stop_deadline = clock_mono_ms() + STOP_GRACE_MS;
-	if (bus_conn_online(ab->conn) && publish_status(ab, false, &ab->offline_mid) == 0)
-		return;	/* on_acked closes the connection */
+	if (bus_conn_online(ab->conn) && publish_status(ab, false) == 0)
+		return;	/* the tick closes the connection once all is acknowledged */
 	bus_conn_close(ab->conn);
 }
 
-static void handle_signals(struct agentbus *ab)
+static void on_signal(void *arg, int fd, int mask)
 {
+	struct agentbus *ab = arg;
 	int sig;
 
+	(void)fd;
+	(void)mask;
 	while ((sig = signals_next(ab->signal_fd)) != 0) {
 		if (sig == SIGHUP)
 			log_info("SIGHUP: configuration reload is not supported yet; ignored");
@@ -249,15 +256,83 @@ static void log_broker_line(void *arg, const char *line)
 	log_debug("mosquitto: %s", line);
 }
 
-static void handle_broker_log(struct agentbus *ab)
+static void on_broker_log(void *arg, int fd, int mask)
 {
+	struct agentbus *ab = arg;
+
+	(void)mask;
 	if (broker_child_read_log(&ab->broker, log_broker_line, NULL) == 0)
 		return;
+	loop_unwatch(ab->loop, fd);
 	log_error("the private mosquitto exited");
 	ab->exit_code = 1;
 	begin_stop(ab, "private broker gone");
 	bus_conn_close(ab->conn);
 }
+
+static void on_conn_io(void *arg, int fd, int mask)
+{
+	struct agentbus *ab = arg;
+
+	(void)fd;
+	bus_conn_io(ab->conn, mask & LOOP_READ, mask & LOOP_WRITE);
+	/* Acknowledgements come in bursts: one commit forgets them all. */
+	runtime_settle(&ab->agents);
+	store_vault_settle(&ab->store);
+}
+
+/* --- a state that cannot be written ------------------------------------------ */
+
+static bool state_is_failing(struct agentbus *ab, const char **why)
+{
+	if (state_failing(ab->state, why))
+		return true;
+	*why = ab->store.why;
+	return ab->store.failing || runtime_paused(&ab->agents) || ab->handler_failed;
+}
+
+static void probe(void *arg)
+{
+	struct agentbus *ab = arg;
+	int64_t now = clock_mono_ms();
+	const char *why;
+
+	ab->probe_timer = 0;
+	if (state_probe(ab->state) == 0 && store_vault_probe(&ab->store) == 0) {
+		log_info("the state can be written again: reconnecting to the broker");
+		ab->failing = ab->handler_failed = false;
+		runtime_resume(&ab->agents);
+		bus_conn_resume(ab->conn);
+		return;
+	}
+	state_is_failing(ab, &why);
+	if (now - ab->failing_logged_at >= FAILING_LOG_MS) {
+		log_error("the state still cannot be written (%s); %d turns wait, nothing is "
+			  "acknowledged", why && *why ? why : "unknown", runtime_queued(&ab->agents));
+		ab->failing_logged_at = now;
+	}
+	ab->probe_ms = ab->probe_ms * 2 > PROBE_MAX_MS ? PROBE_MAX_MS : ab->probe_ms * 2;
+	ab->probe_timer = loop_timer(ab->loop, ab->probe_ms, probe, ab);
+}
+
+/* Stops taking work: the connection drops before anything uncommitted is
+ * acknowledged (the broker publishes the Last Will, so the status says
+ * offline), and the state is probed until it can be written. */
+static void enter_failing(struct agentbus *ab)
+{
+	const char *why;
+
+	state_is_failing(ab, &why);
+	log_error("the state cannot be written (%s): disconnecting from the broker; nothing more "
+		  "is acknowledged until it can", why && *why ? why : "unknown");
+	ab->failing = true;
+	ab->failing_logged_at = clock_mono_ms();
+	bus_conn_suspend(ab->conn);
+	ab->probe_ms = PROBE_FIRST_MS;
+	ab->probe_timer = loop_timer(ab->loop, ab->probe_ms, probe, ab);
+}
+
+/* --- once per iteration ---------------------------------------------------------- */
 
 static int min_timeout(int a, int b)
 {
@@ -268,74 +343,79 @@ static int min_timeout(int a, int b)
 	return a < b ? a : b;
 }
 
-static void refresh_status(struct agentbus *ab, int64_t now)
+static void on_tick(void *arg)
 {
-	struct status_counts counts = current_counts(ab);
-
-	if (!ab->stopping && bus_conn_online(ab->conn) && status_due(&ab->status, &counts, now))
-		publish_status(ab, true, NULL);
-}
-
-/* One turn of the loop: wait for any fd or the nearest timer, then serve it. */
-static int loop_once(struct agentbus *ab)
-{
-	struct pollfd fds[4];
-	nfds_t n = 0, conn_i = 0, broker_i = 0, engines_i;
+	struct agentbus *ab = arg;
 	int64_t now = clock_mono_ms();
 	struct status_counts counts = current_counts(ab);
-	int timeout, fd;
 
-	fds[n++] = (struct pollfd){ .fd = ab->signal_fd, .events = POLLIN };
-	if ((fd = bus_conn_fd(ab->conn)) >= 0) {
-		conn_i = n;
-		fds[n++] = (struct pollfd){ .fd = fd, .events = (short)(POLLIN |
-					    (bus_conn_want_write(ab->conn) ? POLLOUT : 0)) };
-	}
-	if (ab->broker.log_fd >= 0) {
-		broker_i = n;
-		fds[n++] = (struct pollfd){ .fd = ab->broker.log_fd, .events = POLLIN };
-	}
-	engines_i = n;
-	fds[n++] = (struct pollfd){ .fd = runtime_fd(&ab->agents),
-				    .events = ab->stopping ? 0 : POLLIN };
-	timeout = bus_conn_timeout_ms(ab->conn, now);
-	if (!ab->stopping)
-		timeout = min_timeout(timeout, runtime_timeout_ms(&ab->agents, now));
-	if (!ab->stopping)
-		timeout = min_timeout(timeout, status_timeout_ms(&ab->status, &counts, now));
-	else
-		timeout = min_timeout(timeout, (int)(ab->stop_deadline > now ?
-						     ab->stop_deadline - now : 0));
-	if (poll(fds, n, timeout) < 0 && errno != EINTR) {
-		log_error("poll: %s", strerror(errno));
-		return -1;
-	}
-	if (fds[0].revents)
-		handle_signals(ab);
-	if (conn_i && fds[conn_i].revents) {
-		bus_conn_io(ab->conn, fds[conn_i].revents & (POLLIN | POLLHUP | POLLERR),
-			    fds[conn_i].revents & POLLOUT);
-		runtime_settle(&ab->agents);
-		store_vault_settle(&ab->store);
-	}
-	if (broker_i && fds[broker_i].revents)
-		handle_broker_log(ab);
-	now = clock_mono_ms();
+	ab->tick_timer = 0;
 	bus_conn_tick(ab->conn, now);
-	/* Engine results, and turns past their deadline. Not while stopping:
-	 * a turn finished now could not get its writes out; left alone, it stays
-	 * in the durable queue and runs again after the restart. */
-	if (!ab->stopping && (fds[engines_i].revents || runtime_timeout_ms(&ab->agents, now) == 0)) {
-		runtime_tick(&ab->agents, now);
-		flush_outboxes(ab);
-	}
-	refresh_status(ab, now);
+	if (!ab->stopping && bus_conn_online(ab->conn) && status_due(&ab->status, &counts, now))
+		publish_status(ab, true);
 	if (ab->stopping && now >= ab->stop_deadline && !bus_conn_closed(ab->conn)) {
 		log_warn("stopping with %zu publishes the broker has not confirmed",
-			 bus_conn_unacked(ab->conn) + !ab->offline_acked);
+			 bus_conn_unacked(ab->conn));
 		bus_conn_close(ab->conn);
 	}
-	return 0;
+}
+
+/* Follows the connection's socket (it changes with every reconnect) and
+ * whether it has something to write. */
+static void watch_conn(struct agentbus *ab)
+{
+	int fd = bus_conn_fd(ab->conn);
+	int mask = LOOP_READ | (bus_conn_want_write(ab->conn) ? LOOP_WRITE : 0);
+
+	if (fd != ab->conn_fd) {
+		if (ab->conn_fd >= 0)
+			loop_unwatch(ab->loop, ab->conn_fd);
+		ab->conn_fd = fd;
+		if (fd >= 0 && loop_watch(ab->loop, fd, mask, on_conn_io, ab) != 0)
+			log_error("cannot watch the broker socket");
+	} else if (fd >= 0) {
+		loop_set_mask(ab->loop, fd, mask);
+	}
+}
+
+static void arm_tick(struct agentbus *ab)
+{
+	int64_t now = clock_mono_ms();
+	struct status_counts counts = current_counts(ab);
+	int t = bus_conn_timeout_ms(ab->conn, now);
+
+	if (!ab->stopping)
+		t = min_timeout(t, status_timeout_ms(&ab->status, &counts, now));
+	else
+		t = min_timeout(t, (int)(ab->stop_deadline > now ? ab->stop_deadline - now : 0));
+	t = min_timeout(t, ab->retry_ms);
+	loop_timer_cancel(ab->loop, ab->tick_timer);
+	ab->tick_timer = t >= 0 ? loop_timer(ab->loop, t, on_tick, ab) : 0;
+}
+
+static void before_sleep(void *arg)
+{
+	struct agentbus *ab = arg;
+	int64_t now = clock_mono_ms();
+	int store_retry;
+	const char *why;
+
+	/* While stopping, waiting turns stay in the durable queue and run after
+	 * the restart rather than publish writes the exit would drop. */
+	if (!ab->stopping && !ab->failing)
+		runtime_schedule(&ab->agents);
+	runtime_flush(&ab->agents, now, &ab->retry_ms);
+	store_vault_flush(&ab->store, now, &store_retry);
+	ab->retry_ms = min_timeout(ab->retry_ms, store_retry);
+	if (!ab->failing && !ab->stopping && state_is_failing(ab, &why))
+		enter_failing(ab);
+	/* Stopping ends with DISCONNECT once the offline status and everything
+	 * published before or since has been acknowledged: a write that is only
+	 * in libmosquitto's queue when the process exits is lost. */
+	if (ab->stopping && ab->offline_acked && bus_conn_unacked(ab->conn) == 0)
+		bus_conn_close(ab->conn);
+	watch_conn(ab);
+	arm_tick(ab);
 }
 
 static int setup_connection(struct agentbus *ab)
@@ -353,14 +433,17 @@ static int setup_connection(struct agentbus *ab)
 		.session_expiry = (uint32_t)cfg->session_expiry,
 		.reconnect_max_ms = cfg->reconnect_max * 1000,
 	};
-	struct bus_conn_handlers h = { on_online, on_offline, on_acked, on_message };
+	struct bus_conn_handlers h = { on_online, on_offline, on_message, on_acks_written };
 	int rc;
 
 	if (bus_conn_create(&opt, &h, ab, &ab->conn) != 0)
 		return -1;
-	if (bus_conn_subscribe(ab->conn, ab->topics.vault_events) != 0 ||
-	    bus_conn_subscribe(ab->conn, ab->topics.inboxes) != 0 ||
-	    (ab->store.notes && bus_conn_subscribe(ab->conn, ab->topics.vault_write) != 0))
+	/* A retained inbox message would run again at every subscribe: inboxes
+	 * are read without them (a retained publish still runs once, live). */
+	if (bus_conn_subscribe(ab->conn, ab->topics.vault_events, 0) != 0 ||
+	    bus_conn_subscribe(ab->conn, ab->topics.inboxes, BUS_SUB_NO_RETAINED) != 0 ||
+	    bus_conn_subscribe(ab->conn, ab->topics.cancels, BUS_SUB_NO_RETAINED) != 0 ||
+	    (ab->store.notes && bus_conn_subscribe(ab->conn, ab->topics.vault_write, 0) != 0))
 		return -1;
 	if (status_encode(&ab->status, false, &none, cfg->encoding, &will) != 0)
 		return -1;
@@ -399,10 +482,10 @@ static int start_runtime(struct agentbus *ab)
 		.queue_limit = cfg->queue_limit,
 		.max_queued = cfg->max_queued,
 		.max_payload = (size_t)cfg->max_payload,
-		.engine = { .echo_delay_ms = cfg->echo_delay },
+		.engine = { .echo_delay_ms = cfg->echo_delay, .gate_path = cfg->gate },
 	};
 
-	return runtime_open(&ab->agents, &opt, ab->state, &ab->topics, &ab->sink);
+	return runtime_open(&ab->agents, &opt, ab->state, &ab->topics, &ab->sink, ab->loop);
 }
 
 /* The reference's triggers, then the configured ones over them. */
@@ -432,16 +515,21 @@ static int agentbus_start(struct agentbus *ab)
 
 	ab->host = cfg->host;
 	ab->port = cfg->port;
-	ab->offline_mid = -1;
+	ab->conn_fd = -1;
+	ab->retry_ms = -1;
 	ab->broker.log_fd = -1;
+	ab->loop = loop_new();
 	ab->signal_fd = signals_open();
-	if (ab->signal_fd < 0) {
-		log_error("cannot set up signal handling: %s", strerror(errno));
+	if (!ab->loop || ab->signal_fd < 0 ||
+	    loop_watch(ab->loop, ab->signal_fd, LOOP_READ, on_signal, ab) != 0 ||
+	    loop_before_sleep(ab->loop, before_sleep, ab) != 0) {
+		log_error("cannot set up the event loop: %s", strerror(errno));
 		return -1;
 	}
 	if (state_open(cfg->state_dir, &ab->state) != 0)
 		return -1;
-	if (config_wants_embedded_broker(cfg) && start_private_broker(ab) != 0)
+	if (config_wants_embedded_broker(cfg) && (start_private_broker(ab) != 0 ||
+	    loop_watch(ab->loop, ab->broker.log_fd, LOOP_READ, on_broker_log, ab) != 0))
 		return -1;
 	if (asprintf(&ab->client_id, "agentbus-%s", cfg->id) < 0)
 		return -1;
@@ -449,9 +537,6 @@ static int agentbus_start(struct agentbus *ab)
 	    setup_triggers(ab) != 0)
 		return -1;
 	ab->sink = (struct bus_sink){ sink_publish, sink_deadletter, ab, cfg->encoding };
-	ab->events = (struct events_handler){ ab->state, &ab->triggers, cfg->vault, ab->sink,
-					      (size_t)cfg->max_payload, on_event_observed,
-					      on_trigger_fired, ab };
 	if (!cfg->no_store && store_vault_open(&ab->store, cfg->state_dir, &ab->topics, cfg->vault,
 					       &ab->sink, (size_t)cfg->max_payload) != 0)
 		return -1;
@@ -466,6 +551,7 @@ static int agentbus_start(struct agentbus *ab)
 static void agentbus_cleanup(struct agentbus *ab)
 {
 	runtime_close(&ab->agents);
+	/* Before the outboxes: the connection holds their entries in flight. */
 	bus_conn_destroy(ab->conn);
 	store_vault_close(&ab->store);
 	trigger_set_free(&ab->triggers);
@@ -475,6 +561,7 @@ static void agentbus_cleanup(struct agentbus *ab)
 		close(ab->signal_fd);
 	topics_free(&ab->topics);
 	free(ab->client_id);
+	loop_free(ab->loop);
 }
 
 int agentbus_run(const struct config *cfg)
@@ -486,7 +573,7 @@ int agentbus_run(const struct config *cfg)
 		ab.exit_code = 1;
 	} else {
 		while (!(ab.stopping && bus_conn_closed(ab.conn)))
-			if (loop_once(&ab) != 0) {
+			if (loop_run_once(ab.loop) != 0) {
 				ab.exit_code = 1;
 				break;
 			}

@@ -1,29 +1,44 @@
-/* engines/engine: dispatch by name and the worker pool. Requests and results
- * travel in two mutex-protected FIFOs; an eventfd wakes the main loop. This
- * hand-off is the only place in agentbus where threads share memory. */
+/* engines/engine: the table of engines, the jobs' memory and their list. */
 #include "engines/engine.h"
 
-#include <pthread.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
+#include "engines/job.h"
 #include "util/log.h"
+#include "util/loop.h"
 
-struct engine_pool {
-	pthread_mutex_t lock;
-	pthread_cond_t work;	/* requests queued, or stopping */
-	struct engine_request *req_head, *req_tail;
-	struct engine_result *res_head, *res_tail;
-	bool stopping;
-	int event_fd;
+struct engines {
+	struct loop *loop;	/* borrowed */
 	struct engine_options opt;
-	pthread_t *threads;
-	int n_threads;
+	struct gate *gate;	/* NULL without --gate */
+	struct engine_job *jobs;
+	size_t n_jobs;
 };
+
+static const struct engine_kind *const kinds[] = { &echo_engine, &gate_engine };
+
+/* The names a definition may give that this build cannot run yet. */
+static const char *const planned[] = { "exec", "openai", "anthropic", "claude" };
+
+static const struct engine_kind *kind_named(const char *name)
+{
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+		if (strcmp(kinds[i]->name, name) == 0)
+			return kinds[i];
+	return NULL;
+}
+
+bool engine_known(const char *name)
+{
+	if (kind_named(name))
+		return true;
+	for (size_t i = 0; i < sizeof planned / sizeof planned[0]; i++)
+		if (strcmp(planned[i], name) == 0)
+			return true;
+	return false;
+}
 
 void engine_request_free(struct engine_request *r)
 {
@@ -48,174 +63,170 @@ void engine_result_free(struct engine_result *r)
 	free(r);
 }
 
-void engine_run(const struct engine_request *req, const struct engine_options *opt,
-		struct engine_result *out)
+static bool dup_field(char **dst, const char *src)
 {
-	if (strcmp(req->engine, "echo") == 0) {
-		echo_run(req, opt, out);
-		return;
-	}
-	out->ok = false;
-	if (asprintf(&out->error, "engine '%s' is not available in this build", req->engine) < 0)
-		out->error = NULL;
+	*dst = src ? strdup(src) : NULL;
+	return !src || *dst;
 }
 
-/* Queues a finished result and wakes the main loop. */
-static void post_result(struct engine_pool *pool, struct engine_result *res)
+struct engine_request *engine_request_dup(const struct engine_request *r)
 {
-	uint64_t one = 1;
+	struct engine_request *c = calloc(1, sizeof *c);
 
-	pthread_mutex_lock(&pool->lock);
-	if (pool->res_tail)
-		pool->res_tail->next = res;
-	else
-		pool->res_head = res;
-	pool->res_tail = res;
-	pthread_mutex_unlock(&pool->lock);
-	if (write(pool->event_fd, &one, sizeof one) != sizeof one)
-		log_error("engine: cannot wake the main loop");
+	if (!c)
+		return NULL;
+	c->turn = r->turn;
+	c->replace_prompt = r->replace_prompt;
+	if (dup_field(&c->engine, r->engine) && dup_field(&c->agent, r->agent) &&
+	    dup_field(&c->system_prompt, r->system_prompt) && dup_field(&c->model, r->model) &&
+	    dup_field(&c->message, r->message) && dup_field(&c->session, r->session))
+		return c;
+	engine_request_free(c);
+	return NULL;
 }
 
-/* Runs `req` (taken) and posts its result. */
-static void run_and_post(struct engine_pool *pool, struct engine_request *req)
+int engines_open(struct loop *l, const struct engine_options *opt, struct engines **out)
 {
-	struct engine_result *res = calloc(1, sizeof *res);
-
-	if (res) {
-		res->turn = req->turn;
-		engine_run(req, &pool->opt, res);
-		post_result(pool, res);
-	} else {
-		log_error("engine: out of memory for a result");
-	}
-	engine_request_free(req);
-}
-
-/* An engine that never blocks costs less run at once than handed to a
- * thread: two context switches are most of an echo turn. */
-static bool runs_inline(const struct engine_request *req, const struct engine_options *opt)
-{
-	return strcmp(req->engine, "echo") == 0 && opt->echo_delay_ms == 0;
-}
-
-static void *worker(void *arg)
-{
-	struct engine_pool *pool = arg;
-
-	for (;;) {
-		struct engine_request *req;
-
-		pthread_mutex_lock(&pool->lock);
-		while (!pool->req_head && !pool->stopping)
-			pthread_cond_wait(&pool->work, &pool->lock);
-		if (pool->stopping) {
-			pthread_mutex_unlock(&pool->lock);
-			return NULL;
-		}
-		req = pool->req_head;
-		pool->req_head = req->next;
-		if (!pool->req_head)
-			pool->req_tail = NULL;
-		pthread_mutex_unlock(&pool->lock);
-		run_and_post(pool, req);
-	}
-}
-
-int engine_pool_start(int threads, const struct engine_options *opt, struct engine_pool **out)
-{
-	struct engine_pool *pool = calloc(1, sizeof *pool);
+	struct engines *e = calloc(1, sizeof *e);
 
 	*out = NULL;
-	if (!pool)
+	if (!e)
 		return -1;
-	pthread_mutex_init(&pool->lock, NULL);
-	pthread_cond_init(&pool->work, NULL);
-	pool->opt = *opt;
-	pool->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	pool->threads = calloc((size_t)threads, sizeof *pool->threads);
-	if (pool->event_fd < 0 || !pool->threads) {
-		engine_pool_stop(pool);
+	e->loop = l;
+	e->opt = *opt;
+	if (opt->gate_path && gate_open(l, opt->gate_path, &e->gate) != 0) {
+		free(e);
 		return -1;
 	}
-	for (; pool->n_threads < threads; pool->n_threads++) {
-		if (pthread_create(&pool->threads[pool->n_threads], NULL, worker, pool) != 0) {
-			engine_pool_stop(pool);
-			return -1;
-		}
-	}
-	*out = pool;
+	*out = e;
 	return 0;
 }
 
-void engine_pool_stop(struct engine_pool *pool)
+static void job_unlink_free(struct engine_job *job)
 {
-	if (!pool)
-		return;
-	pthread_mutex_lock(&pool->lock);
-	pool->stopping = true;
-	pthread_cond_broadcast(&pool->work);
-	pthread_mutex_unlock(&pool->lock);
-	for (int i = 0; i < pool->n_threads; i++)
-		pthread_join(pool->threads[i], NULL);
-	while (pool->req_head) {
-		struct engine_request *r = pool->req_head;
+	struct engines *e = job->eng;
 
-		pool->req_head = r->next;
-		engine_request_free(r);
-	}
-	while (pool->res_head) {
-		struct engine_result *r = pool->res_head;
-
-		pool->res_head = r->next;
-		engine_result_free(r);
-	}
-	if (pool->event_fd >= 0)
-		close(pool->event_fd);
-	pthread_mutex_destroy(&pool->lock);
-	pthread_cond_destroy(&pool->work);
-	free(pool->threads);
-	free(pool);
-}
-
-int engine_pool_fd(const struct engine_pool *pool)
-{
-	return pool->event_fd;
-}
-
-void engine_pool_submit(struct engine_pool *pool, struct engine_request *req)
-{
-	if (runs_inline(req, &pool->opt)) {
-		run_and_post(pool, req);
-		return;
-	}
-	req->next = NULL;
-	pthread_mutex_lock(&pool->lock);
-	if (pool->req_tail)
-		pool->req_tail->next = req;
+	if (job->prev)
+		job->prev->next = job->next;
 	else
-		pool->req_head = req;
-	pool->req_tail = req;
-	pthread_cond_signal(&pool->work);
-	pthread_mutex_unlock(&pool->lock);
+		e->jobs = job->next;
+	if (job->next)
+		job->next->prev = job->prev;
+	e->n_jobs--;
+	loop_timer_cancel(e->loop, job->timer);
+	engine_request_free(job->req);
+	free(job->error);
+	free(job);
 }
 
-struct engine_result *engine_pool_take(struct engine_pool *pool)
+void engines_close(struct engines *e)
 {
-	struct engine_result *res;
-	uint64_t n;
+	if (!e)
+		return;
+	while (e->jobs)
+		engine_cancel(e->jobs);
+	gate_close(e->gate);
+	free(e);
+}
 
-	/* Reset the counter before looking: a result queued after this point
-	 * writes it again, so the main loop wakes for it. */
-	if (read(pool->event_fd, &n, sizeof n) < 0)
-		n = 0;
-	pthread_mutex_lock(&pool->lock);
-	res = pool->res_head;
+/* A job that could not start ends on the next iteration, never inside
+ * engine_start(): the caller is still setting itself up. */
+static void fail_later(void *arg)
+{
+	struct engine_job *job = arg;
+	struct engine_result *res = calloc(1, sizeof *res);
+
+	job->timer = 0;
 	if (res) {
-		pool->res_head = res->next;
-		if (!pool->res_head)
-			pool->res_tail = NULL;
-		res->next = NULL;
+		res->ok = false;
+		res->error = job->error ? job->error : strdup("the engine could not start");
+		job->error = NULL;
 	}
-	pthread_mutex_unlock(&pool->lock);
-	return res;
+	engine_job_finish(job, res);
+}
+
+struct engine_job *engine_start(struct engines *e, const struct engine_request *req,
+				const struct engine_events *ev, void *arg)
+{
+	struct engine_job *job = calloc(1, sizeof *job);
+
+	if (!job)
+		return NULL;
+	job->eng = e;
+	job->ev = *ev;
+	job->arg = arg;
+	job->req = engine_request_dup(req);
+	job->kind = kind_named(req->engine);
+	if (!job->req) {
+		free(job);
+		return NULL;
+	}
+	job->next = e->jobs;
+	if (e->jobs)
+		e->jobs->prev = job;
+	e->jobs = job;
+	e->n_jobs++;
+	if (!job->kind && asprintf(&job->error, "engine '%s' is not available in this build",
+				   req->engine) < 0)
+		job->error = NULL;
+	if (!job->kind || job->kind->start(job) != 0) {
+		job->timer = loop_timer(e->loop, 0, fail_later, job);
+		if (!job->timer) {
+			job_unlink_free(job);
+			return NULL;
+		}
+	}
+	return job;
+}
+
+void engine_cancel(struct engine_job *job)
+{
+	if (!job)
+		return;
+	if (job->kind && !job->error)
+		job->kind->cancel(job);
+	job_unlink_free(job);
+}
+
+size_t engines_running(const struct engines *e)
+{
+	return e->n_jobs;
+}
+
+struct loop *engine_job_loop(const struct engine_job *job)
+{
+	return job->eng->loop;
+}
+
+const struct engine_options *engine_job_options(const struct engine_job *job)
+{
+	return &job->eng->opt;
+}
+
+struct gate *engine_job_gate(const struct engine_job *job)
+{
+	return job->eng->gate;
+}
+
+void engine_job_delta(struct engine_job *job, const char *text, size_t len)
+{
+	if (job->ev.delta && len)
+		job->ev.delta(job->arg, text, len);
+}
+
+void engine_job_finish(struct engine_job *job, struct engine_result *res)
+{
+	struct engine_events ev = job->ev;
+	void *arg = job->arg;
+
+	if (res)
+		res->turn = job->req->turn;
+	job_unlink_free(job);
+	if (!res) {
+		log_error("engine: out of memory for a result");
+		res = calloc(1, sizeof *res);
+		if (!res)
+			return;	/* the turn's deadline still ends it */
+	}
+	ev.done(arg, res);
 }

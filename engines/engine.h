@@ -1,24 +1,28 @@
-/* engines/engine: what a turn asks of an engine and what it gets back, and
- * the pool of worker threads that run engines. Engines never touch MQTT or
- * SQLite: the main loop submits requests and collects results when the
- * pool's eventfd says some are ready (the libuv threadpool pattern). */
+/* engines/engine: what a turn asks of an engine and what it gets back. An
+ * engine runs as a job on the daemon's event loop: it registers the fds and
+ * timers it needs, streams reply fragments as they come, and ends with one
+ * result. A job can be cancelled at any time; it then frees everything it
+ * holds at once and reports nothing more. Engines never touch MQTT or
+ * SQLite. */
 #ifndef AB_ENGINES_ENGINE_H
 #define AB_ENGINES_ENGINE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+struct loop;
 
 /* One turn's work; all strings owned by the request. */
 struct engine_request {
 	uint64_t turn;		/* the caller's id, echoed in the result */
-	char *engine;		/* "echo", ... */
+	char *engine;		/* "echo", "gate", ... */
 	char *agent;
 	char *system_prompt;	/* NULL: none */
 	bool replace_prompt;	/* systemPromptMode replace */
 	char *model;		/* NULL: the engine's default */
 	char *message;
 	char *session;		/* resume this session; NULL: a new one */
-	struct engine_request *next;	/* the pool's queue */
 };
 
 struct engine_result {
@@ -30,39 +34,48 @@ struct engine_result {
 	long input_tokens;
 	long output_tokens;
 	double cost_usd;
-	struct engine_result *next;	/* the pool's queue */
+};
+
+/* What a job reports, on the loop's thread, never during engine_start(). */
+struct engine_events {
+	/* A fragment of the reply (may be NULL: not wanted). */
+	void (*delta)(void *arg, const char *text, size_t len);
+	/* The end, exactly once unless the job was cancelled first; `res` is
+	 * taken. The job is gone when this returns. */
+	void (*done)(void *arg, struct engine_result *res);
 };
 
 struct engine_options {
-	int echo_delay_ms;	/* the echo engine waits this long (load tests) */
+	int echo_delay_ms;	/* the echo engine waits this long (trying queues by hand) */
+	const char *gate_path;	/* FIFO of the test engine "gate"; NULL: none */
 };
+
+struct engines;
+struct engine_job;
 
 void engine_request_free(struct engine_request *r);
 void engine_result_free(struct engine_result *r);
+/* A copy of `r`, NULL when out of memory. */
+struct engine_request *engine_request_dup(const struct engine_request *r);
 
-/* Runs `req` on the calling thread with the engine it names. Always fills
- * `out` (an unknown or failing engine is a failed result). */
-void engine_run(const struct engine_request *req, const struct engine_options *opt,
-		struct engine_result *out);
+/* True when `name` is an engine this build can run. */
+bool engine_known(const char *name);
 
-/* The echo engine: the reply is "echo: " + the message; usage counts bytes. */
-void echo_run(const struct engine_request *req, const struct engine_options *opt,
-	      struct engine_result *out);
+/* The engines' shared context on `l`. Returns 0 or -1 (logged). */
+int engines_open(struct loop *l, const struct engine_options *opt, struct engines **out);
+/* Cancels every job still running, then frees the context. */
+void engines_close(struct engines *e);
 
-struct engine_pool;
+/* Starts `req` (copied) with the engine it names. An unknown or unusable
+ * engine still starts: its job ends with a failed result. NULL only when
+ * out of memory. */
+struct engine_job *engine_start(struct engines *e, const struct engine_request *req,
+				const struct engine_events *ev, void *arg);
+/* Ends `job` now: its fds, timers and memory are released before this
+ * returns, and neither callback runs again. */
+void engine_cancel(struct engine_job *job);
 
-/* Starts `threads` workers. Returns 0 or -1. */
-int engine_pool_start(int threads, const struct engine_options *opt, struct engine_pool **out);
-/* Stops the workers after their current requests; queued ones are dropped
- * (the turn queue is durable and runs them again). */
-void engine_pool_stop(struct engine_pool *pool);
-/* Readable when results are waiting. */
-int engine_pool_fd(const struct engine_pool *pool);
-/* Hands `req` (taken) to a worker; an engine that never blocks (echo
- * without a delay) runs at once on the caller's thread instead. Either way
- * the result arrives through engine_pool_take(), never during this call. */
-void engine_pool_submit(struct engine_pool *pool, struct engine_request *req);
-/* The next finished result, or NULL; the caller frees it. */
-struct engine_result *engine_pool_take(struct engine_pool *pool);
+/* Jobs started and not yet ended (for tests and status). */
+size_t engines_running(const struct engines *e);
 
 #endif

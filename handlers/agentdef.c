@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "bus/meta.h"
 
-static const char *const engines[] = { "echo", "exec", "openai", "anthropic", NULL };
+/* "gate" is the test engine (engines/gate.c). */
+static const char *const engines[] = { "echo", "exec", "openai", "anthropic", "gate", NULL };
 
 const char *agent_mode_name(enum agent_mode m)
 {
@@ -77,41 +79,6 @@ const char *agentdef_name(const struct note *n)
 	return name && is_slug(name) && strlen(name) <= AGENT_NAME_MAX ? name : NULL;
 }
 
-/* True when `s` starts with `verb` followed by the end or a '#'. */
-static bool verb_at(const char *s, const char *verb)
-{
-	size_t n = strlen(verb);
-
-	return strncmp(s, verb, n) == 0 && (s[n] == '\0' || s[n] == '#');
-}
-
-/* One `wants` entry; NULL when well-formed, else what is wrong with it. */
-static const char *want_problem(const char *w)
-{
-	const char *p;
-	size_t n;
-
-	if (strncmp(w, "vault:", 6) == 0) {
-		n = strcspn(w + 6, ":");
-		p = w + 6 + n;
-		return n && (verb_at(p, ":read") || verb_at(p, ":write")) ? NULL
-			: "is malformed — a vault connection needs a verb: "
-			  "\"vault:<name>:<read|write>\".";
-	}
-	if (strncmp(w, "surface:", 8) == 0) {
-		n = strcspn(w + 8, ":");
-		p = w + 8 + n;
-		return n && (strcmp(p, ":read") == 0 || strcmp(p, ":write") == 0) ? NULL
-			: "is malformed — a surface connection is \"surface:<name>:<read|write>\".";
-	}
-	if (strncmp(w, "mcp:http://", 11) == 0 || strncmp(w, "mcp:https://", 12) == 0 ||
-	    (strncmp(w, "env:", 4) == 0 && is_slug(w + 4)) ||
-	    (strncmp(w, "mcp:", 4) == 0 && is_slug(w + 4)))
-		return NULL;
-	return "is malformed — expected vault:<name>:<read|write>, surface:<name>:<read|write>, "
-	       "env:<service>, mcp:<service> or mcp:<url>.";
-}
-
 static bool in_list(const char *const *list, const char *s)
 {
 	for (; *list; list++)
@@ -120,30 +87,202 @@ static bool in_list(const char *const *list, const char *s)
 	return false;
 }
 
-/* The reference's metaList: an array's items, or a string split on commas
- * and white space. Fills `err` for the first malformed entry and returns -1. */
+/* The reference's slugs: vault and service names, and surface names (which
+ * start with a letter or digit and are at most 64 long). */
+static bool is_surface_slug(const char *s, size_t n)
+{
+	if (n == 0 || n > 64 || !isalnum((unsigned char)s[0]))
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_')
+			return false;
+	return true;
+}
+
+static bool is_slug_n(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_')
+			return false;
+	return n > 0;
+}
+
+/* `s` without leading and trailing white space, as [p, p + *n). */
+static const char *trimmed(const char *s, size_t *n)
+{
+	size_t len = strlen(s);
+
+	while (len && isspace((unsigned char)*s)) {
+		s++;
+		len--;
+	}
+	while (len && isspace((unsigned char)s[len - 1]))
+		len--;
+	*n = len;
+	return s;
+}
+
+/* The env var a service's grant sets (the reference's serviceEnvVar). */
+static void service_env_var(const char *service, size_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+	bool gap = false;
+
+	if (n == 6 && strncmp(service, "github", 6) == 0) {
+		snprintf(out, cap, "GITHUB_TOKEN");
+		return;
+	}
+	if (n == 10 && strncmp(service, "cloudflare", 10) == 0) {
+		snprintf(out, cap, "CLOUDFLARE_API_TOKEN");
+		return;
+	}
+	for (size_t i = 0; i < n && o + 8 < cap; i++) {
+		char c = (char)toupper((unsigned char)service[i]);
+
+		if (isalnum((unsigned char)c) && !(c & 0x80)) {
+			out[o++] = c;
+			gap = false;
+		} else if (!gap) {
+			out[o++] = '_';
+			gap = true;
+		}
+	}
+	snprintf(out + o, cap - o, "_TOKEN");
+}
+
+/* <name>:<verb>, as vault (tags allowed after the verb) or surface. */
+static int check_named_verb(const char *entry, const char *rest, bool vault, char *err,
+			    size_t errlen)
+{
+	const char *kind = vault ? "vault" : "surface", *colon = strchr(rest, ':'), *verb;
+	size_t name_len, verb_len;
+
+	if (!colon) {
+		snprintf(err, errlen, "wants: \"%s\" is malformed — a %s connection needs a verb: "
+			 "\"%s:<name>:<read|write>\".", entry, kind, kind);
+		return -1;
+	}
+	name_len = (size_t)(colon - rest);
+	if (vault ? !is_slug_n(rest, name_len) : !is_surface_slug(rest, name_len)) {
+		snprintf(err, errlen, "wants: \"%s\" — %s name \"%.*s\" must be a slug "
+			 "(alphanumeric, dash, underscore%s).", entry, kind, (int)name_len, rest,
+			 vault ? "" : "; no slashes or dots");
+		return -1;
+	}
+	verb = colon + 1;
+	verb_len = vault && strchr(verb, '#') ? (size_t)(strchr(verb, '#') - verb) : strlen(verb);
+	while (verb_len && isspace((unsigned char)*verb)) {
+		verb++;
+		verb_len--;
+	}
+	while (verb_len && isspace((unsigned char)verb[verb_len - 1]))
+		verb_len--;
+	if ((verb_len == 4 && strncmp(verb, "read", 4) == 0) ||
+	    (verb_len == 5 && strncmp(verb, "write", 5) == 0))
+		return 0;
+	snprintf(err, errlen, "wants: \"%s\" — %s access must be \"read\" or \"write\" (got "
+		 "\"%.*s\").", entry, kind, (int)verb_len, verb);
+	return -1;
+}
+
+static int check_service(const char *entry, const char *service, char *err, size_t errlen)
+{
+	static const char *const protected[] = { "ANTHROPIC_API_KEY", "CLAUDE_API_KEY",
+						  "CLAUDE_CODE_OAUTH_TOKEN", NULL };
+	size_t n;
+	const char *t = trimmed(service, &n);
+	char var[160];
+
+	if (!is_slug_n(t, n)) {
+		snprintf(err, errlen, "wants: \"%s\" — service name \"%.*s\" must be a slug "
+			 "(alphanumeric, dash, underscore).", entry, (int)n, t);
+		return -1;
+	}
+	service_env_var(t, n, var, sizeof var);
+	if (!in_list(protected, var))
+		return 0;
+	snprintf(err, errlen, "wants: \"%s\" — service \"%.*s\" maps to the protected env var "
+		 "%s, which a grant can never set (it's the session's managed Claude auth).",
+		 entry, (int)n, t, var);
+	return -1;
+}
+
+/* mcp:<http(s) URL>: a scheme, then a host. */
+static int check_mcp_url(const char *entry, const char *url, char *err, size_t errlen)
+{
+	const char *host = strstr(url, "://") + 3;
+
+	if (*host && !strchr("/?#", *host) && !strpbrk(url, " \t"))
+		return 0;
+	snprintf(err, errlen, "wants: \"%s\" — \"%s\" is not a valid URL.", entry, url);
+	return -1;
+}
+
+/* One `wants` entry, as the reference's parseOneWant; 0 or -1 with `err`. */
+static int check_want(const char *entry, char *err, size_t errlen)
+{
+	const char *colon = strchr(entry, ':'), *rest;
+	size_t kind_len;
+
+	if (!colon) {
+		snprintf(err, errlen, "wants: \"%s\" is malformed — expected \"<kind>:<target>…\" "
+			 "(e.g. \"vault:research:read\", \"env:github\", \"mcp:https://…\").", entry);
+		return -1;
+	}
+	kind_len = (size_t)(colon - entry);
+	rest = colon + 1;
+	if (kind_len == 5 && strncmp(entry, "vault", 5) == 0)
+		return check_named_verb(entry, rest, true, err, errlen);
+	if (kind_len == 7 && strncmp(entry, "surface", 7) == 0)
+		return check_named_verb(entry, rest, false, err, errlen);
+	if (kind_len == 3 && strncmp(entry, "env", 3) == 0)
+		return check_service(entry, rest, err, errlen);
+	if (kind_len == 3 && strncmp(entry, "mcp", 3) == 0) {
+		if (strncasecmp(rest, "http://", 7) == 0 || strncasecmp(rest, "https://", 8) == 0)
+			return check_mcp_url(entry, rest, err, errlen);
+		return check_service(entry, rest, err, errlen);
+	}
+	snprintf(err, errlen, "wants: \"%s\" has unknown kind \"%.*s\" — expected one of "
+		 "vault | surface | env | mcp.", entry, (int)kind_len, entry);
+	return -1;
+}
+
+/* The reference's metaList: an array's items (as strings), or a string split
+ * on commas and white space. Fills `err` for the first malformed entry. */
 static int check_wants(const cJSON *metadata, const char *label, char *err, size_t errlen)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(metadata, "wants"), *it;
-	char *text = NULL, *save = NULL, *w;
+	char *text = NULL, *save = NULL, *w, problem[512];
 	int rc = 0;
 
 	if (cJSON_IsArray(v)) {
 		cJSON_ArrayForEach(it, v) {
-			const char *p = cJSON_IsString(it) ? it->valuestring : NULL;
+			char *item = cJSON_IsString(it) ? strdup(it->valuestring)
+							: cJSON_PrintUnformatted(it);
+			size_t n;
+			const char *p = item ? trimmed(item, &n) : NULL;
 
-			if (p && !blank(p) && want_problem(p)) {
-				snprintf(err, errlen, "%s: wants: \"%s\" %s", label, p, want_problem(p));
-				return -1;
+			if (p && n) {
+				char *entry = strndup(p, n);
+
+				if (entry && check_want(entry, problem, sizeof problem) != 0) {
+					snprintf(err, errlen, "%s: %s", label, problem);
+					rc = -1;
+				}
+				free(entry);
 			}
+			free(item);
+			if (rc)
+				return rc;
 		}
 		return 0;
 	}
 	if (!cJSON_IsString(v) || !(text = strdup(v->valuestring)))
 		return 0;
-	for (w = strtok_r(text, ", \t\r\n", &save); w && rc == 0; w = strtok_r(NULL, ", \t\r\n", &save)) {
-		if (want_problem(w)) {
-			snprintf(err, errlen, "%s: wants: \"%s\" %s", label, w, want_problem(w));
+	for (w = strtok_r(text, ", \t\r\n", &save); w && rc == 0;
+	     w = strtok_r(NULL, ", \t\r\n", &save)) {
+		if (check_want(w, problem, sizeof problem) != 0) {
+			snprintf(err, errlen, "%s: %s", label, problem);
 			rc = -1;
 		}
 	}

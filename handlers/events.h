@@ -1,41 +1,31 @@
-/* handlers/events: vault events in, trigger firings out. Decodes the event,
- * dead-letters what is unusable, runs the triggers, and hands each event that
- * fires one to the trigger's action exactly once: the dedupe key is recorded
- * in the state before the action runs, so a QoS 1 redelivery or a replay
- * (also after a restart) is recognised and skipped. */
+/* handlers/events: a vault event from bytes to the triggers it fires.
+ * Decodes the event and runs the trigger predicates; what the firings do,
+ * and recording them once, is the runtime's. Most events on a busy vault
+ * fire nothing: they cost a decode and the predicates, and never touch
+ * SQLite. */
 #ifndef AB_HANDLERS_EVENTS_H
 #define AB_HANDLERS_EVENTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
+#include "bus/error.h"
 #include "bus/event.h"
 #include "bus/message.h"
-#include "bus/sink.h"
 #include "bus/trigger.h"
 
-struct state;
-
-/* Called once per (event, trigger) that fires; `ev` and `msg` (what it
- * arrived as) are valid during the call. */
-typedef void trigger_fired_fn(void *arg, const struct trigger *t, const struct vault_event *ev,
-			      const struct bus_message *msg);
-/* Called for every decoded event, before the triggers. */
-typedef void event_observed_fn(void *arg, const struct vault_event *ev);
-
-struct events_handler {
-	struct state *state;		/* dedupe; borrowed */
+struct events_decoder {
 	const struct trigger_set *triggers;	/* borrowed */
 	const char *vault;		/* V of the topics we subscribe to */
-	struct bus_sink sink;
 	size_t max_payload;
-	event_observed_fn *observed;	/* may be NULL */
-	trigger_fired_fn *fired;
-	void *arg;
 };
 
-/* One message from R/vault/V/event/<event_name>; `event_name` points into the
- * topic and is `name_len` bytes long. */
-void events_receive(struct events_handler *h, const struct bus_message *msg,
-		    const char *event_name, size_t name_len);
+/* Decodes one message from R/vault/V/event/<event_name> (`event_name`
+ * points into the topic, `name_len` bytes) into `ev` (free with
+ * event_free() whatever the result) and sets `matched[i]` for each trigger
+ * that fires. Returns the number that fire, or -1 with `err` filled. */
+int events_decode(const struct events_decoder *d, const struct bus_message *msg,
+		  const char *event_name, size_t name_len, struct vault_event *ev,
+		  bool matched[TRIGGER_SET_MAX], struct bus_error *err);
 
 #endif

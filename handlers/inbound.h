@@ -1,7 +1,7 @@
-/* handlers/inbound: an inbound message note becomes one queued turn
+/* handlers/inbound: an inbound message note becomes one accepted turn
  * (CONTRACT.md section 5.1): routing by metadata.agent, else the legacy
- * metadata.channel; outbound notes ignored; each note id accepted at most
- * once, ever; the turn recorded in the state before it is queued. */
+ * metadata.channel (either read as a string whatever its JSON type);
+ * outbound notes ignored; each note id accepted at most once, ever. */
 #ifndef AB_HANDLERS_INBOUND_H
 #define AB_HANDLERS_INBOUND_H
 
@@ -10,7 +10,11 @@
 
 struct agent_runtime;
 
-void inbound_receive(struct agent_runtime *rt, const struct vault_event *ev,
-		     const struct bus_message *msg);
+/* Inside the caller's state transaction: records the note id and the turn,
+ * or answers a turn that cannot be queued. The accepted turn waits in
+ * rt->accepted until the caller has committed. Returns 0, or -1 when the
+ * state failed (the transaction is then failed). */
+int inbound_receive(struct agent_runtime *rt, const struct vault_event *ev,
+		    const struct bus_message *msg);
 
 #endif

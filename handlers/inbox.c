@@ -10,10 +10,11 @@
 #include "bus/payload.h"
 #include "bus/utf8.h"
 #include "bus/write.h"
+#include "handlers/context.h"
 #include "handlers/notes.h"
-#include "handlers/runtime.h"
 #include "state/state.h"
 #include "util/clock.h"
+#include "util/hash.h"
 #include "util/log.h"
 
 static bool looks_like_object(const struct bus_message *msg)
@@ -35,6 +36,8 @@ int inbox_parse(const struct bus_message *msg, size_t max_payload, struct inbox_
 
 	memset(m, 0, sizeof *m);
 	*doc = NULL;
+	if (msg->len == 0)
+		return bus_fail(err, REASON_INVALID_EVENT, "an empty message has no content");
 	if (!looks_like_object(msg)) {
 		if (msg->len > max_payload)
 			return bus_fail(err, REASON_TOO_LARGE, "payload of %zu bytes exceeds the "
@@ -62,8 +65,18 @@ int inbox_parse(const struct bus_message *msg, size_t max_payload, struct inbox_
 	return 0;
 }
 
-/* The inbound note's metadata: the message's extras as strings, then the
- * fields agentbus sets, which win. */
+/* A trigger's own marker (<trigger>_pending_at, <trigger>_rendered_at): on
+ * a new note it would stop the trigger from ever firing for it. */
+static bool is_marker(const char *key)
+{
+	size_t n = strlen(key);
+
+	return (n > 11 && strcmp(key + n - 11, "_pending_at") == 0) ||
+	       (n > 12 && strcmp(key + n - 12, "_rendered_at") == 0);
+}
+
+/* The inbound note's metadata: the message's extras as strings (without
+ * trigger markers), then the fields agentbus sets, which win. */
 static cJSON *inbound_metadata(const char *agent, const struct inbox_msg *m)
 {
 	static const char *const ours[] = { "agent", "direction", "sender", "ts", "subject",
@@ -75,7 +88,7 @@ static cJSON *inbound_metadata(const char *agent, const struct inbox_msg *m)
 	if (!md)
 		return NULL;
 	cJSON_ArrayForEach(x, m->metadata) {
-		char *v = meta_text(m->metadata, x->string);
+		char *v = is_marker(x->string) ? NULL : meta_text(m->metadata, x->string);
 
 		if (v)
 			cJSON_AddStringToObject(md, x->string, v);
@@ -94,70 +107,182 @@ static cJSON *inbound_metadata(const char *agent, const struct inbox_msg *m)
 	return NULL;
 }
 
-static void remember_answer(struct agent_runtime *rt, const struct bus_message *msg,
-			    const char *id, bool json)
+static int remember_answer(struct agent_runtime *rt, const struct bus_message *msg,
+			   const char *id, bool json)
 {
 	char *hex = NULL;
+	int rc;
 
 	if (!msg->response_topic)
-		return;
-	if (msg->correlation_len && (hex = malloc(msg->correlation_len * 2 + 1)) != NULL)
-		for (size_t i = 0; i < msg->correlation_len; i++)
-			snprintf(hex + 2 * i, 3, "%02x", ((const unsigned char *)msg->correlation)[i]);
-	if (state_answer_put(rt->state, id, msg->response_topic, hex, json) != 0)
-		log_error("inbox: cannot remember the response topic for %s", id);
+		return 0;
+	if (msg->correlation_len && !(hex = malloc(msg->correlation_len * 2 + 1)))
+		return -1;
+	for (size_t i = 0; i < msg->correlation_len; i++)
+		snprintf(hex + 2 * i, 3, "%02x", ((const unsigned char *)msg->correlation)[i]);
+	rc = state_answer_put(rt->state, id, msg->response_topic, hex, json);
 	free(hex);
+	return rc;
 }
 
-/* An inbox message for an agent that is not there is answered at once. */
-static void reject(struct agent_runtime *rt, const struct bus_message *msg,
-		   const struct bus_error *err)
+/* A message that will not become a note: dead-lettered and, when it asked,
+ * answered at once. */
+static int reject(struct agent_runtime *rt, const struct bus_message *msg,
+		  const struct bus_error *err, bool answer)
 {
-	if (msg->response_topic) {
-		char *text;
+	char *text;
+	int rc = 0;
 
-		if (asprintf(&text, "⚠️ %s", err->message) >= 0) {
-			runtime_send(rt, &(struct bus_publish){
-				.topic = msg->response_topic, .payload = text, .len = strlen(text),
-				.content_type = "text/plain; charset=utf-8",
-				.correlation = msg->correlation,
-				.correlation_len = msg->correlation_len });
-			free(text);
-		}
-	}
 	rt->sink.deadletter(rt->sink.arg, msg, err);
+	if (!answer || !msg->response_topic)
+		return 0;
+	if (asprintf(&text, "⚠️ %s", err->message) < 0)
+		return -1;
+	rc = ctx_send(rt, &(struct bus_publish){
+		.topic = msg->response_topic, .payload = text, .len = strlen(text),
+		.content_type = "text/plain; charset=utf-8",
+		.correlation = msg->correlation, .correlation_len = msg->correlation_len });
+	free(text);
+	return rc;
 }
 
-void inbox_receive(struct agent_runtime *rt, const struct bus_message *msg, const char *agent,
-		   size_t agent_len)
+/* A topic a reply can be published on: no wildcards, within MQTT's limit. */
+static bool publishable(const char *topic)
 {
-	char *name = strndup(agent, agent_len), *text = NULL;
+	size_t n = strlen(topic);
+
+	return n > 0 && n <= 65535 && !strpbrk(topic, "+#");
+}
+
+/* The inbound note for a parsed message, written through the vault. */
+static int write_note(struct agent_runtime *rt, const struct bus_message *msg, const char *name,
+		      const struct inbox_msg *m)
+{
 	char id[ULID_LEN + 1], rid[ULID_LEN + 1];
+	struct bus_error err;
+	cJSON *note;
+	int rc;
+
+	ctx_new_id(rt, id);
+	ctx_new_id(rt, rid);
+	note = notes_message(id, name, m->content, false, inbound_metadata(name, m));
+	if (!note)
+		return -1;
+	rc = ctx_write(rt, write_build(WRITE_CREATE, rid, AGENTBUS_ORIGIN, note));
+	if (rc == -2) {
+		/* Escaping can make a message under the limit a note over it. */
+		bus_fail(&err, REASON_TOO_LARGE, "the message makes a note larger than the largest "
+			 "note agentbus writes (%zu bytes)", ctx_write_limit(rt));
+		return reject(rt, msg, &err, true);
+	}
+	if (rc == 0)
+		rc = remember_answer(rt, msg, id, m->json);
+	return rc;
+}
+
+/* What one message becomes, inside the caller's transaction. */
+static int handle(struct agent_runtime *rt, const struct bus_message *msg, const char *name)
+{
 	struct inbox_msg m = { 0 };
 	struct bus_error err;
-	cJSON *doc = NULL, *note;
+	char *text = NULL;
+	cJSON *doc = NULL;
+	int rc;
 
-	if (!name)
-		return;
+	if (msg->retain) {
+		bus_fail(&err, REASON_INVALID_EVENT, "a retained inbox message is not run (it "
+			 "would run again at every subscribe); publish it without retain");
+		return reject(rt, msg, &err, false);
+	}
+	if (msg->response_topic && !publishable(msg->response_topic)) {
+		bus_fail(&err, REASON_INVALID_EVENT, "the response topic is not a topic a reply "
+			 "can be published on (wildcards, or empty)");
+		return reject(rt, msg, &err, false);
+	}
 	if (!strmap_get(&rt->agents, name)) {
 		bus_fail(&err, REASON_UNKNOWN_AGENT, "no agent named \"%.64s\" is registered", name);
-		reject(rt, msg, &err);
-	} else if (inbox_parse(msg, rt->opt.max_payload, &m, &doc, &err) != 0) {
-		reject(rt, msg, &err);
+		return reject(rt, msg, &err, true);
+	}
+	if (inbox_parse(msg, rt->opt.max_payload, &m, &doc, &err) != 0) {
+		rc = reject(rt, msg, &err, true);
 	} else {
 		if (!m.json && (text = strndup(msg->payload, msg->len)) != NULL)
 			m.content = text;
-		runtime_new_id(rt, id);
-		runtime_new_id(rt, rid);
-		note = m.content ? notes_message(id, name, m.content, false,
-						  inbound_metadata(name, &m)) : NULL;
-		if (note) {
-			remember_answer(rt, msg, id, m.json);
-			runtime_write(rt, write_build(WRITE_CREATE, rid, AGENTBUS_ORIGIN, note));
-		}
+		rc = m.content ? write_note(rt, msg, name, &m) : -1;
 	}
 	free(m.depth);
 	cJSON_Delete(doc);
 	free(text);
+	return rc;
+}
+
+/* What names this message across redeliveries besides its packet id. */
+static void digest(const struct bus_message *msg, char out[17])
+{
+	uint64_t h = hash_fnv1a(HASH_FNV_SEED, msg->topic, strlen(msg->topic) + 1);
+
+	h = hash_fnv1a(h, msg->payload, msg->len);
+	if (msg->response_topic)
+		h = hash_fnv1a(h, msg->response_topic, strlen(msg->response_topic) + 1);
+	h = hash_fnv1a(h, msg->correlation, msg->correlation_len);
+	snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+static int note_pending_ack(struct agent_runtime *rt, int mid)
+{
+	if (rt->n_inbox_mids == rt->cap_inbox_mids) {
+		size_t cap = rt->cap_inbox_mids ? rt->cap_inbox_mids * 2 : 64;
+		int *v = realloc(rt->inbox_mids, cap * sizeof *v);
+
+		if (!v)
+			return -1;
+		rt->inbox_mids = v;
+		rt->cap_inbox_mids = cap;
+	}
+	rt->inbox_mids[rt->n_inbox_mids++] = mid;
+	return 0;
+}
+
+int inbox_receive(struct agent_runtime *rt, const struct bus_message *msg, const char *agent,
+		  size_t agent_len)
+{
+	char *name = strndup(agent, agent_len), d[17];
+	bool tracked = msg->qos > 0;
+	int rc = name ? state_begin(rt->state) : -1, seen = 0;
+
+	digest(msg, d);
+	if (rc == 0 && tracked && (seen = state_inbox_seen(rt->state, msg->mid, d)) < 0)
+		rc = -1;
+	if (rc == 0 && tracked)
+		rc = state_inbox_record(rt->state, msg->mid, d);
+	if (rc == 0 && seen)
+		log_info("inbox message %d on %s was delivered again; it was handled before",
+			 msg->mid, msg->topic);
+	else if (rc == 0)
+		rc = handle(rt, msg, name);
+	if (rc != 0)
+		state_fail(rt->state);
+	if (name && state_commit(rt->state) != 0)
+		rc = -1;
+	if (rc == 0 && tracked && note_pending_ack(rt, msg->mid) != 0)
+		log_warn("inbox: out of memory; message %d is remembered until the next start",
+			 msg->mid);
 	free(name);
+	return rc;
+}
+
+int inbox_acks_written(struct agent_runtime *rt)
+{
+	int rc;
+
+	if (!rt->n_inbox_mids)
+		return 0;
+	rc = state_begin(rt->state);
+	for (size_t i = 0; rc == 0 && i < rt->n_inbox_mids; i++)
+		rc = state_inbox_forget(rt->state, rt->inbox_mids[i]);
+	if (rc != 0)
+		state_fail(rt->state);
+	if (state_commit(rt->state) != 0)
+		return -1;
+	rt->n_inbox_mids = 0;
+	return 0;
 }

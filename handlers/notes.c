@@ -8,7 +8,8 @@
 #include <string.h>
 
 #include "bus/write.h"
-#include "handlers/runtime.h"
+#include "handlers/context.h"
+#include "util/hash.h"
 #include "util/text.h"
 
 bool notes_add(cJSON *obj, const char *key, const char *value)
@@ -24,6 +25,24 @@ bool notes_add_count(cJSON *obj, const char *key, long long n)
 		return true;
 	snprintf(buf, sizeof buf, "%lld", n);
 	return cJSON_AddStringToObject(obj, key, buf) != NULL;
+}
+
+/* A long subject keeps its start and gains a hash of the whole (without
+ * regard to case, as thread paths are resolved), so the path stays within
+ * the vault's limit and two long subjects that differ late stay apart. */
+static void shorten_subject(char *s)
+{
+	size_t n = strlen(s);
+	uint64_t h = HASH_FNV_SEED;
+
+	if (n <= THREAD_SUBJECT_MAX)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)tolower((unsigned char)s[i]);
+
+		h = hash_fnv1a(h, &c, 1);
+	}
+	snprintf(s + THREAD_SUBJECT_MAX - 17, 18, "-%016llx", (unsigned long long)h);
 }
 
 char *notes_thread_key(const char *name, const char *subject)
@@ -43,8 +62,10 @@ char *notes_thread_key(const char *name, const char *subject)
 	if (!safe_name)
 		goto out;
 	text_safe_name(safe_name);
-	if (safe_subject)
+	if (safe_subject) {
 		text_safe_name(safe_subject);
+		shorten_subject(safe_subject);
+	}
 	if (asprintf(&key, "%s%s%s", safe_name, safe_subject ? "--" : "",
 		     safe_subject ? safe_subject : "") < 0)
 		key = NULL;

@@ -14,9 +14,13 @@ struct cJSON;
 /* A callback is written only below this incoming delegation depth. */
 #define MAX_DELEGATION_DEPTH 8
 
+/* The longest subject part of a thread key; longer ones are shortened. */
+#define THREAD_SUBJECT_MAX 200
+
 /* The reference's threadKey: safe(name), plus "--" and the safe, trimmed
- * subject when it is not blank (NULL: none). The drain key of a
- * multi-threaded agent's subject and the last level of a thread note's path.
+ * subject when it is not blank (NULL: none), shortened past
+ * THREAD_SUBJECT_MAX bytes. The last level of a thread note's path and, in
+ * lower case, the drain key of a multi-threaded agent's subject.
  * malloc'd, NULL when out of memory. */
 char *notes_thread_key(const char *name, const char *subject);
 

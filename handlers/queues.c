@@ -5,21 +5,37 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/turn.h"
-
-struct queue_item {
-	struct turn_request *req;
-	struct queue_item *next;
-};
-
 struct drain_queue {
 	char *key;
-	struct queue_item *head, *tail;
+	struct queued *head, *tail;
 	size_t len;
 	bool running;
 	bool ready;		/* in the ready list */
 	struct drain_queue *next_ready;
 };
+
+struct queued *queued_new(const char *inbound_id, const char *drain_key)
+{
+	struct queued *it = calloc(1, sizeof *it);
+
+	if (!it)
+		return NULL;
+	it->inbound_id = strdup(inbound_id);
+	it->drain_key = strdup(drain_key);
+	if (it->inbound_id && it->drain_key)
+		return it;
+	queued_free(it);
+	return NULL;
+}
+
+void queued_free(struct queued *it)
+{
+	if (!it)
+		return;
+	free(it->inbound_id);
+	free(it->drain_key);
+	free(it);
+}
 
 size_t queues_waiting(const struct queues *q, const char *key)
 {
@@ -41,25 +57,29 @@ static void make_ready(struct queues *q, struct drain_queue *dq)
 	q->ready_tail = dq;
 }
 
-int queues_push(struct queues *q, struct turn_request *req)
+static struct drain_queue *queue_of(struct queues *q, const char *key)
 {
-	struct drain_queue *dq = strmap_get(&q->keys, req->drain_key);
-	struct queue_item *it = calloc(1, sizeof *it);
+	struct drain_queue *dq = strmap_get(&q->keys, key);
 
-	if (!it)
-		return -1;
-	if (!dq) {
-		dq = calloc(1, sizeof *dq);
-		if (!dq || !(dq->key = strdup(req->drain_key)) ||
-		    strmap_put(&q->keys, dq->key, dq) != 0) {
-			if (dq)
-				free(dq->key);
-			free(dq);
-			free(it);
-			return -1;
-		}
+	if (dq)
+		return dq;
+	dq = calloc(1, sizeof *dq);
+	if (!dq || !(dq->key = strdup(key)) || strmap_put(&q->keys, dq->key, dq) != 0) {
+		if (dq)
+			free(dq->key);
+		free(dq);
+		return NULL;
 	}
-	it->req = req;
+	return dq;
+}
+
+int queues_push(struct queues *q, struct queued *it)
+{
+	struct drain_queue *dq = queue_of(q, it->drain_key);
+
+	if (!dq)
+		return -1;
+	it->next = NULL;
 	if (dq->tail)
 		dq->tail->next = it;
 	else
@@ -71,11 +91,26 @@ int queues_push(struct queues *q, struct turn_request *req)
 	return 0;
 }
 
-struct turn_request *queues_next(struct queues *q)
+int queues_push_front(struct queues *q, struct queued *it)
+{
+	struct drain_queue *dq = queue_of(q, it->drain_key);
+
+	if (!dq)
+		return -1;
+	it->next = dq->head;
+	dq->head = it;
+	if (!dq->tail)
+		dq->tail = it;
+	dq->len++;
+	q->queued++;
+	make_ready(q, dq);
+	return 0;
+}
+
+struct queued *queues_next(struct queues *q)
 {
 	struct drain_queue *dq = q->ready_head;
-	struct queue_item *it;
-	struct turn_request *req;
+	struct queued *it;
 
 	if (!dq)
 		return NULL;
@@ -91,9 +126,8 @@ struct turn_request *queues_next(struct queues *q)
 	dq->running = true;
 	q->queued--;
 	q->running++;
-	req = it->req;
-	free(it);
-	return req;
+	it->next = NULL;
+	return it;
 }
 
 void queues_done(struct queues *q, const char *key)
@@ -113,6 +147,23 @@ void queues_done(struct queues *q, const char *key)
 	free(dq);
 }
 
+int queues_move_all(struct queues *to, struct queues *from)
+{
+	struct queued *it;
+	int rc = 0;
+
+	/* `from` holds only waiting items (nothing of it runs), so taking them
+	 * key by key in ready order keeps every key's order. */
+	while ((it = queues_next(from)) != NULL) {
+		queues_done(from, it->drain_key);
+		if (queues_push(to, it) != 0) {
+			queued_free(it);
+			rc = -1;
+		}
+	}
+	return rc;
+}
+
 static void free_queue(void *arg, const char *key, void *value)
 {
 	struct drain_queue *dq = value;
@@ -120,11 +171,10 @@ static void free_queue(void *arg, const char *key, void *value)
 	(void)arg;
 	(void)key;
 	while (dq->head) {
-		struct queue_item *it = dq->head;
+		struct queued *it = dq->head;
 
 		dq->head = it->next;
-		turn_request_free(it->req);
-		free(it);
+		queued_free(it);
 	}
 	free(dq->key);
 	free(dq);

@@ -4,6 +4,8 @@
 #include "handlers/registry.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,10 +13,45 @@
 #include "bus/write.h"
 #include "handlers/agentdef.h"
 #include "handlers/notes.h"
-#include "handlers/runtime.h"
+#include "handlers/context.h"
 #include "state/state.h"
 #include "util/clock.h"
 #include "util/log.h"
+
+/* Names are unique without regard to case: their thread notes' paths are. */
+static void fold(const char *name, char out[AGENT_NAME_MAX + 1])
+{
+	size_t i = 0;
+
+	for (; name[i] && i < AGENT_NAME_MAX; i++)
+		out[i] = (char)tolower((unsigned char)name[i]);
+	out[i] = '\0';
+}
+
+static int index_spec(struct agent_runtime *rt, struct agent_spec *spec)
+{
+	char key[AGENT_NAME_MAX + 1];
+
+	fold(spec->name, key);
+	if (strmap_put(&rt->agents, spec->name, spec) != 0 ||
+	    strmap_put(&rt->folded, key, spec) != 0 ||
+	    strmap_put(&rt->definitions, spec->definition, spec) != 0)
+		return -1;
+	return 0;
+}
+
+static void unindex_spec(struct agent_runtime *rt, const struct agent_spec *spec)
+{
+	char key[AGENT_NAME_MAX + 1];
+
+	fold(spec->name, key);
+	if (strmap_get(&rt->agents, spec->name) == spec)
+		strmap_remove(&rt->agents, spec->name);
+	if (strmap_get(&rt->folded, key) == spec)
+		strmap_remove(&rt->folded, key);
+	if (strmap_get(&rt->definitions, spec->definition) == spec)
+		strmap_remove(&rt->definitions, spec->definition);
+}
 
 static void load_row(void *arg, const char *const cols[4])
 {
@@ -22,17 +59,15 @@ static void load_row(void *arg, const char *const cols[4])
 	struct agent_spec *spec = calloc(1, sizeof *spec);
 	cJSON *doc = cJSON_Parse(cols[1]);
 
-	if (spec && doc && agent_spec_from_json(doc, spec) == 0 &&
-	    strmap_put(&rt->agents, spec->name, spec) == 0 &&
-	    strmap_put(&rt->definitions, spec->definition, spec) == 0) {
+	if (spec && doc && agent_spec_from_json(doc, spec) == 0 && index_spec(rt, spec) == 0) {
 		cJSON_Delete(doc);
 		return;
 	}
 	log_error("registry: cannot load agent %s from the state", cols[0]);
-	if (spec && spec->name && strmap_get(&rt->agents, spec->name) == spec)
-		strmap_remove(&rt->agents, spec->name);
-	if (spec)
+	if (spec && spec->name) {
+		unindex_spec(rt, spec);
 		agent_spec_free(spec);
+	}
 	free(spec);
 	cJSON_Delete(doc);
 }
@@ -54,14 +89,16 @@ void registry_free(struct agent_runtime *rt)
 {
 	strmap_each(&rt->agents, free_spec, NULL);
 	strmap_free(&rt->agents);
+	strmap_free(&rt->folded);
 	strmap_free(&rt->definitions);
 }
 
 /* The retained registry entry (section 4.3); `error` NULL when enabled. */
-static void publish_entry(struct agent_runtime *rt, const char *name, const struct note *n,
-			  const struct agent_spec *spec, const char *error)
+static int publish_entry(struct agent_runtime *rt, const char *name, const struct note *n,
+			 const struct agent_spec *spec, const char *error)
 {
 	char at[CLOCK_ISO_LEN];
+	int rc = -1;
 	char *topic = topics_agent(rt->topics, name, "definition");
 	cJSON *e = cJSON_CreateObject();
 
@@ -73,13 +110,14 @@ static void publish_entry(struct agent_runtime *rt, const char *name, const stru
 	    notes_add(e, "engine", spec ? spec->engine : rt->opt.defaults.engine) &&
 	    notes_add(e, "model", spec ? spec->model : NULL) &&
 	    notes_add(e, "vault", rt->opt.vault) && notes_add(e, "updated_at", at))
-		runtime_send_doc(rt, topic, e, true);
+		rc = ctx_send_doc(rt, topic, e, true, SIZE_MAX);
 	cJSON_Delete(e);
 	free(topic);
+	return rc;
 }
 
 /* The definition note's status, patched only when it changes. */
-static void stamp_status(struct agent_runtime *rt, const struct note *n, const char *error)
+static int stamp_status(struct agent_runtime *rt, const struct note *n, const char *error)
 {
 	const char *status = error ? "error" : "enabled";
 	const char *had_status = meta_str(n->metadata, "status");
@@ -89,59 +127,73 @@ static void stamp_status(struct agent_runtime *rt, const struct note *n, const c
 
 	if (had_status && strcmp(had_status, status) == 0 &&
 	    (error ? had_error && strcmp(had_error, error) == 0 : !had_error))
-		return;
+		return 0;
 	note = cJSON_CreateObject();
 	md = note ? cJSON_AddObjectToObject(note, "metadata") : NULL;
 	if (!md || !cJSON_AddStringToObject(note, "id", n->id) ||
 	    !cJSON_AddStringToObject(md, "status", status) ||
 	    !(error ? cJSON_AddStringToObject(md, "error", error) : cJSON_AddNullToObject(md, "error"))) {
 		cJSON_Delete(note);
-		return;
+		return -1;
 	}
-	runtime_new_id(rt, rid);
-	runtime_write(rt, write_build(WRITE_PATCH, rid, AGENTBUS_ORIGIN, note));
+	ctx_new_id(rt, rid);
+	return ctx_write(rt, write_build(WRITE_PATCH, rid, AGENTBUS_ORIGIN, note));
 }
 
 /* Drops `spec` from the maps and the state, and frees it. */
-static void forget(struct agent_runtime *rt, struct agent_spec *spec)
+static int forget(struct agent_runtime *rt, struct agent_spec *spec)
 {
-	strmap_remove(&rt->agents, spec->name);
-	strmap_remove(&rt->definitions, spec->definition);
-	if (state_agent_delete(rt->state, spec->name) != 0)
-		log_error("registry: cannot forget agent %s", spec->name);
+	int rc = state_agent_delete(rt->state, spec->name);
+
+	unindex_spec(rt, spec);
 	agent_spec_free(spec);
 	free(spec);
+	return rc;
 }
 
-static void unregister(struct agent_runtime *rt, struct agent_spec *spec, const char *why)
+static int unregister(struct agent_runtime *rt, struct agent_spec *spec, const char *why)
 {
 	char *topic = topics_agent(rt->topics, spec->name, "definition");
+	int rc = -1;
 
 	log_info("agent %s unregistered (%s)", spec->name, why);
 	/* An empty retained message clears the entry. */
 	if (topic)
-		runtime_send(rt, &(struct bus_publish){ .topic = topic, .payload = "",
-							.retain = true });
+		rc = ctx_send(rt, &(struct bus_publish){ .topic = topic, .payload = "",
+							 .retain = true });
 	free(topic);
-	forget(rt, spec);
+	return forget(rt, spec) == 0 ? rc : -1;
+}
+
+/* The spec registered under a name equal to `name` but for case, if any. */
+static struct agent_spec *owner_of(struct agent_runtime *rt, const char *name)
+{
+	char key[AGENT_NAME_MAX + 1];
+
+	fold(name, key);
+	return strmap_get(&rt->folded, key);
 }
 
 /* A definition that cannot be used: said where it can be seen, and the agent
- * that was registered from this note (if any) keeps running. */
-static void refuse(struct agent_runtime *rt, const struct vault_event *ev,
-		   const struct bus_message *msg, const char *error)
+ * that was registered from this note (if any) keeps running. The retained
+ * entry is this note's to write only when no other note owns the name. */
+static int refuse(struct agent_runtime *rt, const struct vault_event *ev,
+		  const struct bus_message *msg, const char *error)
 {
 	const struct agent_spec *prev = strmap_get(&rt->definitions, ev->note.id);
 	const char *name = agentdef_name(&ev->note);
-	struct bus_error err;
+	const struct agent_spec *owner;
+	int rc = 0;
 
 	if (prev && !name)
 		name = prev->name;
-	if (name)
-		publish_entry(rt, name, &ev->note, prev, error);
-	stamp_status(rt, &ev->note, error);
-	bus_fail(&err, REASON_INVALID_DEFINITION, "%s", error);
-	rt->sink.deadletter(rt->sink.arg, msg, &err);
+	owner = name ? owner_of(rt, name) : NULL;
+	if (name && (!owner || owner == prev))
+		rc = publish_entry(rt, prev ? prev->name : name, &ev->note, prev, error);
+	if (rc == 0)
+		rc = stamp_status(rt, &ev->note, error);
+	ctx_deadletter(rt, msg, REASON_INVALID_DEFINITION, "%s", error);
+	return rc;
 }
 
 static int remember(struct agent_runtime *rt, struct agent_spec *spec)
@@ -150,9 +202,10 @@ static int remember(struct agent_runtime *rt, struct agent_spec *spec)
 	char *text = j ? cJSON_PrintUnformatted(j) : NULL;
 	int rc = text ? state_agent_put(rt->state, spec->name, spec->definition, text) : -1;
 
-	if (rc == 0 && (strmap_put(&rt->agents, spec->name, spec) != 0 ||
-			strmap_put(&rt->definitions, spec->definition, spec) != 0))
+	if (rc == 0 && index_spec(rt, spec) != 0) {
+		unindex_spec(rt, spec);
 		rc = -1;
+	}
 	cJSON_Delete(j);
 	free(text);
 	return rc;
@@ -169,81 +222,76 @@ static bool same_spec(const struct agent_spec *a, const struct agent_spec *b)
 	return same;
 }
 
-static void register_spec(struct agent_runtime *rt, const struct vault_event *ev,
-			  const struct bus_message *msg, struct agent_spec *spec)
+static int register_spec(struct agent_runtime *rt, const struct vault_event *ev,
+			 const struct bus_message *msg, struct agent_spec *spec)
 {
 	struct agent_spec *prev = strmap_get(&rt->definitions, ev->note.id);
-	struct agent_spec *owner = strmap_get(&rt->agents, spec->name);
+	struct agent_spec *owner = owner_of(rt, spec->name);
 	char error[256];
+	int rc = 0;
 
 	if (owner && owner != prev) {
-		snprintf(error, sizeof error, "an agent named \"%s\" already exists (note %s)",
-			 spec->name, owner->definition);
+		snprintf(error, sizeof error, "an agent named \"%s\" already exists (note %s)%s",
+			 owner->name, owner->definition, strcmp(owner->name, spec->name) == 0 ? ""
+			 : "; agent names are unique without regard to case");
 		agent_spec_free(spec);
 		free(spec);
-		refuse(rt, ev, msg, error);
-		return;
+		return refuse(rt, ev, msg, error);
 	}
 	if (prev && same_spec(prev, spec)) {
 		log_debug("agent %s: definition unchanged", spec->name);
-		stamp_status(rt, &ev->note, NULL);
 		agent_spec_free(spec);
 		free(spec);
-		return;
+		return stamp_status(rt, &ev->note, NULL);
 	}
 	/* A new name clears the old one's entry; the same name is simply
 	 * replaced by the entry published below. */
 	if (prev && strcmp(prev->name, spec->name) != 0)
-		unregister(rt, prev, "renamed");
+		rc = unregister(rt, prev, "renamed");
 	else if (prev)
-		forget(rt, prev);
-	if (remember(rt, spec) != 0) {
+		rc = forget(rt, prev);
+	if (rc != 0 || remember(rt, spec) != 0) {
 		log_error("registry: cannot register agent %s", spec->name);
 		agent_spec_free(spec);
 		free(spec);
-		return;
+		return -1;
 	}
 	log_info("agent %s registered from note %s (%s, engine %s)", spec->name, ev->note.id,
 		 agent_mode_name(spec->mode), spec->engine);
-	publish_entry(rt, spec->name, &ev->note, spec, NULL);
-	stamp_status(rt, &ev->note, NULL);
-	runtime_schedule(rt);
+	if (publish_entry(rt, spec->name, &ev->note, spec, NULL) != 0)
+		return -1;
+	return stamp_status(rt, &ev->note, NULL);
 }
 
-void registry_definition(struct agent_runtime *rt, const struct vault_event *ev,
-			 const struct bus_message *msg)
+int registry_definition(struct agent_runtime *rt, const struct vault_event *ev,
+			const struct bus_message *msg)
 {
 	struct agent_spec *spec, *prev = strmap_get(&rt->definitions, ev->note.id);
 	char error[512];
 
-	if (ev->event == NOTE_DELETED) {
-		if (prev)
-			unregister(rt, prev, "definition note deleted");
-		return;
-	}
+	if (ev->event == NOTE_DELETED)
+		return prev ? unregister(rt, prev, "definition note deleted") : 0;
 	/* Our own status stamp coming back: nothing to do. */
 	if (ev->event == NOTE_UPDATED && ev->origin && strcmp(ev->origin, AGENTBUS_ORIGIN) == 0)
-		return;
+		return 0;
 	spec = calloc(1, sizeof *spec);
 	if (!spec)
-		return;
+		return -1;
 	if (agentdef_parse(&ev->note, rt->opt.vault, &rt->opt.defaults, spec, error,
 			   sizeof error) != 0) {
 		free(spec);
 		log_warn("definition note %s refused: %s", ev->note.id, error);
-		refuse(rt, ev, msg, error);
-		return;
+		return refuse(rt, ev, msg, error);
 	}
-	register_spec(rt, ev, msg, spec);
+	return register_spec(rt, ev, msg, spec);
 }
 
-void registry_observe(struct agent_runtime *rt, const struct vault_event *ev)
+int registry_observe(struct agent_runtime *rt, const struct vault_event *ev)
 {
 	struct agent_spec *prev;
 
 	if (ev->event != NOTE_UPDATED || tags_contain(ev->note.tags, "agent/definition"))
-		return;
+		return 0;
 	prev = strmap_get(&rt->definitions, ev->note.id);
-	if (prev)
-		unregister(rt, prev, "tag agent/definition removed");
+	return prev ? unregister(rt, prev, "tag agent/definition removed") : 0;
 }

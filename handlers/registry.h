@@ -14,11 +14,13 @@ struct agent_runtime;
 
 /* Loads the registered agents from the state. Returns 0 or -1. */
 int registry_load(struct agent_runtime *rt);
-/* The definition trigger fired. */
-void registry_definition(struct agent_runtime *rt, const struct vault_event *ev,
-			 const struct bus_message *msg);
+/* The definition trigger fired. Inside the caller's state transaction;
+ * returns 0, or -1 when the state failed (the caller then reloads the
+ * registry, since the maps may have moved ahead of it). */
+int registry_definition(struct agent_runtime *rt, const struct vault_event *ev,
+			const struct bus_message *msg);
 /* Any event: a known definition note updated without its tag unregisters. */
-void registry_observe(struct agent_runtime *rt, const struct vault_event *ev);
+int registry_observe(struct agent_runtime *rt, const struct vault_event *ev);
 /* Frees the registry (not the state). */
 void registry_free(struct agent_runtime *rt);
 

@@ -1,117 +1,45 @@
-/* handlers/runtime: start-up (registry and accepted turns from the state),
- * the trigger actions, scheduling under the global cap, and the engine pool's
- * results coming back to the main loop. */
+/* handlers/runtime: start-up, the dispatch of incoming messages inside one
+ * transaction each, and scheduling under the global cap. */
 #include "handlers/runtime.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "handlers/events.h"
 #include "handlers/inbound.h"
 #include "handlers/inbox.h"
 #include "handlers/registry.h"
 #include "handlers/turn.h"
 #include "state/outbox.h"
 #include "state/state.h"
-#include "util/clock.h"
 #include "util/crash.h"
 #include "util/log.h"
-
-void runtime_new_id(struct agent_runtime *rt, char out[ULID_LEN + 1])
-{
-	if (ulid_next(&rt->ids, out) != 0) {
-		/* getrandom() failed: still unique within this process. */
-		snprintf(out, ULID_LEN + 1, "X%025llu", (unsigned long long)++rt->next_turn);
-	}
-}
-
-void runtime_send(struct agent_runtime *rt, const struct bus_publish *pub)
-{
-	struct bus_publish p = *pub;
-
-	p.qos = 1;
-	if (outbox_add(state_outbox(rt->state), &p) != 0)
-		log_error("cannot record a publish on %s", pub->topic);
-}
-
-void runtime_send_doc(struct agent_runtime *rt, const char *topic, const cJSON *doc,
-		      bool retain)
-{
-	struct codec_buf buf;
-
-	if (!doc || sink_encode(&rt->sink, doc, &buf) != 0) {
-		log_error("cannot encode a publish on %s", topic);
-		return;
-	}
-	runtime_send(rt, &(struct bus_publish){ .topic = topic, .payload = buf.data,
-						 .len = buf.len, .retain = retain,
-						 .content_type = buf.content_type });
-	codec_buf_free(&buf);
-}
-
-void runtime_write(struct agent_runtime *rt, cJSON *write)
-{
-	runtime_send_doc(rt, rt->topics->vault_write, write, false);
-	cJSON_Delete(write);
-}
-
-static int send_recorded(void *arg, const struct bus_publish *pub, int *mid)
-{
-	struct agent_runtime *rt = arg;
-	int rc = rt->sink.publish(rt->sink.arg, pub, mid);
-
-	crash_point("published");
-	return rc;
-}
-
-void runtime_flush(struct agent_runtime *rt)
-{
-	outbox_flush(state_outbox(rt->state), send_recorded, rt);
-}
-
-void runtime_acked(struct agent_runtime *rt, int mid)
-{
-	outbox_acked(state_outbox(rt->state), mid);
-}
-
-void runtime_settle(struct agent_runtime *rt)
-{
-	outbox_settle(state_outbox(rt->state));
-}
-
-void runtime_schedule(struct agent_runtime *rt)
-{
-	struct turn_request *req;
-
-	while (rt->queues.running < (size_t)rt->opt.max_running &&
-	       (req = queues_next(&rt->queues)) != NULL)
-		turn_start(rt, req);
-}
 
 /* A turn accepted before a restart: queued again in its original order. */
 static void requeue_row(void *arg, const char *const cols[4])
 {
 	struct agent_runtime *rt = arg;
-	cJSON *doc = cJSON_Parse(cols[1]);
-	struct turn_request *req = doc ? turn_request_from_json(doc) : NULL;
+	struct queued *it = cols[0] && cols[1] ? queued_new(cols[0], cols[1]) : NULL;
 
-	cJSON_Delete(doc);
-	if (!req || queues_push(&rt->queues, req) != 0) {
-		log_error("cannot queue the accepted turn for %s again", cols[0]);
-		turn_request_free(req);
+	if (!it || queues_push(&rt->queues, it) != 0) {
+		log_error("cannot queue the accepted turn %s again", cols[0] ? cols[0] : "?");
+		queued_free(it);
 	}
 }
 
 int runtime_open(struct agent_runtime *rt, const struct runtime_options *opt,
-		 struct state *state, const struct topics *topics, const struct bus_sink *sink)
+		 struct state *state, const struct topics *topics, const struct bus_sink *sink,
+		 struct loop *l)
 {
 	memset(rt, 0, sizeof *rt);
 	rt->opt = *opt;
 	rt->state = state;
 	rt->topics = topics;
 	rt->sink = *sink;
+	rt->loop = l;
 	if (registry_load(rt) != 0 || state_turns_load(state, requeue_row, rt) != 0 ||
-	    engine_pool_start(opt->max_running, &opt->engine, &rt->pool) != 0) {
+	    engines_open(l, &opt->engine, &rt->engines) != 0) {
 		log_error("cannot start the agent runtime");
 		runtime_close(rt);
 		return -1;
@@ -124,51 +52,163 @@ int runtime_open(struct agent_runtime *rt, const struct runtime_options *opt,
 
 void runtime_close(struct agent_runtime *rt)
 {
-	engine_pool_stop(rt->pool);
-	rt->pool = NULL;
 	turn_free_all(rt);
+	engines_close(rt->engines);
+	rt->engines = NULL;
 	queues_free(&rt->queues);
+	queues_free(&rt->accepted);
 	registry_free(rt);
+	free(rt->inbox_mids);
+	rt->inbox_mids = NULL;
 }
 
-void runtime_trigger_fired(struct agent_runtime *rt, const struct trigger *t,
-			   const struct vault_event *ev, const struct bus_message *msg)
+/* Whatever the handlers changed in memory ahead of a transaction that did
+ * not commit goes back to what the state says; the message comes again. */
+static void undo_memory(struct agent_runtime *rt)
 {
+	queues_free(&rt->accepted);
+	registry_free(rt);
+	if (registry_load(rt) != 0)
+		log_error("registry: cannot reload the agents from the state");
+}
+
+static int fire(struct agent_runtime *rt, const struct trigger *t, const struct vault_event *ev,
+		const struct bus_message *msg)
+{
+	log_debug("trigger %s fired: %s of note %s", t->name, note_event_name(ev->event),
+		  ev->note.id);
 	if (t->action == TRIGGER_DEFINITION)
-		registry_definition(rt, ev, msg);
-	else
-		inbound_receive(rt, ev, msg);
+		return registry_definition(rt, ev, msg);
+	return inbound_receive(rt, ev, msg);
 }
 
-void runtime_observe(struct agent_runtime *rt, const struct vault_event *ev)
+/* The dedupe key, then every firing, in the caller's transaction. */
+static int act_once(struct agent_runtime *rt, const struct trigger_set *triggers,
+		    const bool *matched, const struct vault_event *ev, const struct bus_message *msg)
 {
-	registry_observe(rt, ev);
+	char *key = event_dedupe_key(ev);
+	int seen = key ? state_mark_seen(rt->state, key) : -1, rc = seen < 0 ? -1 : 0;
+
+	if (seen == 0)
+		log_debug("event %s seen before; skipped", key);
+	for (size_t i = 0; seen == 1 && rc == 0 && i < triggers->n; i++)
+		if (matched[i])
+			rc = fire(rt, &triggers->v[i], ev, msg);
+	free(key);
+	return rc;
 }
 
-void runtime_inbox(struct agent_runtime *rt, const struct bus_message *msg, const char *agent,
+int runtime_vault_event(struct agent_runtime *rt, const struct trigger_set *triggers,
+			const struct bus_message *msg, const char *event_name, size_t name_len)
+{
+	struct events_decoder d = { triggers, rt->opt.vault, rt->opt.max_payload };
+	bool matched[TRIGGER_SET_MAX] = { false };
+	struct vault_event ev;
+	struct bus_error err;
+	int fired = events_decode(&d, msg, event_name, name_len, &ev, matched, &err), rc;
+
+	if (fired < 0) {
+		rt->sink.deadletter(rt->sink.arg, msg, &err);
+		event_free(&ev);
+		return 0;
+	}
+	/* Most events neither fire nor concern a definition: no transaction. */
+	if (!fired && !strmap_get(&rt->definitions, ev.note.id)) {
+		event_free(&ev);
+		return 0;
+	}
+	rc = state_begin(rt->state);
+	if (rc == 0)
+		rc = registry_observe(rt, &ev);
+	if (rc == 0 && fired)
+		rc = act_once(rt, triggers, matched, &ev, msg);
+	if (rc != 0)
+		state_fail(rt->state);
+	event_free(&ev);
+	if (state_commit(rt->state) != 0) {
+		undo_memory(rt);
+		return -1;
+	}
+	if (queues_move_all(&rt->queues, &rt->accepted) != 0)
+		log_error("out of memory queueing accepted turns; they run after a restart");
+	return 0;
+}
+
+int runtime_inbox(struct agent_runtime *rt, const struct bus_message *msg, const char *agent,
+		  size_t agent_len)
+{
+	return inbox_receive(rt, msg, agent, agent_len);
+}
+
+int runtime_cancel(struct agent_runtime *rt, const struct bus_message *msg, const char *agent,
 		   size_t agent_len)
 {
-	inbox_receive(rt, msg, agent, agent_len);
+	char *name = strndup(agent, agent_len);
+	char *id = msg->len ? strndup(msg->payload, msg->len) : NULL;
+	int n = 0;
+
+	if (name && (id || !msg->len)) {
+		n = turn_cancel(rt, name, id && *id ? id : NULL);
+		log_info("cancel on %s: %d running turn%s ended", name, n, n == 1 ? "" : "s");
+	}
+	free(name);
+	free(id);
+	return 0;
 }
 
-int runtime_fd(const struct agent_runtime *rt)
+void runtime_schedule(struct agent_runtime *rt)
 {
-	return engine_pool_fd(rt->pool);
+	struct queued *it;
+
+	while (!rt->paused && rt->queues.running < (size_t)rt->opt.max_running &&
+	       (it = queues_next(&rt->queues)) != NULL)
+		turn_start(rt, it);
 }
 
-int runtime_timeout_ms(const struct agent_runtime *rt, int64_t now_ms)
+bool runtime_paused(const struct agent_runtime *rt)
 {
-	return turn_timeout_ms(rt, now_ms);
+	return rt->paused;
 }
 
-void runtime_tick(struct agent_runtime *rt, int64_t now_ms)
+void runtime_resume(struct agent_runtime *rt)
 {
-	struct engine_result *res;
+	rt->paused = false;
+}
 
-	while ((res = engine_pool_take(rt->pool)) != NULL)
-		turn_engine_done(rt, res);
-	turn_expire(rt, now_ms);
-	runtime_schedule(rt);
+static int send_recorded(void *arg, const struct bus_publish *pub, bus_publish_done_fn *done,
+			 void *done_arg)
+{
+	struct agent_runtime *rt = arg;
+	int rc = rt->sink.publish(rt->sink.arg, pub, done, done_arg);
+
+	crash_point("published");
+	return rc;
+}
+
+void runtime_flush(struct agent_runtime *rt, int64_t now_ms, int *retry_ms)
+{
+	struct outbox *ob = state_outbox(rt->state);
+
+	outbox_flush(ob, now_ms, send_recorded, rt);
+	*retry_ms = outbox_retry_ms(ob, now_ms);
+}
+
+void runtime_settle(struct agent_runtime *rt)
+{
+	if (outbox_settle(state_outbox(rt->state)) != 0)
+		rt->paused = true;
+}
+
+void runtime_acks_written(struct agent_runtime *rt)
+{
+	if (inbox_acks_written(rt) != 0)
+		log_warn("inbox: cannot forget acknowledged packet ids yet");
+}
+
+void runtime_connected(struct agent_runtime *rt, bool session_present)
+{
+	if (!session_present && state_inbox_forget_leftovers(rt->state) != 0)
+		log_warn("inbox: cannot forget the packet ids of the last run");
 }
 
 int runtime_agents(const struct agent_runtime *rt)

@@ -13,15 +13,22 @@
 #include "bus/merge.h"
 #include "bus/meta.h"
 #include "bus/write.h"
+#include "handlers/context.h"
 #include "handlers/notes.h"
-#include "handlers/runtime.h"
+#include "handlers/request.h"
 #include "state/state.h"
 #include "util/clock.h"
 #include "util/crash.h"
+#include "util/hash.h"
 #include "util/log.h"
-#include "util/text.h"
+#include "util/loop.h"
+
+/* Streamed text goes out as turn events at most this often, or this big. */
+#define TEXT_EVENT_MS 50
+#define TEXT_EVENT_BYTES 1024
 
 struct turn {
+	struct agent_runtime *rt;
 	uint64_t seq;			/* engine request id */
 	char turn_id[ULID_LEN + 1];
 	struct turn_request *req;
@@ -34,7 +41,13 @@ struct turn {
 	cJSON *thread_meta;		/* what the thread note says, merged */
 	char started_at[CLOCK_ISO_LEN];
 	int timeout;			/* seconds */
-	int64_t deadline;		/* monotonic ms */
+	uint64_t deadline;		/* loop timer */
+	struct engine_job *job;		/* NULL once it ended */
+	char *text;			/* streamed, not yet in a text event */
+	size_t text_len, text_cap;
+	int text_seq;
+	int64_t text_at;		/* when the last text event went out */
+	uint64_t text_timer;
 	struct turn *next;
 };
 
@@ -46,61 +59,6 @@ struct outcome {
 	long input_tokens, output_tokens;
 	double cost_usd;
 };
-
-/* --- requests ------------------------------------------------------------ */
-
-void turn_request_free(struct turn_request *r)
-{
-	if (!r)
-		return;
-	free(r->inbound_id);
-	free(r->agent);
-	free(r->drain_key);
-	free(r->content);
-	free(r->sender);
-	free(r->subject);
-	free(r->reply_to);
-	free(r->correlation_id);
-	free(r);
-}
-
-cJSON *turn_request_to_json(const struct turn_request *r)
-{
-	cJSON *j = cJSON_CreateObject();
-
-	if (!j || !notes_add(j, "inbound_id", r->inbound_id) || !notes_add(j, "agent", r->agent) ||
-	    !notes_add(j, "drain_key", r->drain_key) || !notes_add(j, "content", r->content) ||
-	    !notes_add(j, "sender", r->sender) || !notes_add(j, "subject", r->subject) ||
-	    !notes_add(j, "reply_to", r->reply_to) ||
-	    !notes_add(j, "correlation_id", r->correlation_id) ||
-	    !cJSON_AddNumberToObject(j, "depth", r->depth)) {
-		cJSON_Delete(j);
-		return NULL;
-	}
-	return j;
-}
-
-struct turn_request *turn_request_from_json(const cJSON *doc)
-{
-	struct turn_request *r = calloc(1, sizeof *r);
-	const cJSON *depth = cJSON_GetObjectItemCaseSensitive(doc, "depth");
-
-	if (!r)
-		return NULL;
-	r->inbound_id = meta_strdup(doc, "inbound_id");
-	r->agent = meta_strdup(doc, "agent");
-	r->drain_key = meta_strdup(doc, "drain_key");
-	r->content = meta_strdup(doc, "content");
-	r->sender = meta_strdup(doc, "sender");
-	r->subject = meta_strdup(doc, "subject");
-	r->reply_to = meta_strdup(doc, "reply_to");
-	r->correlation_id = meta_strdup(doc, "correlation_id");
-	r->depth = cJSON_IsNumber(depth) ? depth->valueint : 0;
-	if (r->inbound_id && r->agent && r->drain_key && r->content)
-		return r;
-	turn_request_free(r);
-	return NULL;
-}
 
 /* --- small pieces ---------------------------------------------------------- */
 
@@ -137,59 +95,172 @@ static bool add_cost(cJSON *md, double cost)
  * per-fire thread, the turn's id. */
 static char *thread_path(const char *agent, const char *last)
 {
-	char *safe_agent = strdup(agent), *path = NULL;
+	char *path = NULL;
 
-	if (safe_agent) {
-		text_safe_name(safe_agent);
-		if (asprintf(&path, "Threads/%s/%s", safe_agent, last) < 0)
-			path = NULL;
-	}
-	free(safe_agent);
+	/* Agent names are slugs: safe(name) is the name. */
+	if (asprintf(&path, "Threads/%s/%s", agent, last) < 0)
+		path = NULL;
 	return path;
 }
 
 static void load_thread_row(void *arg, const char *const cols[4])
 {
 	struct turn *t = arg;
+	char *path = cols[0] ? strdup(cols[0]) : NULL;
 
-	snprintf(t->thread_id, sizeof t->thread_id, "%s", cols[0]);
+	/* The spelling first written: the vault resolves paths without regard
+	 * to case, so this is the note the new turn continues. */
+	if (path) {
+		free(t->thread_path);
+		t->thread_path = path;
+	}
+	snprintf(t->thread_id, sizeof t->thread_id, "%s", cols[1] ? cols[1] : "");
 	cJSON_Delete(t->thread_meta);
-	t->thread_meta = cJSON_Parse(cols[1]);
+	t->thread_meta = cols[2] ? cJSON_Parse(cols[2]) : NULL;
 }
 
 static char *new_request_id(struct agent_runtime *rt, char buf[ULID_LEN + 1])
 {
-	runtime_new_id(rt, buf);
+	ctx_new_id(rt, buf);
 	return buf;
 }
 
-/* Merges `md` into what the thread note says and writes it (taken). */
-static void write_thread(struct agent_runtime *rt, struct turn *t, cJSON *md)
+/* Merges `md` (taken) into what the thread note says and writes it. */
+static int write_thread(struct agent_runtime *rt, struct turn *t, cJSON *md)
 {
 	char rid[ULID_LEN + 1];
 
-	if (!md || merge_patch(&t->thread_meta, md) != 0)
+	if (!md || merge_patch(&t->thread_meta, md) != 0) {
 		log_error("turn %s: out of memory tracking the thread note", t->turn_id);
-	runtime_write(rt, notes_thread_write(new_request_id(rt, rid), t->thread_path, t->thread_id,
-					     md));
+		cJSON_Delete(md);
+		state_fail(rt->state);
+		return -1;
+	}
+	return ctx_write(rt, notes_thread_write(new_request_id(rt, rid), t->thread_path,
+						t->thread_id, md));
 }
 
 /* A turn event on R/agent/A/events (QoS 0: live only). */
 static void turn_event(struct agent_runtime *rt, const struct turn *t, const char *kind,
-		       const char *key, const char *value)
+		       cJSON *extra)
 {
 	char at[CLOCK_ISO_LEN];
 	char *topic = topics_agent(rt->topics, t->req->agent, "events");
-	cJSON *ev = cJSON_CreateObject();
+	cJSON *ev = cJSON_CreateObject(), *x;
 
 	clock_iso8601(at);
 	if (topic && ev && notes_add(ev, "kind", kind) && notes_add(ev, "agent", t->req->agent) &&
 	    notes_add(ev, "turn_id", t->turn_id) && notes_add(ev, "inbound_id", t->req->inbound_id) &&
-	    notes_add(ev, "thread", t->thread_id) && notes_add(ev, "at", at) &&
-	    notes_add(ev, key, value))
-		sink_publish_doc(&rt->sink, topic, ev, 0, false);
+	    notes_add(ev, "thread", t->thread_id) && notes_add(ev, "at", at)) {
+		while (extra && (x = extra->child) != NULL)
+			cJSON_AddItemToObject(ev, x->string,
+					      cJSON_DetachItemViaPointer(extra, x));
+		ctx_publish_live(rt, topic, ev);
+	}
+	cJSON_Delete(extra);
 	cJSON_Delete(ev);
 	free(topic);
+}
+
+/* --- streamed text ------------------------------------------------------------ */
+
+static void flush_text(struct turn *t)
+{
+	cJSON *x = cJSON_CreateObject();
+
+	loop_timer_cancel(t->rt->loop, t->text_timer);
+	t->text_timer = 0;
+	if (!t->text_len) {
+		cJSON_Delete(x);
+		return;
+	}
+	if (x && cJSON_AddStringToObject(x, "text", t->text) &&
+	    cJSON_AddNumberToObject(x, "seq", ++t->text_seq))
+		turn_event(t->rt, t, "text", x);
+	else
+		cJSON_Delete(x);
+	t->text_len = 0;
+	t->text[0] = '\0';
+	t->text_at = loop_now(t->rt->loop);
+}
+
+static void flush_text_later(void *arg)
+{
+	struct turn *t = arg;
+
+	t->text_timer = 0;
+	flush_text(t);
+}
+
+static void on_delta(void *arg, const char *text, size_t len)
+{
+	struct turn *t = arg;
+	int64_t wait;
+
+	if (t->text_len + len + 1 > t->text_cap) {
+		size_t cap = (t->text_len + len + 1) * 2;
+		char *p = realloc(t->text, cap);
+
+		if (!p)
+			return;	/* a live event lost; the reply note is whole */
+		t->text = p;
+		t->text_cap = cap;
+	}
+	memcpy(t->text + t->text_len, text, len);
+	t->text_len += len;
+	t->text[t->text_len] = '\0';
+	wait = t->text_at + TEXT_EVENT_MS - loop_now(t->rt->loop);
+	if (t->text_len >= TEXT_EVENT_BYTES || wait <= 0)
+		flush_text(t);
+	else if (!t->text_timer)
+		t->text_timer = loop_timer(t->rt->loop, wait, flush_text_later, t);
+}
+
+/* --- the list of running turns ---------------------------------------------- */
+
+static void turn_unlink(struct agent_runtime *rt, struct turn *t)
+{
+	for (struct turn **pp = &rt->running; *pp; pp = &(*pp)->next) {
+		if (*pp == t) {
+			*pp = t->next;
+			return;
+		}
+	}
+}
+
+/* Frees `t` and whatever of it still runs: its job, its timers. */
+static void turn_free(struct turn *t)
+{
+	engine_cancel(t->job);
+	loop_timer_cancel(t->rt->loop, t->deadline);
+	loop_timer_cancel(t->rt->loop, t->text_timer);
+	turn_request_free(t->req);
+	free(t->definition);
+	free(t->model);
+	free(t->thread_path);
+	free(t->text);
+	cJSON_Delete(t->thread_meta);
+	free(t);
+}
+
+/* The state could not record a step of `t`: nothing of it was published
+ * (the outbox rolled back with the transaction), so it goes back to the head
+ * of its queue and runs again once the state can be written. */
+static void turn_requeue(struct agent_runtime *rt, struct turn *t)
+{
+	struct queued *it = queued_new(t->req->inbound_id, t->req->drain_key);
+
+	log_error("turn %s: the state cannot be written; %s waits to run again", t->turn_id,
+		  t->req->inbound_id);
+	rt->paused = true;
+	turn_unlink(rt, t);
+	queues_done(&rt->queues, t->req->drain_key);
+	if (!it || queues_push_front(&rt->queues, it) != 0) {
+		/* Still in the state's turn table: it runs after a restart. */
+		log_error("turn %s: out of memory requeueing %s", t->turn_id, t->req->inbound_id);
+		queued_free(it);
+	}
+	turn_free(t);
 }
 
 /* --- start ------------------------------------------------------------------- */
@@ -201,18 +272,41 @@ static cJSON *thread_start_meta(const struct turn *t, const char *agent)
 	cJSON *md = cJSON_CreateObject();
 	const char *started = meta_get(prior, "started_at");
 	const char *model = meta_get(prior, "model");
+	const char *count = meta_get(prior, "turn_count");
 
 	if (md && notes_add(md, "agent", agent) && notes_add(md, "mode", agent_mode_name(t->mode)) &&
 	    notes_add(md, "status", "working") &&
 	    notes_add(md, "started_at", started ? started : t->started_at) &&
-	    notes_add(md, "turn_count", t->per_fire ? "0" : meta_get(prior, "turn_count")
-							? meta_get(prior, "turn_count") : "0") &&
+	    notes_add(md, "turn_count", t->per_fire || !count ? "0" : count) &&
 	    notes_add(md, "last_turn_at", meta_get(prior, "last_turn_at")) &&
 	    notes_add(md, "definition", t->definition) && notes_add(md, "backend", "programmatic") &&
 	    notes_add(md, "model", model ? model : t->model))
 		return md;
 	cJSON_Delete(md);
 	return NULL;
+}
+
+/* Where the turn's thread note is, and what it says so far. A thread that
+ * is new gets an id derived from its path, so every attempt at it (after a
+ * crash, or with a lost state) proposes the id the vault already holds. */
+static int find_thread(struct agent_runtime *rt, struct turn *t)
+{
+	char *key;
+
+	if (t->per_fire) {
+		t->thread_path = thread_path(t->req->agent, t->turn_id);
+		ctx_new_id(rt, t->thread_id);
+		return t->thread_path ? 0 : -1;
+	}
+	key = notes_thread_key(t->req->agent, t->req->subject);
+	t->thread_path = key ? thread_path(t->req->agent, key) : NULL;
+	free(key);
+	if (!t->thread_path ||
+	    state_thread_get(rt->state, t->thread_path, load_thread_row, t) != 0)
+		return -1;
+	if (!t->thread_id[0])
+		hash_id_nocase(t->thread_path, strlen(t->thread_path), t->thread_id);
+	return 0;
 }
 
 static struct turn *turn_new(struct agent_runtime *rt, struct turn_request *req,
@@ -222,40 +316,25 @@ static struct turn *turn_new(struct agent_runtime *rt, struct turn_request *req,
 
 	if (!t)
 		return NULL;
+	t->rt = rt;
 	t->req = req;
 	t->seq = ++rt->next_turn;
-	runtime_new_id(rt, t->turn_id);
+	ctx_new_id(rt, t->turn_id);
 	clock_iso8601(t->started_at);
 	t->mode = spec->mode;
 	t->definition = strdup(spec->definition);
 	t->model = spec->model ? strdup(spec->model) : NULL;
 	t->per_fire = spec->mode == MODE_MULTI && !req->subject;
-	if (t->per_fire) {
-		t->thread_path = thread_path(req->agent, t->turn_id);
-	} else {
-		char *key = notes_thread_key(req->agent, req->subject);
-
-		t->thread_path = key ? thread_path(req->agent, key) : NULL;
-		free(key);
-	}
 	t->thread_meta = cJSON_CreateObject();
 	t->timeout = spec->timeout;
-	t->deadline = clock_mono_ms() + (int64_t)spec->timeout * 1000;
-	if (!t->definition || (spec->model && !t->model) || !t->thread_path || !t->thread_meta) {
-		free(t->definition);
-		free(t->model);
-		free(t->thread_path);
-		cJSON_Delete(t->thread_meta);
-		free(t);
+	if (!t->definition || (spec->model && !t->model) || !t->thread_meta ||
+	    find_thread(rt, t) != 0) {
+		t->req = NULL;
+		turn_free(t);
 		return NULL;
 	}
-	/* A deterministic thread note may exist from earlier turns. */
-	if (!t->per_fire)
-		state_thread_get(rt->state, t->thread_path, load_thread_row, t);
 	if (!t->thread_meta)
 		t->thread_meta = cJSON_CreateObject();
-	if (!t->thread_id[0])
-		runtime_new_id(rt, t->thread_id);
 	return t;
 }
 
@@ -281,38 +360,126 @@ static struct engine_request *engine_request_for(const struct turn *t,
 	return NULL;
 }
 
-static void turn_finish(struct agent_runtime *rt, struct turn *t, const struct outcome *o);
-
-void turn_start(struct agent_runtime *rt, struct turn_request *req)
+/* The start write and what the thread note says, committed together. */
+static int record_start(struct agent_runtime *rt, struct turn *t)
 {
-	const struct agent_spec *spec = strmap_get(&rt->agents, req->agent);
-	struct engine_request *er;
+	char *meta;
+	int rc = state_begin(rt->state);
+
+	if (rc == 0)
+		rc = write_thread(rt, t, thread_start_meta(t, t->req->agent));
+	if (rc == 0 && !t->per_fire) {
+		meta = cJSON_PrintUnformatted(t->thread_meta);
+		rc = meta ? state_thread_put(rt->state, t->thread_path, t->thread_id, meta) : -1;
+		free(meta);
+	}
+	if (rc != 0)
+		state_fail(rt->state);
+	return state_commit(rt->state);
+}
+
+static void turn_finish(struct agent_runtime *rt, struct turn *t, const struct outcome *o);
+static void on_done(void *arg, struct engine_result *res);
+static void on_deadline(void *arg);
+
+static void read_request(void *arg, const char *const cols[4])
+{
+	struct turn_request **req = arg;
+	cJSON *doc = cols[0] ? cJSON_Parse(cols[0]) : NULL;
+
+	turn_request_free(*req);
+	*req = doc ? turn_request_from_json(doc) : NULL;
+	cJSON_Delete(doc);
+}
+
+/* The request of `it`, from the state; NULL (logged) when it cannot be had. */
+static struct turn_request *load_request(struct agent_runtime *rt, const struct queued *it)
+{
+	struct turn_request *req = NULL;
+
+	if (state_turn_get(rt->state, it->inbound_id, read_request, &req) != 0)
+		return NULL;
+	if (!req)
+		log_error("%s: the accepted turn is missing from the state", it->inbound_id);
+	return req;
+}
+
+static void begin_engine(struct agent_runtime *rt, struct turn *t, const struct agent_spec *spec)
+{
+	static const struct engine_events events = { on_delta, on_done };
+	struct engine_request *er = engine_request_for(t, spec);
+
+	t->job = er ? engine_start(rt->engines, er, &events, t) : NULL;
+	engine_request_free(er);
+	t->deadline = loop_timer(rt->loop, (int64_t)t->timeout * 1000, on_deadline, t);
+	if (!t->job || !t->deadline) {
+		turn_finish(rt, t, &(struct outcome){ .text = "out of memory calling the engine" });
+		return;
+	}
+	crash_point("turn-running");
+}
+
+/* A waiting turn that cannot start after all is answered now. */
+static void refuse_waiting(struct agent_runtime *rt, struct turn_request *req, const char *why)
+{
+	int rc = state_begin(rt->state);
+
+	if (rc == 0)
+		rc = turn_refuse(rt, req, why);
+	if (rc != 0)
+		state_fail(rt->state);
+	if (state_commit(rt->state) != 0) {
+		struct queued *it = queued_new(req->inbound_id, req->drain_key);
+
+		rt->paused = true;
+		queues_done(&rt->queues, req->drain_key);
+		if (!it || queues_push_front(&rt->queues, it) != 0)
+			queued_free(it);
+		turn_request_free(req);
+		return;
+	}
+	queues_done(&rt->queues, req->drain_key);
+	turn_request_free(req);
+}
+
+void turn_start(struct agent_runtime *rt, struct queued *it)
+{
+	struct turn_request *req = load_request(rt, it);
+	const struct agent_spec *spec = req ? strmap_get(&rt->agents, req->agent) : NULL;
 	struct turn *t;
 
+	if (!req) {
+		if (state_failing(rt->state, NULL)) {
+			rt->paused = true;
+			queues_done(&rt->queues, it->drain_key);
+			if (queues_push_front(&rt->queues, it) == 0)
+				return;
+		} else {
+			queues_done(&rt->queues, it->drain_key);
+		}
+		queued_free(it);
+		return;
+	}
+	queued_free(it);
 	if (!spec) {
-		queues_done(&rt->queues, req->drain_key);
-		turn_refuse(rt, req, "the agent was unregistered before the turn could run");
+		refuse_waiting(rt, req, "the agent was unregistered before the turn could run");
 		return;
 	}
 	t = turn_new(rt, req, spec);
 	if (!t) {
-		queues_done(&rt->queues, req->drain_key);
-		turn_refuse(rt, req, "out of memory starting the turn");
+		refuse_waiting(rt, req, "out of memory starting the turn");
 		return;
 	}
 	t->next = rt->running;
 	rt->running = t;
-	write_thread(rt, t, thread_start_meta(t, req->agent));
-	turn_event(rt, t, "start", NULL, NULL);
-	log_debug("turn %s: %s on %s (thread %s)", t->turn_id, req->inbound_id, req->agent,
-		  t->thread_path);
-	er = engine_request_for(t, spec);
-	if (!er) {
-		turn_finish(rt, t, &(struct outcome){ .text = "out of memory calling the engine" });
+	if (record_start(rt, t) != 0) {
+		turn_requeue(rt, t);
 		return;
 	}
-	engine_pool_submit(rt->pool, er);
-	crash_point("turn-running");
+	turn_event(rt, t, "start", NULL);
+	log_debug("turn %s: %s on %s (thread %s)", t->turn_id, req->inbound_id, req->agent,
+		  t->thread_path);
+	begin_engine(rt, t, spec);
 }
 
 /* --- finish ------------------------------------------------------------------ */
@@ -322,6 +489,7 @@ static cJSON *thread_end_meta(const struct turn *t, const struct outcome *o, con
 {
 	const cJSON *prior = t->per_fire ? NULL : t->thread_meta;
 	const char *session = o->session ? o->session : meta_get(t->thread_meta, "session");
+	const char *cost = prior ? meta_get(prior, "total_cost_usd") : NULL;
 	cJSON *md = cJSON_CreateObject();
 
 	if (md && notes_add(md, "status", o->ok ? "ok" : "error") &&
@@ -330,8 +498,7 @@ static cJSON *thread_end_meta(const struct turn *t, const struct outcome *o, con
 	    notes_add_count(md, "input_tokens", meta_count(prior, "input_tokens") + o->input_tokens) &&
 	    notes_add_count(md, "output_tokens",
 			    meta_count(prior, "output_tokens") + o->output_tokens) &&
-	    add_cost(md, (prior && meta_get(prior, "total_cost_usd")
-			  ? strtod(meta_get(prior, "total_cost_usd"), NULL) : 0) + o->cost_usd))
+	    add_cost(md, (cost ? strtod(cost, NULL) : 0) + o->cost_usd))
 		return md;
 	cJSON_Delete(md);
 	return NULL;
@@ -353,182 +520,236 @@ static void take_answer_row(void *arg, const char *const cols[4])
 	a->json = cols[2] && strcmp(cols[2], "1") == 0;
 }
 
-static size_t unhex(const char *hex, unsigned char *out, size_t cap)
+/* Correlation data as the request carried it (MQTT allows 65,535 bytes). */
+static unsigned char *unhex(const char *hex, size_t *len)
 {
-	size_t n = 0;
+	size_t n = hex ? strlen(hex) / 2 : 0;
+	unsigned char *out = n ? malloc(n) : NULL;
 
-	for (; hex && hex[0] && hex[1] && n < cap; hex += 2) {
+	*len = 0;
+	for (size_t i = 0; out && i < n; i++) {
 		unsigned v;
 
-		if (sscanf(hex, "%2x", &v) != 1)
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
 			break;
-		out[n++] = (unsigned char)v;
+		out[(*len)++] = (unsigned char)v;
 	}
-	return n;
+	return out;
 }
 
 /* Section 5.2: the reply also goes to the inbox request's response topic,
  * text for text and the note for JSON. */
-static void answer_inbox(struct agent_runtime *rt, const struct turn_request *req,
-			 const cJSON *note, const char *text)
+static int answer_inbox(struct agent_runtime *rt, const struct turn_request *req,
+			const cJSON *note, const char *text)
 {
 	struct answer a = { 0 };
-	unsigned char corr[512];
+	unsigned char *corr = NULL;
 	size_t corr_len;
+	int rc = state_answer_take(rt->state, req->inbound_id, take_answer_row, &a);
+	cJSON *empty = NULL;
+	struct codec_buf buf;
 
-	if (state_answer_take(rt->state, req->inbound_id, take_answer_row, &a) != 0 || !a.topic)
+	if (rc != 0 || !a.topic)
 		goto out;
-	corr_len = unhex(a.correlation, corr, sizeof corr);
+	corr = unhex(a.correlation, &corr_len);
 	if (a.json) {
-		cJSON *empty = note ? NULL : cJSON_CreateObject();
-		struct codec_buf buf;
-
 		/* An empty reply writes no note; say so with an empty content. */
-		if (empty && cJSON_AddStringToObject(empty, "content", ""))
+		if (!note && (empty = cJSON_CreateObject()) != NULL &&
+		    cJSON_AddStringToObject(empty, "content", ""))
 			note = empty;
-		if (note && sink_encode(&rt->sink, note, &buf) == 0) {
-			runtime_send(rt, &(struct bus_publish){
+		rc = note && sink_encode(&rt->sink, note, &buf) == 0 ? 0 : -1;
+		if (rc == 0) {
+			rc = ctx_send(rt, &(struct bus_publish){
 				.topic = a.topic, .payload = buf.data, .len = buf.len,
 				.content_type = buf.content_type,
-				.correlation = corr_len ? corr : NULL, .correlation_len = corr_len });
+				.correlation = corr, .correlation_len = corr_len });
 			codec_buf_free(&buf);
 		}
-		cJSON_Delete(empty);
 	} else {
-		runtime_send(rt, &(struct bus_publish){
+		rc = ctx_send(rt, &(struct bus_publish){
 			.topic = a.topic, .payload = text, .len = strlen(text),
 			.content_type = "text/plain; charset=utf-8",
-			.correlation = corr_len ? corr : NULL, .correlation_len = corr_len });
+			.correlation = corr, .correlation_len = corr_len });
 	}
 out:
+	cJSON_Delete(empty);
+	free(corr);
 	free(a.topic);
 	free(a.correlation);
+	return rc;
 }
 
-/* Section 6, step 3: the reply note (non-empty reply) or the failure note,
- * also on R/agent/A/reply. Writes the new note's id into `id_out` (empty when
- * nothing was written). */
-static void write_reply(struct agent_runtime *rt, const struct turn_request *req,
-			const char *thread, const struct outcome *o, char id_out[ULID_LEN + 1])
+static cJSON *message_meta(const struct turn_request *req, const char *thread)
 {
-	char rid[ULID_LEN + 1], ts[CLOCK_ISO_LEN];
-	char *text = o->ok ? strdup(o->text) : notes_failure_text(o->text);
-	char *topic = topics_agent(rt->topics, req->agent, "reply");
-	cJSON *md = cJSON_CreateObject(), *note;
+	char ts[CLOCK_ISO_LEN];
+	cJSON *md = cJSON_CreateObject();
 
-	id_out[0] = '\0';
-	if (o->ok && !*o->text) {
-		answer_inbox(rt, req, NULL, "");
-		goto out;
-	}
-	runtime_new_id(rt, id_out);
 	clock_iso8601(ts);
-	if (!text || !md || !notes_add(md, "agent", req->agent) ||
-	    !notes_add(md, "direction", "outbound") || !notes_add(md, "sender", "session") ||
-	    !notes_add(md, "ts", ts) || !notes_add(md, "in_reply_to", req->inbound_id) ||
-	    !notes_add(md, "thread", thread))
-		goto out;
-	note = notes_message(id_out, req->agent, text, true, md);
-	md = NULL;
-	if (!note)
-		goto out;
-	if (topic)
-		runtime_send_doc(rt, topic, note, false);
-	answer_inbox(rt, req, note, text);
-	runtime_write(rt, write_build(WRITE_CREATE, new_request_id(rt, rid), AGENTBUS_ORIGIN, note));
-out:
+	if (md && notes_add(md, "agent", req->agent) && notes_add(md, "direction", "outbound") &&
+	    notes_add(md, "sender", "session") && notes_add(md, "ts", ts) &&
+	    notes_add(md, "in_reply_to", req->inbound_id) && notes_add(md, "thread", thread))
+		return md;
 	cJSON_Delete(md);
-	free(text);
+	return NULL;
+}
+
+/* Section 6, step 3: the reply note (`text`, non-empty) or the failure note,
+ * also on R/agent/A/reply and to the inbox's response topic. Returns 0, -1,
+ * or -2 when the note is too large to write (nothing recorded). */
+static int write_message(struct agent_runtime *rt, const struct turn_request *req,
+			 const char *thread, const char *text, char id[ULID_LEN + 1])
+{
+	char rid[ULID_LEN + 1];
+	char *topic = topics_agent(rt->topics, req->agent, "reply");
+	cJSON *note, *w;
+	int rc = -1;
+
+	ctx_new_id(rt, id);
+	note = notes_message(id, req->agent, text, true, message_meta(req, thread));
+	w = note ? write_build(WRITE_CREATE, new_request_id(rt, rid), AGENTBUS_ORIGIN,
+			       cJSON_Duplicate(note, true)) : NULL;
+	if (w)
+		rc = ctx_write(rt, w);
+	if (rc == 0)
+		rc = topic ? ctx_send_doc(rt, topic, note, false, SIZE_MAX) : -1;
+	if (rc == 0)
+		rc = answer_inbox(rt, req, note, text);
+	if (rc == -1)
+		state_fail(rt->state);
+	cJSON_Delete(note);
 	free(topic);
+	return rc;
+}
+
+static int write_reply(struct agent_runtime *rt, const struct turn_request *req,
+		       const char *thread, const struct outcome *o, char id[ULID_LEN + 1])
+{
+	char *text, why[160];
+	int rc;
+
+	id[0] = '\0';
+	if (o->ok && !*o->text)
+		return answer_inbox(rt, req, NULL, "");
+	text = o->ok ? strdup(o->text) : notes_failure_text(o->text);
+	rc = text ? write_message(rt, req, thread, text, id) : -1;
+	free(text);
+	if (rc != -2)
+		return rc;
+	snprintf(why, sizeof why, "the reply is larger than the largest note agentbus writes "
+		 "(%zu bytes)", ctx_write_limit(rt));
+	text = notes_failure_text(why);
+	rc = text ? write_message(rt, req, thread, text, id) : -1;
+	free(text);
+	return rc;
+}
+
+static cJSON *callback_meta(const struct turn_request *req, const char *thread, bool ok,
+			    const char *reply_id)
+{
+	char ts[CLOCK_ISO_LEN], depth[16];
+	char *sender = NULL;
+	cJSON *md = cJSON_CreateObject();
+	bool built;
+
+	clock_iso8601(ts);
+	snprintf(depth, sizeof depth, "%d", req->depth + 1);
+	/* The reference names the reply only when there is one to read. */
+	built = md && asprintf(&sender, "callback:%s", req->agent) >= 0 &&
+		notes_add(md, "callback", "true") && notes_add(md, "status", ok ? "ok" : "error") &&
+		notes_add(md, "source_channel", req->agent) &&
+		notes_add(md, "source_thread", thread) &&
+		notes_add(md, "source_message", ok && reply_id && *reply_id ? reply_id : NULL) &&
+		notes_add(md, "correlation_id", req->correlation_id) &&
+		notes_add(md, "delegation_depth", depth) && notes_add(md, "agent", req->reply_to) &&
+		notes_add(md, "direction", "inbound") && notes_add(md, "sender", sender) &&
+		notes_add(md, "ts", ts);
+	free(sender);
+	if (built)
+		return md;
+	cJSON_Delete(md);
+	return NULL;
 }
 
 /* Section 6, step 4: wake the requester, unless the depth limit says stop. */
-static void write_callback(struct agent_runtime *rt, const struct turn_request *req,
-			   const char *thread, bool ok, const char *reply_id)
+static int write_callback(struct agent_runtime *rt, const struct turn_request *req,
+			  const char *thread, bool ok, const char *reply_id)
 {
-	char id[ULID_LEN + 1], rid[ULID_LEN + 1], ts[CLOCK_ISO_LEN], depth[16];
-	char *text, *sender = NULL;
-	cJSON *md, *note;
+	char id[ULID_LEN + 1], rid[ULID_LEN + 1];
+	char *text;
+	cJSON *note;
+	int rc = -1;
 
 	if (!req->reply_to)
-		return;
+		return 0;
 	if (req->depth >= MAX_DELEGATION_DEPTH) {
 		log_warn("%s: delegation depth %d reached the limit of %d; no callback to %s",
 			 req->inbound_id, req->depth, MAX_DELEGATION_DEPTH, req->reply_to);
-		return;
+		return 0;
 	}
 	if (!strmap_get(&rt->agents, req->reply_to)) {
 		log_warn("%s: reply_to names no registered agent (%s); no callback", req->inbound_id,
 			 req->reply_to);
-		return;
+		return 0;
 	}
-	runtime_new_id(rt, id);
-	clock_iso8601(ts);
-	snprintf(depth, sizeof depth, "%d", req->depth + 1);
+	ctx_new_id(rt, id);
 	text = notes_callback_text(req->agent, ok);
-	md = cJSON_CreateObject();
-	if (text && md && asprintf(&sender, "callback:%s", req->agent) >= 0 &&
-	    notes_add(md, "callback", "true") && notes_add(md, "status", ok ? "ok" : "error") &&
-	    notes_add(md, "source_channel", req->agent) && notes_add(md, "source_thread", thread) &&
-	    notes_add(md, "source_message", reply_id && *reply_id ? reply_id : NULL) &&
-	    notes_add(md, "correlation_id", req->correlation_id) &&
-	    notes_add(md, "delegation_depth", depth) && notes_add(md, "agent", req->reply_to) &&
-	    notes_add(md, "direction", "inbound") && notes_add(md, "sender", sender) &&
-	    notes_add(md, "ts", ts) && (note = notes_message(id, req->reply_to, text, false, md))) {
-		md = NULL;
-		runtime_write(rt, write_build(WRITE_CREATE, new_request_id(rt, rid), AGENTBUS_ORIGIN,
-					      note));
-	}
-	cJSON_Delete(md);
-	free(sender);
+	note = text ? notes_message(id, req->reply_to, text, false,
+				    callback_meta(req, thread, ok, reply_id)) : NULL;
+	if (note)
+		rc = ctx_write(rt, write_build(WRITE_CREATE, new_request_id(rt, rid),
+					       AGENTBUS_ORIGIN, note));
 	free(text);
+	return rc;
 }
 
 /* Steps 3 to 5, shared by finished and refused turns. */
-static void write_outcome(struct agent_runtime *rt, const struct turn_request *req,
-			  const char *thread, const struct outcome *o)
+static int write_outcome(struct agent_runtime *rt, const struct turn_request *req,
+			 const char *thread, const struct outcome *o)
 {
 	char reply_id[ULID_LEN + 1], rid[ULID_LEN + 1], at[CLOCK_ISO_LEN];
 
-	write_reply(rt, req, thread, o, reply_id);
-	write_callback(rt, req, thread, o->ok, reply_id);
 	clock_iso8601(at);
-	runtime_write(rt, notes_marker_write(new_request_id(rt, rid), req->inbound_id, at));
-}
-
-static void turn_unlink(struct agent_runtime *rt, struct turn *t)
-{
-	for (struct turn **pp = &rt->running; *pp; pp = &(*pp)->next) {
-		if (*pp == t) {
-			*pp = t->next;
-			return;
-		}
+	if (write_reply(rt, req, thread, o, reply_id) != 0 ||
+	    write_callback(rt, req, thread, o->ok, reply_id) != 0 ||
+	    ctx_write(rt, notes_marker_write(new_request_id(rt, rid), req->inbound_id, at)) != 0) {
+		state_fail(rt->state);
+		return -1;
 	}
+	return 0;
 }
 
-static void turn_free(struct turn *t)
-{
-	turn_request_free(t->req);
-	free(t->definition);
-	free(t->model);
-	free(t->thread_path);
-	cJSON_Delete(t->thread_meta);
-	free(t);
-}
-
-/* Remembers the thread note and forgets the finished turn, together. */
-static void record_finished(struct agent_runtime *rt, const struct turn *t)
+/* Remembers the thread note and forgets the finished turn. */
+static int record_finished(struct agent_runtime *rt, const struct turn *t)
 {
 	char *meta = cJSON_PrintUnformatted(t->thread_meta);
-	int rc = state_begin(rt->state);
+	int rc = meta ? 0 : -1;
 
-	if (rc == 0 && !t->per_fire && meta)
+	if (rc == 0 && !t->per_fire)
 		rc = state_thread_put(rt->state, t->thread_path, t->thread_id, meta);
 	if (rc == 0)
 		rc = state_turn_done(rt->state, t->req->inbound_id);
-	if (rc != 0 || state_commit(rt->state) != 0)
-		log_error("turn %s: cannot record the finished turn", t->turn_id);
 	free(meta);
+	return rc;
+}
+
+static cJSON *done_extra(const struct outcome *o)
+{
+	cJSON *x = cJSON_CreateObject();
+	cJSON *usage = x ? cJSON_AddObjectToObject(x, "usage") : NULL;
+
+	if (!o->ok) {
+		if (usage)
+			cJSON_DeleteItemFromObject(x, "usage");
+		if (x && cJSON_AddStringToObject(x, "error", o->text))
+			return x;
+	} else if (usage && cJSON_AddStringToObject(x, "reply", o->text) &&
+		   cJSON_AddNumberToObject(usage, "input_tokens", (double)o->input_tokens) &&
+		   cJSON_AddNumberToObject(usage, "output_tokens", (double)o->output_tokens) &&
+		   cJSON_AddNumberToObject(x, "cost_usd", o->cost_usd)) {
+		return x;
+	}
+	cJSON_Delete(x);
+	return NULL;
 }
 
 /* Steps 2 to 5 are recorded in the outbox in one transaction with the
@@ -537,84 +758,86 @@ static void record_finished(struct agent_runtime *rt, const struct turn *t)
 static void turn_finish(struct agent_runtime *rt, struct turn *t, const struct outcome *o)
 {
 	char now[CLOCK_ISO_LEN];
+	int rc = state_begin(rt->state);
 
 	clock_iso8601(now);
-	if (state_begin(rt->state) != 0)
-		log_error("turn %s: cannot begin the finishing transaction", t->turn_id);
-	write_thread(rt, t, thread_end_meta(t, o, now));		/* 2 */
-	write_outcome(rt, t->req, t->thread_id, o);			/* 3, 4, 5 */
+	flush_text(t);
+	if (rc == 0)
+		rc = write_thread(rt, t, thread_end_meta(t, o, now));		/* 2 */
+	if (rc == 0)
+		rc = write_outcome(rt, t->req, t->thread_id, o);		/* 3, 4, 5 */
 	crash_point("turn-finishing");
-	record_finished(rt, t);
-	if (state_commit(rt->state) != 0)
-		log_error("turn %s: cannot commit the finished turn", t->turn_id);
+	if (rc == 0)
+		rc = record_finished(rt, t);
+	if (rc != 0)
+		state_fail(rt->state);
+	if (state_commit(rt->state) != 0) {
+		turn_requeue(rt, t);
+		return;
+	}
 	crash_point("turn-finished");
-	if (o->ok)
-		turn_event(rt, t, "done", "reply", o->text);
-	else
-		turn_event(rt, t, "error", "error", o->text);
+	turn_event(rt, t, o->ok ? "done" : "error", done_extra(o));
 	log_info("turn %s: %s on %s %s", t->turn_id, t->req->inbound_id, t->req->agent,
 		 o->ok ? "done" : "failed");
 	turn_unlink(rt, t);
 	queues_done(&rt->queues, t->req->drain_key);
 	turn_free(t);
-	runtime_schedule(rt);
 }
 
-void turn_engine_done(struct agent_runtime *rt, struct engine_result *res)
+static void on_done(void *arg, struct engine_result *res)
 {
-	struct turn *t = rt->running;
+	struct turn *t = arg;
 
-	while (t && t->seq != res->turn)
-		t = t->next;
-	if (!t) {
-		log_debug("engine result for turn %llu, which already ended",
-			  (unsigned long long)res->turn);
-	} else {
-		turn_finish(rt, t, &(struct outcome){
-			.ok = res->ok, .text = res->ok ? (res->reply ? res->reply : "")
-						       : (res->error ? res->error : "engine failed"),
-			.session = res->session, .input_tokens = res->input_tokens,
-			.output_tokens = res->output_tokens, .cost_usd = res->cost_usd });
-	}
+	t->job = NULL;	/* the job is gone */
+	turn_finish(t->rt, t, &(struct outcome){
+		.ok = res->ok, .text = res->ok ? (res->reply ? res->reply : "")
+					       : (res->error ? res->error : "engine failed"),
+		.session = res->session, .input_tokens = res->input_tokens,
+		.output_tokens = res->output_tokens, .cost_usd = res->cost_usd });
 	engine_result_free(res);
 }
 
-void turn_expire(struct agent_runtime *rt, int64_t now_ms)
+static void on_deadline(void *arg)
 {
-	struct turn *t = rt->running;
+	struct turn *t = arg;
 	char why[64];
 
-	while (t) {
-		if (t->deadline > now_ms) {
-			t = t->next;
-			continue;
-		}
-		snprintf(why, sizeof why, "timed out after %d s", t->timeout);
-		turn_finish(rt, t, &(struct outcome){ .text = why });
-		/* Finishing may have started other turns: look again from the top. */
-		t = rt->running;
-	}
+	t->deadline = 0;
+	/* The job's fds, timers and memory go now; the engine's answer, should
+	 * one come, has nowhere to arrive. */
+	engine_cancel(t->job);
+	t->job = NULL;
+	snprintf(why, sizeof why, "timed out after %d s", t->timeout);
+	turn_finish(t->rt, t, &(struct outcome){ .text = why });
 }
 
-int turn_timeout_ms(const struct agent_runtime *rt, int64_t now_ms)
+int turn_cancel(struct agent_runtime *rt, const char *agent, const char *inbound_id)
 {
-	int64_t next = -1;
+	int n = 0;
 
-	for (const struct turn *t = rt->running; t; t = t->next)
-		if (next < 0 || t->deadline < next)
-			next = t->deadline;
-	if (next < 0)
-		return -1;
-	return next <= now_ms ? 0 : (int)(next - now_ms);
+	for (struct turn *t = rt->running, *next; t; t = next) {
+		next = t->next;
+		if (strcmp(t->req->agent, agent) != 0 || !t->job ||
+		    (inbound_id && strcmp(t->req->inbound_id, inbound_id) != 0))
+			continue;
+		engine_cancel(t->job);
+		t->job = NULL;
+		turn_finish(rt, t, &(struct outcome){ .text = "cancelled" });
+		n++;
+		next = rt->running;	/* finishing changed the list */
+	}
+	return n;
 }
 
-void turn_refuse(struct agent_runtime *rt, struct turn_request *req, const char *reason)
+int turn_refuse(struct agent_runtime *rt, const struct turn_request *req, const char *reason)
 {
 	log_warn("%s on %s refused: %s", req->inbound_id, req->agent, reason);
-	write_outcome(rt, req, NULL, &(struct outcome){ .text = reason });
-	if (state_turn_done(rt->state, req->inbound_id) != 0)
-		log_error("%s: cannot forget the refused turn", req->inbound_id);
-	turn_request_free(req);
+	if (write_outcome(rt, req, NULL, &(struct outcome){ .text = reason }) != 0 ||
+	    state_turn_done(rt->state, req->inbound_id) != 0) {
+		state_fail(rt->state);
+		return -1;
+	}
+	return 0;
 }
 
 void turn_free_all(struct agent_runtime *rt)

@@ -1,14 +1,22 @@
-/* state/outbox: one table per database, rows deleted on PUBACK. */
+/* state/outbox: one table per database, rows deleted on PUBACK. Every entry
+ * lives in exactly one list: new (its transaction is open), ready, or
+ * waiting (in flight, or backing off after a failure). */
 #include "state/outbox.h"
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/clock.h"
 #include "util/log.h"
 
+#define RETRY_FIRST_MS 250
+#define RETRY_MAX_MS 30000
+
 struct outbox_entry {
+	struct outbox *ob;
 	int64_t id;
 	char *topic;
 	void *payload;
@@ -18,7 +26,10 @@ struct outbox_entry {
 	size_t correlation_len;
 	int qos;
 	bool retain;
-	struct outbox_entry *next;
+	bool in_flight;		/* sent, no answer yet */
+	int attempts;		/* failed sends or refusals */
+	int64_t retry_at;	/* monotonic ms; when !in_flight on the waiting list */
+	struct outbox_entry *next, *prev;	/* prev: only on the waiting list */
 };
 
 static const char table[] =
@@ -44,22 +55,33 @@ static void *memdup(const void *p, size_t n)
 	return q;
 }
 
-static void queue_entry(struct outbox *ob, struct outbox_entry *e)
+static void append(struct outbox_entry **head, struct outbox_entry **tail, struct outbox_entry *e)
 {
 	e->next = NULL;
-	if (ob->pending_tail)
-		ob->pending_tail->next = e;
+	if (*tail)
+		(*tail)->next = e;
 	else
-		ob->pending_head = e;
-	ob->pending_tail = e;
+		*head = e;
+	*tail = e;
 }
 
-static struct outbox_entry *entry_new(int64_t id, const struct bus_publish *pub)
+static void free_list(struct outbox_entry *e)
+{
+	while (e) {
+		struct outbox_entry *next = e->next;
+
+		entry_free(e);
+		e = next;
+	}
+}
+
+static struct outbox_entry *entry_new(struct outbox *ob, int64_t id, const struct bus_publish *pub)
 {
 	struct outbox_entry *e = calloc(1, sizeof *e);
 
 	if (!e)
 		return NULL;
+	e->ob = ob;
 	e->id = id;
 	e->topic = strdup(pub->topic);
 	e->payload = memdup(pub->payload, pub->len);
@@ -69,7 +91,8 @@ static struct outbox_entry *entry_new(int64_t id, const struct bus_publish *pub)
 	e->correlation_len = e->correlation ? pub->correlation_len : 0;
 	e->qos = pub->qos;
 	e->retain = pub->retain;
-	if (e->topic && (!pub->len || e->payload) && (!pub->content_type || e->content_type))
+	if (e->topic && (!pub->len || e->payload) && (!pub->content_type || e->content_type) &&
+	    (!pub->correlation_len || e->correlation))
 		return e;
 	entry_free(e);
 	return NULL;
@@ -79,7 +102,7 @@ static struct outbox_entry *entry_new(int64_t id, const struct bus_publish *pub)
 static int load_rows(struct outbox *ob)
 {
 	sqlite3_stmt *st;
-	int rc, n = 0;
+	int rc;
 
 	if (sqlite3_prepare_v2(ob->db, "SELECT id, topic, payload, content_type, correlation, qos,"
 			       " retain FROM outbox ORDER BY id", -1, &st, NULL) != SQLITE_OK)
@@ -95,16 +118,18 @@ static int load_rows(struct outbox *ob)
 			.qos = sqlite3_column_int(st, 5),
 			.retain = sqlite3_column_int(st, 6) != 0,
 		};
-		struct outbox_entry *e = entry_new(sqlite3_column_int64(st, 0), &pub);
+		struct outbox_entry *e = entry_new(ob, sqlite3_column_int64(st, 0), &pub);
 
-		if (!e)
+		if (!e) {
+			rc = SQLITE_NOMEM;
 			break;
-		queue_entry(ob, e);
-		n++;
+		}
+		append(&ob->ready_head, &ob->ready_tail, e);
+		ob->n_rows++;
 	}
 	sqlite3_finalize(st);
-	if (n)
-		log_info("outbox: %d publishes from before the restart are sent again", n);
+	if (ob->n_rows)
+		log_info("outbox: %zu publishes from before the restart are sent again", ob->n_rows);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -126,24 +151,17 @@ int outbox_open(struct outbox *ob, sqlite3 *db)
 	return 0;
 }
 
-static void free_value(void *arg, const char *key, void *value)
-{
-	(void)arg;
-	(void)key;
-	free(value);
-}
-
 void outbox_close(struct outbox *ob)
 {
-	outbox_discard(ob);
 	if (ob->db && ob->remove)
 		outbox_settle(ob);
-	free(ob->acked);
-	strmap_each(&ob->sent, free_value, NULL);
+	free_list(ob->new_head);
+	free_list(ob->ready_head);
+	free_list(ob->waiting);
+	free(ob->done);
 	sqlite3_finalize(ob->add);
 	sqlite3_finalize(ob->remove);
-	strmap_free(&ob->sent);
-	ob->add = ob->remove = NULL;
+	memset(ob, 0, sizeof *ob);
 }
 
 int outbox_add(struct outbox *ob, const struct bus_publish *pub)
@@ -165,94 +183,204 @@ int outbox_add(struct outbox *ob, const struct bus_publish *pub)
 			  sqlite3_errmsg(ob->db));
 		return -1;
 	}
-	e = entry_new(sqlite3_last_insert_rowid(ob->db), pub);
-	if (!e)
+	e = entry_new(ob, sqlite3_last_insert_rowid(ob->db), pub);
+	if (!e) {
+		log_error("outbox: out of memory recording a publish on %s", pub->topic);
 		return -1;
-	queue_entry(ob, e);
+	}
+	append(&ob->new_head, &ob->new_tail, e);
 	return 0;
 }
 
-void outbox_discard(struct outbox *ob)
+void outbox_commit(struct outbox *ob)
 {
-	while (ob->pending_head) {
-		struct outbox_entry *e = ob->pending_head;
-
-		ob->pending_head = e->next;
-		entry_free(e);
-	}
-	ob->pending_tail = NULL;
-}
-
-void outbox_flush(struct outbox *ob, outbox_send_fn *send, void *arg)
-{
-	while (ob->pending_head) {
-		struct outbox_entry *e = ob->pending_head;
-		struct bus_publish pub = { e->topic, e->payload, e->len, e->qos, e->retain,
-					   e->content_type, e->correlation, e->correlation_len };
-		char key[16];
-		int mid = -1;
-
-		ob->pending_head = e->next;
-		if (!ob->pending_head)
-			ob->pending_tail = NULL;
-		/* A failed send stays in the table for the next start. */
-		if (send(arg, &pub, &mid) == 0 && mid >= 0) {
-			int64_t *id = malloc(sizeof *id);
-
-			snprintf(key, sizeof key, "%d", mid);
-			if (id) {
-				*id = e->id;
-				free(strmap_get(&ob->sent, key));
-				if (strmap_put(&ob->sent, key, id) != 0)
-					free(id);
-			}
-		}
-		entry_free(e);
-	}
-}
-
-void outbox_acked(struct outbox *ob, int mid)
-{
-	char key[16];
-	int64_t *id;
-
-	snprintf(key, sizeof key, "%d", mid);
-	id = strmap_remove(&ob->sent, key);
-	if (!id)
+	for (struct outbox_entry *e = ob->new_head; e; e = e->next)
+		ob->n_rows++;
+	if (!ob->new_head)
 		return;
-	if (ob->n_acked == ob->cap_acked) {
-		size_t cap = ob->cap_acked ? ob->cap_acked * 2 : 64;
-		int64_t *v = realloc(ob->acked, cap * sizeof *v);
+	if (ob->ready_tail)
+		ob->ready_tail->next = ob->new_head;
+	else
+		ob->ready_head = ob->new_head;
+	ob->ready_tail = ob->new_tail;
+	ob->new_head = ob->new_tail = NULL;
+}
+
+void outbox_rollback(struct outbox *ob)
+{
+	free_list(ob->new_head);
+	ob->new_head = ob->new_tail = NULL;
+}
+
+static void unlink_waiting(struct outbox *ob, struct outbox_entry *e)
+{
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		ob->waiting = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	e->next = e->prev = NULL;
+}
+
+static void push_waiting(struct outbox *ob, struct outbox_entry *e)
+{
+	e->prev = NULL;
+	e->next = ob->waiting;
+	if (ob->waiting)
+		ob->waiting->prev = e;
+	ob->waiting = e;
+}
+
+/* The row is finished with: deleted by the next settle. */
+static void forget(struct outbox *ob, struct outbox_entry *e)
+{
+	if (ob->n_done == ob->cap_done) {
+		size_t cap = ob->cap_done ? ob->cap_done * 2 : 64;
+		int64_t *v = realloc(ob->done, cap * sizeof *v);
 
 		if (!v) {
-			free(id);	/* the row stays; it is sent again at the next start */
+			entry_free(e);	/* the row stays; it is sent again at the next start */
 			return;
 		}
-		ob->acked = v;
-		ob->cap_acked = cap;
+		ob->done = v;
+		ob->cap_done = cap;
 	}
-	ob->acked[ob->n_acked++] = *id;
-	free(id);
+	ob->done[ob->n_done++] = e->id;
+	entry_free(e);
 }
 
-void outbox_settle(struct outbox *ob)
+static void back_off(struct outbox_entry *e, int64_t now_ms)
+{
+	int64_t d = RETRY_FIRST_MS;
+
+	for (int i = 0; i < e->attempts && d < RETRY_MAX_MS; i++)
+		d *= 2;
+	e->attempts++;
+	e->in_flight = false;
+	e->retry_at = now_ms + (d < RETRY_MAX_MS ? d : RETRY_MAX_MS);
+}
+
+/* MQTT v5 refusals that a later attempt cannot change. */
+static bool refusal_is_final(int reason)
+{
+	return reason == 0x87 || reason == 0x90 || reason == 0x95 || reason == 0x99 ||
+	       reason == 0x9A;
+}
+
+static void on_answer(void *arg, int mid, int reason)
+{
+	struct outbox_entry *e = arg;
+	struct outbox *ob = e->ob;
+
+	unlink_waiting(ob, e);
+	if (reason == 0) {
+		forget(ob, e);
+		return;
+	}
+	if (refusal_is_final(reason)) {
+		log_error("outbox: the broker refused publish %d on %s for good (reason 0x%02x); "
+			  "dropped", mid, e->topic, reason);
+		forget(ob, e);
+		return;
+	}
+	log_warn("outbox: the broker refused publish %d on %s (reason 0x%02x); sending it again "
+		 "later", mid, e->topic, reason);
+	back_off(e, clock_mono_ms());
+	push_waiting(ob, e);
+}
+
+/* Sends `e` (on no list); it ends on the waiting list or is forgotten. */
+static void send_entry(struct outbox *ob, struct outbox_entry *e, int64_t now_ms,
+		       outbox_send_fn *send, void *arg)
+{
+	struct bus_publish pub = { .topic = e->topic, .payload = e->payload, .len = e->len,
+				   .qos = e->qos, .retain = e->retain,
+				   .content_type = e->content_type, .correlation = e->correlation,
+				   .correlation_len = e->correlation_len };
+	int rc;
+
+	e->in_flight = true;
+	push_waiting(ob, e);
+	rc = send(arg, &pub, on_answer, e);
+	if (rc == 0)
+		return;
+	unlink_waiting(ob, e);
+	if (rc == -2) {
+		log_error("outbox: a publish on %s can never be sent; dropped", e->topic);
+		forget(ob, e);
+		return;
+	}
+	back_off(e, now_ms);
+	push_waiting(ob, e);
+}
+
+void outbox_flush(struct outbox *ob, int64_t now_ms, outbox_send_fn *send, void *arg)
+{
+	struct outbox_entry *due = NULL, *e, *next;
+
+	/* Entries due again go before newer ones; collect them first, since
+	 * sending changes the waiting list. */
+	for (e = ob->waiting; e; e = next) {
+		next = e->next;
+		if (!e->in_flight && e->retry_at <= now_ms) {
+			unlink_waiting(ob, e);
+			e->next = due;
+			due = e;
+		}
+	}
+	for (e = due; e; e = next) {
+		next = e->next;
+		send_entry(ob, e, now_ms, send, arg);
+	}
+	while ((e = ob->ready_head) != NULL) {
+		ob->ready_head = e->next;
+		if (!ob->ready_head)
+			ob->ready_tail = NULL;
+		send_entry(ob, e, now_ms, send, arg);
+	}
+}
+
+int outbox_retry_ms(const struct outbox *ob, int64_t now_ms)
+{
+	int64_t next = -1;
+
+	for (const struct outbox_entry *e = ob->waiting; e; e = e->next)
+		if (!e->in_flight && (next < 0 || e->retry_at < next))
+			next = e->retry_at;
+	if (next < 0)
+		return -1;
+	return next <= now_ms ? 0 : (int)(next - now_ms);
+}
+
+int outbox_settle(struct outbox *ob)
 {
 	bool own_txn;
+	int rc = 0;
 
-	if (!ob->n_acked)
-		return;
-	own_txn = sqlite3_get_autocommit(ob->db) &&
-		  sqlite3_exec(ob->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
-	for (size_t i = 0; i < ob->n_acked; i++) {
-		sqlite3_bind_int64(ob->remove, 1, ob->acked[i]);
+	if (!ob->n_done)
+		return 0;
+	own_txn = sqlite3_get_autocommit(ob->db);
+	if (own_txn && sqlite3_exec(ob->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return -1;
+	for (size_t i = 0; i < ob->n_done && rc == 0; i++) {
+		sqlite3_bind_int64(ob->remove, 1, ob->done[i]);
 		if (sqlite3_step(ob->remove) != SQLITE_DONE)
-			log_error("outbox: cannot forget publish %lld: %s", (long long)ob->acked[i],
-				  sqlite3_errmsg(ob->db));
+			rc = -1;
 		sqlite3_reset(ob->remove);
 	}
-	if (own_txn && sqlite3_exec(ob->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		log_error("outbox: %s", sqlite3_errmsg(ob->db));
-	ob->n_acked = 0;
+	if (own_txn && rc == 0 && sqlite3_exec(ob->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		rc = -1;
+	if (rc != 0) {
+		log_error("outbox: cannot forget %zu answered publishes: %s", ob->n_done,
+			  sqlite3_errmsg(ob->db));
+		if (own_txn)
+			sqlite3_exec(ob->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	ob->n_rows -= ob->n_done < ob->n_rows ? ob->n_done : ob->n_rows;
+	ob->n_done = 0;
+	return 0;
 }
 
 int outbox_count(struct outbox *ob)

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "state/db.h"
 #include "state/outbox.h"
 #include "util/log.h"
 
@@ -27,9 +28,12 @@ struct state {
 	struct {
 		const char *sql;
 		sqlite3_stmt *stmt;
-	} cache[24];
+	} cache[32];
 	int n_cached;
 	int txn_depth;		/* state_begin() nesting */
+	bool txn_failed;	/* a step of the open transaction failed */
+	bool failing;		/* the last write failed; cleared by a probe */
+	char why[256];
 };
 
 /* Schema history: migration i brings user_version from i to i + 1. Never
@@ -46,6 +50,14 @@ static const char *const migrations[] = {
 	"CREATE TABLE threads (path TEXT PRIMARY KEY, id TEXT NOT NULL, meta TEXT NOT NULL);"
 	"CREATE TABLE answers (inbound_id TEXT PRIMARY KEY, topic TEXT NOT NULL,"
 	"  correlation BLOB, json INTEGER NOT NULL);",
+	/* Waiting turns are loaded by id and drain key only; thread notes are
+	 * found by path without regard to case; inbox messages not yet known
+	 * acknowledged, by the broker's packet id. */
+	"ALTER TABLE turns ADD COLUMN drain_key TEXT;"
+	"UPDATE turns SET drain_key = json_extract(request, '$.drain_key');"
+	"CREATE INDEX threads_nocase ON threads (path COLLATE NOCASE);"
+	"CREATE TABLE inbox_seen (mid INTEGER PRIMARY KEY, digest TEXT NOT NULL,"
+	"  leftover INTEGER NOT NULL DEFAULT 0);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -100,6 +112,18 @@ static int lock_dir(const char *dir, int *fd_out)
 		log_warn("cannot write the pid into %s: %s", path, strerror(errno));
 	*fd_out = fd;
 	return 0;
+}
+
+/* A write failed: the open transaction fails, and the state says it is
+ * failing until a probe succeeds. */
+static void note_failure(struct state *st)
+{
+	if (st->txn_depth > 0)
+		st->txn_failed = true;
+	if (!st->failing)
+		log_error("state: writes are failing: %s", sqlite3_errmsg(st->db));
+	st->failing = true;
+	snprintf(st->why, sizeof st->why, "%s", sqlite3_errmsg(st->db));
 }
 
 static int exec_sql(sqlite3 *db, const char *sql)
@@ -197,7 +221,8 @@ int state_open(const char *dir, struct state **out)
 	 * (and keeps the WAL index in memory instead of a shared file). */
 	if (exec_sql(st->db, "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; "
 			     "PRAGMA synchronous = NORMAL;") != 0 ||
-	    migrate(st->db) != 0 || mark_running(st) != 0)
+	    migrate(st->db) != 0 || mark_running(st) != 0 ||
+	    exec_sql(st->db, "UPDATE inbox_seen SET leftover = 1;") != 0)
 		goto error;
 	if (sqlite3_prepare_v3(st->db,
 			       "INSERT OR IGNORE INTO seen_events (key, at) VALUES (?, unixepoch())",
@@ -231,6 +256,7 @@ int state_mark_seen(struct state *st, const char *key)
 	sqlite3_clear_bindings(st->mark_seen);
 	if (rc != SQLITE_DONE) {
 		log_error("state: cannot record event %s: %s", key, sqlite3_errmsg(st->db));
+		note_failure(st);
 		return -1;
 	}
 	return sqlite3_changes(st->db) == 1 ? 1 : 0;
@@ -263,8 +289,10 @@ static int run_sql(struct state *st, const char *sql, const char *const *params,
 	sqlite3_stmt *stmt = statement(st, sql);
 	int rc;
 
-	if (!stmt)
+	if (!stmt) {
+		note_failure(st);
 		return -1;
+	}
 	for (int i = 0; i < n; i++)
 		sqlite3_bind_text(stmt, i + 1, params[i], -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -280,6 +308,7 @@ static int run_sql(struct state *st, const char *sql, const char *const *params,
 	sqlite3_clear_bindings(stmt);
 	if (rc != SQLITE_DONE) {
 		log_error("state: %s", sqlite3_errmsg(st->db));
+		note_failure(st);
 		return -1;
 	}
 	return 0;
@@ -288,27 +317,80 @@ static int run_sql(struct state *st, const char *sql, const char *const *params,
 int state_begin(struct state *st)
 {
 	if (st->txn_depth++ > 0)
-		return 0;
+		return st->txn_failed ? -1 : 0;
+	st->txn_failed = false;
 	if (exec_sql(st->db, "BEGIN IMMEDIATE;") == 0)
 		return 0;
 	st->txn_depth--;
+	note_failure(st);
 	return -1;
+}
+
+static void rollback(struct state *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		exec_sql(st->db, "ROLLBACK;");
+	outbox_rollback(&st->outbox);
+	st->txn_failed = false;
 }
 
 int state_commit(struct state *st)
 {
-	if (st->txn_depth == 0 || --st->txn_depth > 0)
-		return 0;
-	if (exec_sql(st->db, "COMMIT;") == 0)
-		return 0;
-	exec_sql(st->db, "ROLLBACK;");
-	outbox_discard(&st->outbox);
-	return -1;
+	if (st->txn_depth == 0) {
+		log_error("state: commit without a transaction");
+		return -1;
+	}
+	if (--st->txn_depth > 0)
+		return st->txn_failed ? -1 : 0;
+	if (st->txn_failed) {
+		rollback(st);
+		return -1;
+	}
+	if (exec_sql(st->db, "COMMIT;") != 0) {
+		note_failure(st);
+		rollback(st);
+		return -1;
+	}
+	outbox_commit(&st->outbox);
+	return 0;
+}
+
+void state_fail(struct state *st)
+{
+	if (st->txn_depth > 0)
+		st->txn_failed = true;
+}
+
+bool state_failing(const struct state *st, const char **why)
+{
+	if (why)
+		*why = st->why;
+	return st->failing;
+}
+
+int state_probe(struct state *st)
+{
+	if (st->txn_depth > 0 || db_probe(st->db, "meta", st->why, sizeof st->why) != 0)
+		return -1;
+	st->failing = false;
+	return 0;
 }
 
 struct outbox *state_outbox(struct state *st)
 {
 	return &st->outbox;
+}
+
+int state_send(struct state *st, const struct bus_publish *pub)
+{
+	if (outbox_add(&st->outbox, pub) != 0) {
+		note_failure(st);
+		return -1;
+	}
+	/* Outside a transaction the row committed by itself. */
+	if (st->txn_depth == 0)
+		outbox_commit(&st->outbox);
+	return 0;
 }
 
 int state_agent_put(struct state *st, const char *name, const char *definition,
@@ -332,12 +414,20 @@ int state_agents_load(struct state *st, state_row_fn *row, void *arg)
 	return run_sql(st, "SELECT name, spec FROM agents", NULL, 0, row, arg);
 }
 
-int state_turn_add(struct state *st, const char *inbound_id, const char *request)
+int state_turn_add(struct state *st, const char *inbound_id, const char *drain_key,
+		   const char *request)
 {
-	const char *p[] = { inbound_id, request };
+	const char *p[] = { inbound_id, drain_key, request };
 
-	return run_sql(st, "INSERT OR IGNORE INTO turns (inbound_id, request) VALUES (?, ?)", p, 2,
-		       NULL, NULL);
+	return run_sql(st, "INSERT OR IGNORE INTO turns (inbound_id, drain_key, request) "
+		       "VALUES (?, ?, ?)", p, 3, NULL, NULL);
+}
+
+int state_turn_get(struct state *st, const char *inbound_id, state_row_fn *row, void *arg)
+{
+	const char *p[] = { inbound_id };
+
+	return run_sql(st, "SELECT request FROM turns WHERE inbound_id = ?", p, 1, row, arg);
 }
 
 int state_turn_done(struct state *st, const char *inbound_id)
@@ -349,7 +439,8 @@ int state_turn_done(struct state *st, const char *inbound_id)
 
 int state_turns_load(struct state *st, state_row_fn *row, void *arg)
 {
-	return run_sql(st, "SELECT inbound_id, request FROM turns ORDER BY seq", NULL, 0, row, arg);
+	return run_sql(st, "SELECT inbound_id, drain_key FROM turns ORDER BY seq", NULL, 0, row,
+		       arg);
 }
 
 int state_thread_put(struct state *st, const char *path, const char *id, const char *meta)
@@ -364,7 +455,52 @@ int state_thread_get(struct state *st, const char *path, state_row_fn *row, void
 {
 	const char *p[] = { path };
 
-	return run_sql(st, "SELECT id, meta FROM threads WHERE path = ?", p, 1, row, arg);
+	return run_sql(st, "SELECT path, id, meta FROM threads WHERE path = ? COLLATE NOCASE "
+		       "LIMIT 1", p, 1, row, arg);
+}
+
+static void count_row(void *arg, const char *const cols[4])
+{
+	(void)cols;
+	++*(int *)arg;
+}
+
+int state_inbox_seen(struct state *st, int mid, const char *digest)
+{
+	char id[16];
+	const char *p[] = { id, digest };
+	int n = 0;
+
+	snprintf(id, sizeof id, "%d", mid);
+	if (run_sql(st, "SELECT 1 FROM inbox_seen WHERE mid = ? AND digest = ?", p, 2, count_row,
+		    &n) != 0)
+		return -1;
+	return n > 0;
+}
+
+int state_inbox_record(struct state *st, int mid, const char *digest)
+{
+	char id[16];
+	const char *p[] = { id, digest };
+
+	snprintf(id, sizeof id, "%d", mid);
+	return run_sql(st, "INSERT OR REPLACE INTO inbox_seen (mid, digest) VALUES (?, ?)", p, 2,
+		       NULL, NULL);
+}
+
+int state_inbox_forget(struct state *st, int mid)
+{
+	char id[16];
+	const char *p[] = { id };
+
+	snprintf(id, sizeof id, "%d", mid);
+	return run_sql(st, "DELETE FROM inbox_seen WHERE mid = ? AND leftover = 0", p, 1, NULL,
+		       NULL);
+}
+
+int state_inbox_forget_leftovers(struct state *st)
+{
+	return run_sql(st, "DELETE FROM inbox_seen WHERE leftover = 1", NULL, 0, NULL, NULL);
 }
 
 int state_answer_put(struct state *st, const char *inbound_id, const char *topic,

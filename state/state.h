@@ -6,6 +6,8 @@
 
 #include <stdbool.h>
 
+#include "bus/message.h"
+
 struct state;
 struct outbox;
 
@@ -23,13 +25,26 @@ typedef void state_row_fn(void *arg, const char *const cols[4]);
 
 /* Groups the calls between them into one transaction. They nest: only the
  * outermost pair begins and commits, so a caller can fold its callees'
- * transactions into its own. */
+ * transactions into its own. A transaction fails as a unit: any step that
+ * fails inside it (every function here that writes) marks it, and its
+ * outermost commit then rolls back and returns -1, as does a COMMIT that
+ * fails. An inner commit returns -1 once the transaction is marked, so
+ * every level learns. */
 int state_begin(struct state *st);
 int state_commit(struct state *st);
+/* Marks the open transaction failed (a step outside state/ failed). */
+void state_fail(struct state *st);
 
-/* The outbox of what the handlers publish at QoS 1 (state/outbox.h). A
- * failed commit also forgets what was queued in it. */
+/* The state could not be written (disk full, I/O errors): set by any failed
+ * write, cleared by a successful state_probe(). `why` is SQLite's message. */
+bool state_failing(const struct state *st, const char **why);
+/* Tries a small write; 0 when it committed (the state is healthy again). */
+int state_probe(struct state *st);
+
+/* The outbox of what the handlers publish at QoS 1 (state/outbox.h). */
 struct outbox *state_outbox(struct state *st);
+/* Records `pub` in the current transaction; marks it failed on error. */
+int state_send(struct state *st, const struct bus_publish *pub);
 
 /* Registered agents: the spec as JSON, by name. load: rows (name, spec). */
 int state_agent_put(struct state *st, const char *name, const char *definition,
@@ -37,15 +52,31 @@ int state_agent_put(struct state *st, const char *name, const char *definition,
 int state_agent_delete(struct state *st, const char *name);
 int state_agents_load(struct state *st, state_row_fn *row, void *arg);
 
-/* Accepted turns not yet finished, in arrival order: rows (inbound_id,
- * request JSON). Adding an inbound id twice keeps the first. */
-int state_turn_add(struct state *st, const char *inbound_id, const char *request);
+/* Accepted turns not yet finished, in arrival order. load: rows
+ * (inbound_id, drain key) only, so waiting turns cost no memory for their
+ * content; get: row (request JSON). Adding an inbound id twice keeps the
+ * first. */
+int state_turn_add(struct state *st, const char *inbound_id, const char *drain_key,
+		   const char *request);
 int state_turn_done(struct state *st, const char *inbound_id);
 int state_turns_load(struct state *st, state_row_fn *row, void *arg);
+int state_turn_get(struct state *st, const char *inbound_id, state_row_fn *row, void *arg);
 
-/* What agentbus last wrote on a thread note: row (id, meta JSON). */
+/* What agentbus last wrote on a thread note, found by path without regard
+ * to case (as the vault resolves paths): row (path as first written, id,
+ * meta JSON). */
 int state_thread_put(struct state *st, const char *path, const char *id, const char *meta);
 int state_thread_get(struct state *st, const char *path, state_row_fn *row, void *arg);
+
+/* Inbox messages received and not yet known acknowledged, by the broker's
+ * packet id and a digest of the message, so a redelivery is recognised.
+ * seen: 1 when (mid, digest) is recorded, 0 when not, -1 on error. */
+int state_inbox_seen(struct state *st, int mid, const char *digest);
+int state_inbox_record(struct state *st, int mid, const char *digest);
+/* The acknowledgement of `mid` is out: forget it. */
+int state_inbox_forget(struct state *st, int mid);
+/* Forgets what was left from an earlier run (no redelivery can match it). */
+int state_inbox_forget_leftovers(struct state *st);
 
 /* A response topic waiting for an inbound note's reply. take: row (topic,
  * correlation, json "0"|"1"), then forgotten. Correlation data is kept as

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "bus/meta.h"
+#include "state/db.h"
 #include "state/outbox.h"
 #include "bus/merge.h"
 #include "util/clock.h"
@@ -41,6 +42,7 @@ static const char schema[] =
 	"  id TEXT PRIMARY KEY, path TEXT UNIQUE COLLATE NOCASE,"
 	"  content TEXT NOT NULL, tags TEXT NOT NULL, metadata TEXT NOT NULL,"
 	"  created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS requests ("
 	"  request_id TEXT PRIMARY KEY, answer TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;";
 
@@ -396,16 +398,24 @@ int note_store_begin(struct note_store *ns)
 
 int note_store_commit(struct note_store *ns)
 {
-	if (exec(ns, "COMMIT") == 0)
+	if (exec(ns, "COMMIT") == 0) {
+		outbox_commit(&ns->outbox);
 		return 0;
+	}
 	note_store_rollback(ns);
 	return -1;
 }
 
 void note_store_rollback(struct note_store *ns)
 {
-	exec(ns, "ROLLBACK");
-	outbox_discard(&ns->outbox);
+	if (!sqlite3_get_autocommit(ns->db))
+		exec(ns, "ROLLBACK");
+	outbox_rollback(&ns->outbox);
+}
+
+int note_store_probe(struct note_store *ns, char *why, size_t why_len)
+{
+	return db_probe(ns->db, "store_meta", why, why_len);
 }
 
 struct outbox *note_store_outbox(struct note_store *ns)

@@ -6,6 +6,7 @@
 #define AB_STORE_NOTES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "bus/error.h"
 #include "bus/event.h"
@@ -34,6 +35,8 @@ struct store_result {
 int note_store_begin(struct note_store *ns);
 int note_store_commit(struct note_store *ns);
 void note_store_rollback(struct note_store *ns);
+/* 0 when notes.db can be written (state/db.h); else -1 and why. */
+int note_store_probe(struct note_store *ns, char *why, size_t why_len);
 /* The outbox of this store's events, in notes.db. */
 struct outbox *note_store_outbox(struct note_store *ns);
 

@@ -59,49 +59,65 @@ static int record_event(struct store_vault *sv, const struct note_write *w,
 		ev = event_build(res->event, sv->vault, event_id, w->origin, res->note);
 		res->note = NULL;	/* taken by event_build */
 	}
-	if (ev && sink_encode(&sv->sink, ev, &buf) == 0)
-		rc = outbox_add(note_store_outbox(sv->notes), &(struct bus_publish){
-			.topic = topic, .payload = buf.data, .len = buf.len, .qos = 1,
-			.content_type = buf.content_type });
+	if (ev && sink_encode(&sv->sink, ev, &buf) == 0) {
+		/* Whoever reads the event has the same limit as this store. */
+		if (buf.len > sv->max_payload)
+			rc = -2;
+		else
+			rc = outbox_add(note_store_outbox(sv->notes), &(struct bus_publish){
+				.topic = topic, .payload = buf.data, .len = buf.len, .qos = 1,
+				.content_type = buf.content_type });
+	}
 	codec_buf_free(&buf);
 	cJSON_Delete(ev);
 	free(topic);
 	return rc;
 }
 
-/* Applies `w` and records its event in one transaction. */
+/* Applies `w` and records its event in one transaction. Returns 0, -1 when
+ * notes.db failed, -2 when the event would be larger than the limit. */
 static int apply_and_record(struct store_vault *sv, const struct note_write *w,
 			    struct store_result *res)
 {
+	int rc = 0;
+
 	if (note_store_begin(sv->notes) != 0)
 		return -1;
 	if (note_store_apply(sv->notes, w, res) != 0) {
 		note_store_rollback(sv->notes);
 		return -1;
 	}
-	if ((res->ok && res->note && record_event(sv, w, res) != 0) ||
-	    note_store_commit(sv->notes) != 0) {
+	if (res->ok && res->note)
+		rc = record_event(sv, w, res);
+	if (rc != 0 || note_store_commit(sv->notes) != 0) {
 		note_store_rollback(sv->notes);
 		store_result_free(res);
-		return -1;
+		return rc == -2 ? -2 : -1;
 	}
 	crash_point("store-committed");
 	return 0;
 }
 
-static void apply(struct store_vault *sv, const struct bus_message *msg,
-		  const struct note_write *w)
+static int apply(struct store_vault *sv, const struct bus_message *msg,
+		 const struct note_write *w)
 {
 	struct store_result res;
+	struct bus_error err;
+	int rc = apply_and_record(sv, w, &res);
 
-	if (apply_and_record(sv, w, &res) != 0) {
-		struct bus_error err;
-
-		bus_fail(&err, REASON_INVALID_WRITE, "the note store could not apply the write");
+	if (rc == -2) {
+		bus_fail(&err, REASON_TOO_LARGE, "the note's event would exceed the payload limit "
+			 "of %zu bytes", sv->max_payload);
 		reject(sv, msg, w->request_id, &err);
-		return;
+		return 0;
 	}
-	store_vault_flush(sv);
+	if (rc != 0) {
+		if (!sv->failing)
+			log_error("store: notes.db cannot be written; the write %s waits",
+				  w->request_id ? w->request_id : "(no request id)");
+		sv->failing = true;
+		return -1;
+	}
 	if (!res.ok) {
 		reject(sv, msg, w->request_id, &res.err);
 	} else {
@@ -111,40 +127,51 @@ static void apply(struct store_vault *sv, const struct bus_message *msg,
 		sink_answer_doc(&sv->sink, msg, res.answer);
 	}
 	store_result_free(&res);
+	return 0;
 }
 
-void store_vault_flush(struct store_vault *sv)
+void store_vault_flush(struct store_vault *sv, int64_t now_ms, int *retry_ms)
 {
-	if (sv->notes)
-		outbox_flush(note_store_outbox(sv->notes), sv->sink.publish, sv->sink.arg);
-}
-
-void store_vault_acked(struct store_vault *sv, int mid)
-{
-	if (sv->notes)
-		outbox_acked(note_store_outbox(sv->notes), mid);
+	*retry_ms = -1;
+	if (!sv->notes)
+		return;
+	outbox_flush(note_store_outbox(sv->notes), now_ms, sv->sink.publish, sv->sink.arg);
+	*retry_ms = outbox_retry_ms(note_store_outbox(sv->notes), now_ms);
 }
 
 void store_vault_settle(struct store_vault *sv)
 {
-	if (sv->notes)
-		outbox_settle(note_store_outbox(sv->notes));
+	if (sv->notes && outbox_settle(note_store_outbox(sv->notes)) != 0)
+		sv->failing = true;
 }
 
-void store_vault_receive(struct store_vault *sv, const struct bus_message *msg)
+int store_vault_probe(struct store_vault *sv)
+{
+	if (!sv->notes || note_store_probe(sv->notes, sv->why, sizeof sv->why) == 0) {
+		sv->failing = false;
+		return 0;
+	}
+	return -1;
+}
+
+int store_vault_receive(struct store_vault *sv, const struct bus_message *msg)
 {
 	struct note_write w = { 0 };
 	struct bus_error err;
 	cJSON *doc;
+	int rc = 0;
 
+	if (sv->failing)
+		return -1;
 	if (payload_decode(msg->payload, msg->len, msg->content_type, sv->max_payload, &doc,
 			   &err) != 0) {
 		reject(sv, msg, NULL, &err);
-		return;
+		return 0;
 	}
 	if (write_decode(doc, &w, &err) != 0)
 		reject(sv, msg, w.request_id, &err);
 	else
-		apply(sv, msg, &w);
+		rc = apply(sv, msg, &w);
 	write_free(&w);
+	return rc;
 }

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "test/check.h"
 #include "util/clock.h"
 #include "util/proc.h"
 
@@ -728,4 +729,25 @@ bool th_schema_valid(const char *name, const char *json)
 	free(doc);
 	free(dir);
 	return status == 0;
+}
+
+char *th_gate_new(const char *dir)
+{
+	char *path;
+
+	REQUIRE(asprintf(&path, "%s/gate", dir) > 0);
+	REQUIRE(mkfifo(path, 0600) == 0);
+	return path;
+}
+
+void th_gate_release(const char *path, const char *tokens)
+{
+	/* agentbus holds the FIFO open for reading and writing, so this open
+	 * does not wait for a reader. */
+	int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	size_t n = strlen(tokens);
+
+	REQUIRE(fd >= 0);
+	REQUIRE(write(fd, tokens, n) == (ssize_t)n);
+	close(fd);
 }

@@ -22,6 +22,14 @@ char *th_tmpdir(const char *name);
 /* Writes `text` to `dir/name`; returns the malloc'd path. */
 char *th_write_file(const char *dir, const char *name, const char *text);
 
+/* --- the gate engine ------------------------------------------------------ */
+
+/* A FIFO in `dir` for agentbus --gate; malloc'd path. */
+char *th_gate_new(const char *dir);
+/* Releases waiting gate turns, oldest first: one per byte of `tokens`
+ * ('!' fails the turn). */
+void th_gate_release(const char *path, const char *tokens);
+
 /* --- broker ---------------------------------------------------------- */
 
 struct th_broker {

@@ -1,14 +1,12 @@
 /* test_agentdef: definition notes -> specs with the reference's vectors
  * (V1-V7 of parachute-agent-behaviour.md section 8) and every validation
- * error in its wording; plus the pure pieces around turns: drain queues,
- * the string map, failure-note text. */
+ * error in its wording, the `wants` vectors of the reference's grants.test.ts;
+ * plus the pure pieces around turns: the string map, failure-note text. */
 #include <cjson/cJSON.h>
 
 #include "bus/event.h"
 #include "handlers/agentdef.h"
 #include "handlers/notes.h"
-#include "handlers/queues.h"
-#include "handlers/turn.h"
 #include "test/check.h"
 #include "util/strmap.h"
 
@@ -154,8 +152,8 @@ static void test_every_validation_error(void)
 	expect_error("{\"id\":\"n6\",\"metadata\":{\"name\":\"a\",\"wants\":[\"env:github\","
 		     "\"telepathy\"]}}",
 		     "#agent/definition note n6: wants: \"telepathy\" is malformed — expected "
-		     "vault:<name>:<read|write>, surface:<name>:<read|write>, env:<service>, "
-		     "mcp:<service> or mcp:<url>.");
+		     "\"<kind>:<target>…\" (e.g. \"vault:research:read\", \"env:github\", "
+		     "\"mcp:https://…\").");
 	expect_error("{\"id\":\"n7\",\"metadata\":{\"name\":\"a\",\"engine\":\"magic\"}}",
 		     "#agent/definition note n7: engine must be \"echo\", \"exec\", \"openai\" or "
 		     "\"anthropic\"");
@@ -167,50 +165,72 @@ static void test_every_validation_error(void)
 		     "to 86400");
 }
 
-static struct turn_request *req(const char *id, const char *key)
+/* The wants vectors of the reference's grants.test.ts that apply. */
+static void expect_wants_ok(const char *wants_json)
 {
-	struct turn_request *r = calloc(1, sizeof *r);
+	struct agent_spec spec;
+	char note[512], err[512];
 
-	r->inbound_id = strdup(id);
-	r->agent = strdup("a");
-	r->drain_key = strdup(key);
-	r->content = strdup("");
-	return r;
+	snprintf(note, sizeof note, "{\"id\":\"w\",\"metadata\":{\"name\":\"a\",\"wants\":%s}}",
+		 wants_json);
+	CHECK_MSG(parse(note, &spec, err) == 0, "refused %s: %s", wants_json, err);
+	if (err[0] == '\0')
+		agent_spec_free(&spec);
 }
 
-static void expect_next(struct queues *q, const char *id)
+static void expect_wants_error(const char *wants_json, const char *message)
 {
-	struct turn_request *r = queues_next(q);
+	char note[512], want[640];
 
-	CHECK_MSG(r && strcmp(r->inbound_id, id) == 0, "expected %s, got %s", id,
-		  r ? r->inbound_id : "nothing");
-	turn_request_free(r);
+	snprintf(note, sizeof note, "{\"id\":\"w\",\"metadata\":{\"name\":\"a\",\"wants\":%s}}",
+		 wants_json);
+	snprintf(want, sizeof want, "#agent/definition note w: %s", message);
+	expect_error(note, want);
 }
 
-static void test_drain_queues(void)
+static void test_reference_wants(void)
 {
-	struct queues q = { 0 };
+	static const char *const ok[] = {
+		"\"vault:research:read\"", "\"vault:ops:write\"", "\"vault:research:read#published\"",
+		"\"vault:research:read#published#wip\"", "\"surface:gitcoin-brain:write\"",
+		"\"surface:gitcoin-brain:read\"", "\"surface:GitCoin-Brain:write\"", "\"env:github\"",
+		"\"mcp:github\"", "\"env:github, mcp:github\"", "\"mcp:github, env:github\"",
+		"\"mcp:https://remote.example.com/mcp\"", "\"mcp:http://localhost:9000/mcp\"",
+		"[\"vault:a:read\", \"env:github\"]", "\"\"", "\"  ,  \"", "[]", "null",
+	};
 
-	REQUIRE(queues_push(&q, req("a1", "a")) == 0);
-	REQUIRE(queues_push(&q, req("a2", "a")) == 0);
-	REQUIRE(queues_push(&q, req("b1", "b")) == 0);
-	CHECK_INT(queues_waiting(&q, "a"), 2);
-	expect_next(&q, "a1");
-	expect_next(&q, "b1");	/* a is running: b goes next */
-	CHECK(queues_next(&q) == NULL);	/* one at a time per key */
-	CHECK_INT(q.running, 2);
-	CHECK_INT(q.queued, 1);
-	queues_done(&q, "a");
-	REQUIRE(queues_push(&q, req("c1", "c")) == 0);
-	expect_next(&q, "a2");	/* FIFO, and a was ready before c */
-	expect_next(&q, "c1");
-	queues_done(&q, "a");
-	queues_done(&q, "b");
-	queues_done(&q, "c");
-	CHECK_INT(q.running, 0);
-	CHECK_INT(q.keys.used, 0);	/* idle keys leave nothing behind */
-	REQUIRE(queues_push(&q, req("d1", "d")) == 0);
-	queues_free(&q);
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+		expect_wants_ok(ok[i]);
+	expect_wants_error("\"github\"", "wants: \"github\" is malformed — expected "
+			   "\"<kind>:<target>…\" (e.g. \"vault:research:read\", \"env:github\", "
+			   "\"mcp:https://…\").");
+	expect_wants_error("\"smtp:server\"", "wants: \"smtp:server\" has unknown kind \"smtp\" — "
+			   "expected one of vault | surface | env | mcp.");
+	expect_wants_error("\"vault:research:admin\"", "wants: \"vault:research:admin\" — vault "
+			   "access must be \"read\" or \"write\" (got \"admin\").");
+	expect_wants_error("\"vault:research:delete\"", "wants: \"vault:research:delete\" — vault "
+			   "access must be \"read\" or \"write\" (got \"delete\").");
+	expect_wants_error("\"vault:bad.name:read\"", "wants: \"vault:bad.name:read\" — vault name "
+			   "\"bad.name\" must be a slug (alphanumeric, dash, underscore).");
+	expect_wants_error("\"env:bad.name\"", "wants: \"env:bad.name\" — service name "
+			   "\"bad.name\" must be a slug (alphanumeric, dash, underscore).");
+	expect_wants_error("\"surface:gitcoin-brain\"", "wants: \"surface:gitcoin-brain\" is "
+			   "malformed — a surface connection needs a verb: "
+			   "\"surface:<name>:<read|write>\".");
+	expect_wants_error("\"surface:gitcoin-brain:admin\"", "wants: \"surface:gitcoin-brain:admin\""
+			   " — surface access must be \"read\" or \"write\" (got \"admin\").");
+	expect_wants_error("\"surface:bad/name:write\"", "wants: \"surface:bad/name:write\" — "
+			   "surface name \"bad/name\" must be a slug (alphanumeric, dash, "
+			   "underscore; no slashes or dots).");
+	expect_wants_error("\"mcp:ftp://x\"", "wants: \"mcp:ftp://x\" — service name \"ftp://x\" "
+			   "must be a slug (alphanumeric, dash, underscore).");
+	expect_wants_error("\"env:claude-code-oauth\"", "wants: \"env:claude-code-oauth\" — service "
+			   "\"claude-code-oauth\" maps to the protected env var "
+			   "CLAUDE_CODE_OAUTH_TOKEN, which a grant can never set (it's the "
+			   "session's managed Claude auth).");
+	expect_wants_error("\"vault:a:read, garbage\"", "wants: \"garbage\" is malformed — "
+			   "expected \"<kind>:<target>…\" (e.g. \"vault:research:read\", "
+			   "\"env:github\", \"mcp:https://…\").");
 }
 
 static void test_strmap(void)
@@ -269,7 +289,7 @@ int main(void)
 	RUN(test_v2_full_knobs);
 	RUN(test_v5_legacy_and_blank_body);
 	RUN(test_every_validation_error);
-	RUN(test_drain_queues);
+	RUN(test_reference_wants);
 	RUN(test_strmap);
 	RUN(test_failure_text);
 	return check_summary();

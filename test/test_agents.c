@@ -172,25 +172,43 @@ static void test_definition_lifecycle(void)
 	send_inbound(&r, "l-2", "eng2", "anyone?", "");
 	cJSON_Delete(rig_expect(&r, DEADLETTER, "deadletter", "unknown_agent"));
 
-	/* Another note may not take a name in use. */
+	/* Another note may not take a name in use, nor one that differs only in
+	 * case (their thread notes would share a path); the refusal is the
+	 * impostor's, and the retained entry stays the owner's. */
 	cJSON_Delete(define(&r, "d-ops", "ops", "", "enabled"));
-	e = define(&r, "d-ops2", "ops", "", "error");
-	CHECK_STR(rig_str(e, "error", NULL), "an agent named \"ops\" already exists (note d-ops)");
+	th_client_publish_text(&r.client, WRITE, "{\"op\":\"upsert\",\"request_id\":\"imp\","
+			       "\"note\":{\"id\":\"d-ops2\",\"path\":\"Agents/d-ops2\",\"tags\":"
+			       "[\"agent/definition\"],\"metadata\":{\"name\":\"ops\"}}}");
+	e = rig_expect(&r, DEADLETTER, "deadletter", "already exists");
+	CHECK_CONTAINS(rig_str(e, "error", NULL), "an agent named \"ops\" already exists (note d-ops)");
 	cJSON_Delete(e);
+	th_client_publish_text(&r.client, WRITE, "{\"op\":\"upsert\",\"request_id\":\"imp2\","
+			       "\"note\":{\"id\":\"d-ops3\",\"path\":\"Agents/d-ops3\",\"tags\":"
+			       "[\"agent/definition\"],\"metadata\":{\"name\":\"OPS\"}}}");
+	e = rig_expect(&r, DEADLETTER, "deadletter", "without regard to case");
+	CHECK_CONTAINS(rig_str(e, "error", NULL), "an agent named \"ops\" already exists");
+	cJSON_Delete(e);
+	/* The impostors deleted: ops is still registered, its entry untouched. */
+	th_client_publish_text(&r.client, WRITE, "{\"op\":\"delete\",\"request_id\":\"del2\","
+			       "\"note\":{\"id\":\"d-ops2\"}}");
+	th_client_publish_text(&r.client, WRITE, "{\"op\":\"delete\",\"request_id\":\"del3\","
+			       "\"note\":{\"id\":\"d-ops3\"}}");
+	cJSON_Delete(define(&r, "d-fence", "fence", "", "enabled"));	/* fences the deletes */
+	CHECK_INT(th_client_count(&r.client, "parachute/agent/ops/definition", ""), 0);
+	CHECK_INT(th_client_count(&r.client, "parachute/agent/OPS/definition", ""), 0);
+	CHECK(th_retained_contains(r.broker.child.port, "parachute/agent/ops/definition",
+				   "\"status\":\"enabled\""));
+	send_inbound(&r, "l-3", "ops", "still there?", "");
+	cJSON_Delete(rig_expect(&r, "parachute/agent/ops/reply", NULL, "echo: still there?"));
 	/* Deleted: unregistered. */
 	th_client_publish_text(&r.client, WRITE, "{\"op\":\"delete\",\"request_id\":\"del\","
 			       "\"note\":{\"id\":\"d-ops\"}}");
 	m = th_client_wait_for(&r.client, "parachute/agent/ops/definition", NULL, TH_TIMEOUT_MS);
-	while (m && m->len != 0) {	/* skip the error entry for d-ops2 */
-		th_msg_free(m);
-		m = th_client_next(&r.client, "parachute/agent/ops/definition", TH_TIMEOUT_MS);
-	}
 	CHECK(m && m->len == 0);
 	th_msg_free(m);
 	rig_stop(&r);
 }
 
-/* The registry and queued work come back from the state, not the vault. */
 static void test_registry_survives_restart(void)
 {
 	struct rig r = { 0 };
@@ -275,67 +293,97 @@ static void test_one_turn_per_note(void)
 
 /* --- queues ------------------------------------------------------------------ */
 
-/* The next turn event on `agent`, as "<kind>:<inbound id>". */
+/* The next turn event on `agent` that is not streamed text, as
+ * "<kind>:<inbound id>". */
 static char *next_turn_event(struct rig *r, const char *agent)
 {
-	char *topic = fmt("parachute/agent/%s/events", agent), *out;
-	cJSON *ev = rig_expect(r, topic, NULL, NULL);
+	char *topic = fmt("parachute/agent/%s/events", agent), *out = NULL;
 
-	out = fmt("%s:%s", rig_str(ev, "kind", NULL), rig_str(ev, "inbound_id", NULL));
-	cJSON_Delete(ev);
+	while (!out) {
+		cJSON *ev = rig_expect(r, topic, NULL, NULL);
+
+		if (strcmp(rig_str(ev, "kind", NULL), "text") != 0)
+			out = fmt("%s:%s", rig_str(ev, "kind", NULL), rig_str(ev, "inbound_id", NULL));
+		cJSON_Delete(ev);
+	}
 	free(topic);
 	return out;
 }
 
+static void expect_turn_event(struct rig *r, const char *agent, const char *want)
+{
+	char *got = next_turn_event(r, agent);
+
+	CHECK_STR(got, want);
+	free(got);
+}
+
+/* A rig whose agents run on the gate engine: turns wait until released. */
+static char *gate_start(struct rig *r, const char **extra)
+{
+	char *dir = th_tmpdir("gate"), *gate = th_gate_new(dir);
+
+	extra[1] = gate;
+	rig_start(r, extra);
+	free(dir);
+	return gate;
+}
+
 static void test_fifo_per_key_and_concurrency(void)
 {
-	const char *extra[] = { "--echo-delay", "300", "--max-turns", "4", NULL };
-	const char *want[] = { "start:q-1", "done:q-1", "start:q-2", "done:q-2", "start:q-3",
-			       "done:q-3" };
+	const char *extra[] = { "--gate", NULL, "--max-turns", "4", NULL };
 	struct rig r = { 0 };
-	struct th_msg *m;
-	char *got;
+	char *gate = gate_start(&r, extra);
 
-	rig_start(&r, extra);
-	cJSON_Delete(define(&r, "d-a", "alpha", "", "enabled"));
-	cJSON_Delete(define(&r, "d-b", "beta", "", "enabled"));
+	cJSON_Delete(define(&r, "d-a", "alpha", ",\"engine\":\"gate\"", "enabled"));
+	cJSON_Delete(define(&r, "d-b", "beta", ",\"engine\":\"gate\"", "enabled"));
 	send_inbound(&r, "q-1", "alpha", "1", "");
 	send_inbound(&r, "q-2", "alpha", "2", "");
 	send_inbound(&r, "q-3", "alpha", "3", "");
 	send_inbound(&r, "q-4", "beta", "4", "");
-	/* beta's turn starts while alpha's first is still running. */
-	m = th_client_wait_for(&r.client, "parachute/agent/beta/events", "\"start\"", TH_TIMEOUT_MS);
-	CHECK(m != NULL);
-	th_msg_free(m);
-	CHECK_INT(th_client_count(&r.client, "parachute/agent/alpha/events", "\"done\""), 0);
-	/* alpha: strictly one at a time, in arrival order. */
-	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
-		got = next_turn_event(&r, "alpha");
-		CHECK_STR(got, want[i]);
-		free(got);
-	}
+	/* Both keys run at once; alpha's later turns wait behind q-1, which
+	 * cannot end while the gate is shut. */
+	expect_turn_event(&r, "alpha", "start:q-1");
+	expect_turn_event(&r, "beta", "start:q-4");
+	CHECK_INT(th_client_count(&r.client, "parachute/agent/alpha/events", "q-2"), 0);
+	/* Released one by one, oldest job first: alpha strictly in order. */
+	th_gate_release(gate, "1");
+	expect_turn_event(&r, "alpha", "done:q-1");
+	expect_turn_event(&r, "alpha", "start:q-2");
+	th_gate_release(gate, "1");
+	expect_turn_event(&r, "beta", "done:q-4");
+	th_gate_release(gate, "1");
+	expect_turn_event(&r, "alpha", "done:q-2");
+	expect_turn_event(&r, "alpha", "start:q-3");
+	th_gate_release(gate, "1");
+	expect_turn_event(&r, "alpha", "done:q-3");
 	rig_stop(&r);
+	free(gate);
 }
 
 static void test_queue_limit(void)
 {
-	const char *extra[] = { "--echo-delay", "500", "--queue-limit", "1", NULL };
+	const char *extra[] = { "--gate", NULL, "--queue-limit", "1", NULL };
 	struct rig r = { 0 };
+	char *gate = gate_start(&r, extra);
 	cJSON *dl, *fail;
 
-	rig_start(&r, extra);
-	cJSON_Delete(define(&r, "d-a", "alpha", "", "enabled"));
-	send_inbound(&r, "f-1", "alpha", "runs", "");	/* running */
+	cJSON_Delete(define(&r, "d-a", "alpha", ",\"engine\":\"gate\"", "enabled"));
+	send_inbound(&r, "f-1", "alpha", "runs", "");	/* running, held by the gate */
+	expect_turn_event(&r, "alpha", "start:f-1");
 	send_inbound(&r, "f-2", "alpha", "waits", "");	/* waiting: the limit */
 	send_inbound(&r, "f-3", "alpha", "refused", "");
 	dl = rig_expect(&r, DEADLETTER, "deadletter", "queue_full");
-	CHECK_CONTAINS(rig_str(dl, "error", NULL), "queue full");
+	CHECK_CONTAINS(rig_str(dl, "error", NULL), "queue full: 1 turns already waiting for alpha");
 	cJSON_Delete(dl);
 	fail = rig_expect(&r, "parachute/agent/alpha/reply", "message-note", "f-3");
 	CHECK_CONTAINS(rig_str(fail, "content", NULL), "the turn failed: queue full");
 	cJSON_Delete(fail);
+	th_gate_release(&*gate, "11");
+	wait_turn_end(&r, "f-1");
 	wait_turn_end(&r, "f-2");
 	rig_stop(&r);
+	free(gate);
 }
 
 /* --- thread notes ------------------------------------------------------------ */
@@ -408,15 +456,21 @@ static void test_thread_matrix(void)
 
 /* --- failure notes and callbacks ---------------------------------------------- */
 
+/* A turn past its timeout fails with a failure note, and its engine job is
+ * gone at once: with one turn at a time, the next turn runs right after. */
 static void test_failure_note(void)
 {
-	const char *extra[] = { "--echo-delay", "1500", NULL };
+	const char *extra[] = { "--gate", NULL, "--max-turns", "1", NULL };
 	struct rig r = { 0 };
+	char *gate = gate_start(&r, extra);
 	cJSON *fail, *ev;
 
-	rig_start(&r, extra);
-	cJSON_Delete(define(&r, "d-slow", "slow", ",\"timeout\":\"1\"", "enabled"));
-	send_inbound(&r, "x-1", "slow", "take your time", "");
+	cJSON_Delete(define(&r, "d-slow", "slow", ",\"timeout\":\"1\",\"engine\":\"gate\"",
+			    "enabled"));
+	cJSON_Delete(define(&r, "d-next", "next", ",\"engine\":\"gate\"", "enabled"));
+	send_inbound(&r, "x-1", "slow", "take your time", "");	/* the gate never lets it */
+	expect_turn_event(&r, "slow", "start:x-1");
+	send_inbound(&r, "x-2", "next", "waits for the slot", "");
 	fail = rig_expect(&r, "parachute/agent/slow/reply", "message-note", "x-1");
 	CHECK_STR(rig_str(fail, "content", NULL), "⚠️ I couldn't complete that — the turn failed: "
 		  "timed out after 1 s\n\nThis is often temporary; please try again in a moment.");
@@ -429,7 +483,19 @@ static void test_failure_note(void)
 	REQUIRE(ev != NULL);
 	CHECK_STR(meta_of(ev, "status"), "error");
 	cJSON_Delete(ev);
+	/* The timed-out job left the gate: this one token is x-2's. */
+	expect_turn_event(&r, "next", "start:x-2");
+	th_gate_release(gate, "1");
+	expect_turn_event(&r, "next", "done:x-2");
+	/* An engine that fails: the failure note says why. */
+	send_inbound(&r, "x-3", "next", "fail me", "");
+	expect_turn_event(&r, "next", "start:x-3");
+	th_gate_release(gate, "!");
+	fail = rig_expect(&r, "parachute/agent/next/reply", "message-note", "x-3");
+	CHECK_CONTAINS(rig_str(fail, "content", NULL), "the turn failed: the gate failed this turn");
+	cJSON_Delete(fail);
 	rig_stop(&r);
+	free(gate);
 }
 
 /* The callback that `depth` produces, or NULL. */

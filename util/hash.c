@@ -1,0 +1,41 @@
+/* hash: FNV-1a 64. */
+#include "util/hash.h"
+
+#include <ctype.h>
+
+uint64_t hash_fnv1a(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+void hash_id_nocase(const char *data, size_t len, char out[27])
+{
+	static const char digits[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+	uint64_t h[2] = { HASH_FNV_SEED, 0x84222325cbf29ce4ULL };
+	int bit = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)tolower((unsigned char)data[i]);
+
+		h[0] = hash_fnv1a(h[0], &c, 1);
+		h[1] = hash_fnv1a(h[1], &c, 1);
+	}
+	/* 26 digits of 5 bits from the 128 bits, high bits first. */
+	for (int i = 0; i < 26; i++, bit += 5) {
+		unsigned v = 0;
+
+		for (int b = 0; b < 5; b++) {
+			int k = bit + b;
+
+			v = v << 1 | (k < 128 ? (unsigned)(h[k / 64] >> (63 - k % 64)) & 1u : 0u);
+		}
+		out[i] = digits[v];
+	}
+	out[26] = '\0';
+}
