@@ -18,6 +18,11 @@
 /* loop_misc() sends PINGREQ and notices a silent broker; once a second is
  * plenty for keepalives measured in tens of seconds. */
 #define MISC_INTERVAL_MS 1000
+/* mosquitto 2.0 closes the older of two connections with one client id
+ * without a DISCONNECT reason; sessions this short, this many times in a
+ * row, are taken to mean that. */
+#define SHORT_SESSION_MS 2000
+#define SHORT_SESSIONS_TAKEOVER 5
 
 enum conn_state {
 	CONN_IDLE,		/* created, not started */
@@ -54,6 +59,8 @@ struct bus_conn {
 	 * here close an outstanding QoS 1. */
 	struct strmap inflight;
 	size_t subacks;		/* SUBACKs received on this connection */
+	int64_t online_at;	/* monotonic ms of the last CONNACK */
+	int short_sessions;	/* in a row, ended by the broker */
 	size_t unwritten_acks;	/* messages received since the queue last emptied */
 };
 
@@ -101,6 +108,7 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
 		return;
 	}
 	conn->state = CONN_ONLINE;
+	conn->online_at = clock_mono_ms();
 	conn->attempts = 0;
 	conn->subacks = 0;
 	/* Always, even when the session was resumed: a broker restarted without
@@ -159,6 +167,15 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc,
 			 mosquitto_reason_string(rc));
 	else
 		snprintf(why, sizeof why, "%s", conn_reason(rc));
+	if (was_online && rc != 0 && clock_mono_ms() - conn->online_at < SHORT_SESSION_MS)
+		conn->short_sessions++;
+	else if (was_online)
+		conn->short_sessions = 0;
+	if (conn->short_sessions >= SHORT_SESSIONS_TAKEOVER) {
+		snprintf(why, sizeof why, "the broker closed %d sessions in a row right after "
+			 "accepting them", conn->short_sessions);
+		rc = BUS_TAKEN_OVER;
+	}
 	schedule_retry(conn, was_online ? why : "cannot connect");
 	if (was_online && conn->h.offline)
 		conn->h.offline(conn->arg, rc >= 0x80 ? rc : 0, why);

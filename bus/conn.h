@@ -25,7 +25,9 @@ struct bus_conn_options {
 	int reconnect_max_ms;	/* cap of the backoff */
 };
 
-/* The broker told us another client took our client id (MQTT v5 0x8E). */
+/* Another client took our client id: the broker said so (MQTT v5 0x8E), or
+ * closed several sessions in a row right after accepting them (mosquitto
+ * 2.0 closes the older connection without a reason). */
 #define BUS_TAKEN_OVER 0x8E
 
 /* Called on the owner's thread, from inside bus_conn_io()/bus_conn_tick(). */

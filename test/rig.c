@@ -3,8 +3,10 @@
 
 #include <cjson/cJSON.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "test/check.h"
 
@@ -103,4 +105,66 @@ const char *rig_str(const cJSON *doc, const char *a, const char *b)
 	if (b)
 		v = cJSON_GetObjectItemCaseSensitive(v, b);
 	return cJSON_GetStringValue(v);
+}
+
+char *rig_fmt(const char *f, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, f);
+	REQUIRE(vasprintf(&s, f, ap) >= 0);
+	va_end(ap);
+	return s;
+}
+
+void rig_send_inbound(struct rig *r, const char *id, const char *agent, const char *content,
+		      const char *meta)
+{
+	char *w = rig_fmt("{\"v\":1,\"op\":\"create\",\"request_id\":\"in-%s\",\"origin\":\"tester\","
+			  "\"note\":{\"id\":\"%s\",\"path\":\"channel/%s/%s\",\"content\":\"%s\","
+			  "\"tags\":[\"agent/message\",\"agent/message/inbound\"],"
+			  "\"metadata\":{\"agent\":\"%s\",\"sender\":\"operator\"%s}}}",
+			  id, id, agent, id, content, agent, meta);
+
+	th_client_publish_text(&r->client, "parachute/vault/default/write", w);
+	free(w);
+}
+
+void rig_wait_turn_end(struct rig *r, const char *inbound_id)
+{
+	char *want = rig_fmt("\"id\":\"%s\"", inbound_id);
+	cJSON *ev = rig_expect(r, "parachute/vault/default/event/note.updated", "vault-event", want);
+
+	CHECK(rig_str(cJSON_GetObjectItem(ev, "note"), "metadata", "agentbus_rendered_at") != NULL);
+	cJSON_Delete(ev);
+	free(want);
+}
+
+cJSON *rig_latest_with(struct rig *r, const char *topic, const char *text, const char *also)
+{
+	struct th_msg *m, *last = NULL;
+	cJSON *doc;
+
+	while ((m = th_client_wait_for(&r->client, topic, text, 0)) != NULL) {
+		if (also && !strstr(m->payload, also)) {
+			th_msg_free(m);
+			continue;
+		}
+		th_msg_free(last);
+		last = m;
+	}
+	doc = last ? cJSON_Parse(last->payload) : NULL;
+	th_msg_free(last);
+	return doc;
+}
+
+cJSON *rig_latest(struct rig *r, const char *topic, const char *text)
+{
+	return rig_latest_with(r, topic, text, NULL);
+}
+
+const char *rig_meta(const cJSON *ev, const char *key)
+{
+	return rig_str(cJSON_GetObjectItem(ev, "note"), "metadata", key);
 }

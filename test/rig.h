@@ -36,6 +36,23 @@ struct cJSON *rig_expect(struct rig *r, const char *topic, const char *schema, c
  * the embedded store, and waits for its registry entry to say enabled. */
 void rig_define(struct rig *r, const char *name);
 
+/* Writes an inbound note `id` for `agent` through the store; `meta` is extra
+ * JSON members of its metadata (may be ""). */
+void rig_send_inbound(struct rig *r, const char *id, const char *agent, const char *content,
+		      const char *meta);
+/* Waits for the marker on inbound note `id`, the last write of its turn:
+ * then every event the turn caused is queued in the client. */
+void rig_wait_turn_end(struct rig *r, const char *inbound_id);
+/* The last queued message on `topic` containing `text` and `also` (NULL:
+ * anything), parsed; NULL if none. Takes them all off the queue. */
+struct cJSON *rig_latest_with(struct rig *r, const char *topic, const char *text,
+			      const char *also);
+struct cJSON *rig_latest(struct rig *r, const char *topic, const char *text);
+/* A metadata value of the note in event `ev`. */
+const char *rig_meta(const struct cJSON *ev, const char *key);
+/* asprintf that cannot fail (the program stops). */
+char *rig_fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+
 /* A string in `doc` at key `a` (and then `b`, when not NULL). */
 const char *rig_str(const struct cJSON *doc, const char *a, const char *b);
 

@@ -20,30 +20,18 @@
 #define UPDATED "parachute/vault/default/event/note.updated"
 #define DEADLETTER "parachute/agentbus/deadletter"
 
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, f);
-	REQUIRE(vasprintf(&s, f, ap) >= 0);
-	va_end(ap);
-	return s;
-}
-
 /* Writes a definition note through the store; `meta` is extra JSON members
  * of its metadata (may be ""). Waits for the registry entry it causes. */
 static cJSON *define(struct rig *r, const char *id, const char *name, const char *meta,
 		     const char *schema_status)
 {
 	static int n;
-	char *w = fmt("{\"v\":1,\"op\":\"upsert\",\"request_id\":\"def-%d\",\"origin\":\"tester\","
+	char *w = rig_fmt("{\"v\":1,\"op\":\"upsert\",\"request_id\":\"def-%d\",\"origin\":\"tester\","
 		      "\"note\":{\"id\":\"%s\",\"path\":\"Agents/%s\",\"content\":\"You are %s.\","
 		      "\"tags\":[\"agent/definition\"],\"metadata\":{\"name\":\"%s\"%s}}}",
 		      ++n, id, id, name, name, meta);
-	char *topic = fmt("parachute/agent/%s/definition", name);
-	char *want = fmt("\"status\":\"%s\"", schema_status);
+	char *topic = rig_fmt("parachute/agent/%s/definition", name);
+	char *want = rig_fmt("\"status\":\"%s\"", schema_status);
 	cJSON *entry;
 
 	th_client_publish_text(&r->client, WRITE, w);
@@ -54,61 +42,6 @@ static cJSON *define(struct rig *r, const char *id, const char *name, const char
 	return entry;
 }
 
-/* Writes an inbound note for `agent`; `meta` is extra metadata members. */
-static void send_inbound(struct rig *r, const char *id, const char *agent, const char *content,
-			 const char *meta)
-{
-	char *w = fmt("{\"v\":1,\"op\":\"create\",\"request_id\":\"in-%s\",\"origin\":\"tester\","
-		      "\"note\":{\"id\":\"%s\",\"path\":\"channel/%s/%s\",\"content\":\"%s\","
-		      "\"tags\":[\"agent/message\",\"agent/message/inbound\"],"
-		      "\"metadata\":{\"agent\":\"%s\",\"sender\":\"operator\"%s}}}",
-		      id, id, agent, id, content, agent, meta);
-
-	th_client_publish_text(&r->client, WRITE, w);
-	free(w);
-}
-
-/* The marker on the inbound note is the last write of a turn: once its
- * event is here, every event the turn caused is queued in the client. */
-static void wait_turn_end(struct rig *r, const char *inbound_id)
-{
-	char *want = fmt("\"id\":\"%s\"", inbound_id);
-	cJSON *ev = rig_expect(r, UPDATED, "vault-event", want);
-
-	CHECK(rig_str(cJSON_GetObjectItem(ev, "note"), "metadata", "agentbus_rendered_at") != NULL);
-	cJSON_Delete(ev);
-	free(want);
-}
-
-/* The last queued message on `topic` containing `text` and `also` (NULL:
- * anything), parsed; NULL if none. */
-static cJSON *latest_with(struct rig *r, const char *topic, const char *text, const char *also)
-{
-	struct th_msg *m, *last = NULL;
-	cJSON *doc;
-
-	while ((m = th_client_wait_for(&r->client, topic, text, 0)) != NULL) {
-		if (also && !strstr(m->payload, also)) {
-			th_msg_free(m);
-			continue;
-		}
-		th_msg_free(last);
-		last = m;
-	}
-	doc = last ? cJSON_Parse(last->payload) : NULL;
-	th_msg_free(last);
-	return doc;
-}
-
-static cJSON *latest(struct rig *r, const char *topic, const char *text)
-{
-	return latest_with(r, topic, text, NULL);
-}
-
-static const char *meta_of(const cJSON *ev, const char *key)
-{
-	return rig_str(cJSON_GetObjectItem(ev, "note"), "metadata", key);
-}
 
 /* --- definitions ----------------------------------------------------------- */
 
@@ -128,7 +61,7 @@ static void test_definition_lifecycle(void)
 	/* The status stamp, written with agentbus's origin, through the vault. */
 	ev = rig_expect(&r, UPDATED, "vault-event", "\"id\":\"d-eng\"");
 	CHECK_STR(rig_str(ev, "origin", NULL), "agentbus");
-	CHECK_STR(meta_of(ev, "status"), "enabled");
+	CHECK_STR(rig_meta(ev, "status"), "enabled");
 	cJSON_Delete(ev);
 
 	/* A bad edit: error published, the previous registration keeps running. */
@@ -138,12 +71,12 @@ static void test_definition_lifecycle(void)
 	cJSON_Delete(e);
 	cJSON_Delete(rig_expect(&r, DEADLETTER, "deadletter", "invalid_definition"));
 	ev = rig_expect(&r, UPDATED, "vault-event", "\"status\":\"error\"");
-	CHECK_STR(meta_of(ev, "error"), "#agent/definition note d-eng: mode must be "
+	CHECK_STR(rig_meta(ev, "error"), "#agent/definition note d-eng: mode must be "
 		  "\"single-threaded\" or \"multi-threaded\"");
 	cJSON_Delete(ev);
-	send_inbound(&r, "l-1", "eng", "still there?", "");
+	rig_send_inbound(&r, "l-1", "eng", "still there?", "");
 	cJSON_Delete(rig_expect(&r, "parachute/agent/eng/reply", "message-note", "l-1"));
-	wait_turn_end(&r, "l-1");
+	rig_wait_turn_end(&r, "l-1");
 
 	/* Fixed: enabled again, multi-threaded now. An edit that changes nothing
 	 * the agent is made of is not a re-registration. */
@@ -169,7 +102,7 @@ static void test_definition_lifecycle(void)
 	m = th_client_next(&r.client, "parachute/agent/eng2/definition", TH_TIMEOUT_MS);
 	CHECK(m && m->len == 0);
 	th_msg_free(m);
-	send_inbound(&r, "l-2", "eng2", "anyone?", "");
+	rig_send_inbound(&r, "l-2", "eng2", "anyone?", "");
 	cJSON_Delete(rig_expect(&r, DEADLETTER, "deadletter", "unknown_agent"));
 
 	/* Another note may not take a name in use, nor one that differs only in
@@ -198,7 +131,7 @@ static void test_definition_lifecycle(void)
 	CHECK_INT(th_client_count(&r.client, "parachute/agent/OPS/definition", ""), 0);
 	CHECK(th_retained_contains(r.broker.child.port, "parachute/agent/ops/definition",
 				   "\"status\":\"enabled\""));
-	send_inbound(&r, "l-3", "ops", "still there?", "");
+	rig_send_inbound(&r, "l-3", "ops", "still there?", "");
 	cJSON_Delete(rig_expect(&r, "parachute/agent/ops/reply", NULL, "echo: still there?"));
 	/* Deleted: unregistered. */
 	th_client_publish_text(&r.client, WRITE, "{\"op\":\"delete\",\"request_id\":\"del\","
@@ -216,7 +149,7 @@ static void test_registry_survives_restart(void)
 	rig_start(&r, NULL);
 	cJSON_Delete(define(&r, "d-keep", "keep", "", "enabled"));
 	rig_restart_daemon(&r, NULL);
-	send_inbound(&r, "k-1", "keep", "after a restart", "");
+	rig_send_inbound(&r, "k-1", "keep", "after a restart", "");
 	cJSON_Delete(rig_expect(&r, "parachute/agent/keep/reply", "message-note",
 				"echo: after a restart"));
 	rig_stop(&r);
@@ -242,7 +175,7 @@ static void test_routing_and_ignore_rules(void)
 	CHECK_STR(rig_str(reply, "metadata", "sender"), "session");
 	cJSON_Delete(reply);
 	/* Outbound notes are never turns, whichever way they say so. */
-	send_inbound(&r, "r-2", "eng", "x", ",\"direction\":\"outbound\"");
+	rig_send_inbound(&r, "r-2", "eng", "x", ",\"direction\":\"outbound\"");
 	th_client_publish_text(&r.client, WRITE, "{\"op\":\"create\",\"request_id\":\"c3\",\"note\":"
 			       "{\"id\":\"r-3\",\"content\":\"x\",\"tags\":[\"agent/message/inbound\","
 			       "\"agent/message/outbound\"],\"metadata\":{\"agent\":\"eng\"}}}");
@@ -251,11 +184,11 @@ static void test_routing_and_ignore_rules(void)
 			       "{\"id\":\"r-4\",\"tags\":[\"agent/message/inbound\"],\"metadata\":"
 			       "{\"agent\":\"\",\"sender\":\"a\"}}}");
 	cJSON_Delete(rig_expect(&r, DEADLETTER, "deadletter", "no_route"));
-	send_inbound(&r, "r-5", "nobody", "x", "");
+	rig_send_inbound(&r, "r-5", "nobody", "x", "");
 	cJSON_Delete(rig_expect(&r, DEADLETTER, "deadletter", "unknown_agent"));
 	/* A turn after them all: only r-1 and r-6 ever had one. */
-	send_inbound(&r, "r-6", "eng", "last", "");
-	wait_turn_end(&r, "r-6");
+	rig_send_inbound(&r, "r-6", "eng", "last", "");
+	rig_wait_turn_end(&r, "r-6");
 	CHECK_INT(th_client_count(&r.client, "parachute/agent/eng/reply", "r-6"), 1);
 	CHECK_INT(th_client_count(&r.client, "parachute/agent/eng/reply", NULL), 0);
 	rig_stop(&r);
@@ -266,7 +199,7 @@ static void test_routing_and_ignore_rules(void)
 /* The vault event of note "once", published as the vault would. */
 static void publish_once(struct rig *r, const char *event_id)
 {
-	char *e = fmt("{\"event\":\"note.created\",\"event_id\":\"%s\",\"note\":{\"id\":\"once\","
+	char *e = rig_fmt("{\"event\":\"note.created\",\"event_id\":\"%s\",\"note\":{\"id\":\"once\","
 		      "\"content\":\"hi\",\"tags\":[\"agent/message/inbound\"],\"metadata\":"
 		      "{\"agent\":\"eng\"}}}", event_id);
 
@@ -285,7 +218,7 @@ static void test_one_turn_per_note(void)
 	publish_once(&r, "e1");	/* the same note, a new event id */
 	rig_restart_daemon(&r, NULL);
 	publish_once(&r, "e2");
-	send_inbound(&r, "after", "eng", "after", "");
+	rig_send_inbound(&r, "after", "eng", "after", "");
 	cJSON_Delete(rig_expect(&r, "parachute/agent/eng/reply", NULL, "\"in_reply_to\":\"after\""));
 	CHECK_INT(th_client_count(&r.client, "parachute/agent/eng/reply", "\"in_reply_to\":\"once\""), 1);
 	rig_stop(&r);
@@ -297,13 +230,13 @@ static void test_one_turn_per_note(void)
  * "<kind>:<inbound id>". */
 static char *next_turn_event(struct rig *r, const char *agent)
 {
-	char *topic = fmt("parachute/agent/%s/events", agent), *out = NULL;
+	char *topic = rig_fmt("parachute/agent/%s/events", agent), *out = NULL;
 
 	while (!out) {
 		cJSON *ev = rig_expect(r, topic, NULL, NULL);
 
 		if (strcmp(rig_str(ev, "kind", NULL), "text") != 0)
-			out = fmt("%s:%s", rig_str(ev, "kind", NULL), rig_str(ev, "inbound_id", NULL));
+			out = rig_fmt("%s:%s", rig_str(ev, "kind", NULL), rig_str(ev, "inbound_id", NULL));
 		cJSON_Delete(ev);
 	}
 	free(topic);
@@ -337,10 +270,10 @@ static void test_fifo_per_key_and_concurrency(void)
 
 	cJSON_Delete(define(&r, "d-a", "alpha", ",\"engine\":\"gate\"", "enabled"));
 	cJSON_Delete(define(&r, "d-b", "beta", ",\"engine\":\"gate\"", "enabled"));
-	send_inbound(&r, "q-1", "alpha", "1", "");
-	send_inbound(&r, "q-2", "alpha", "2", "");
-	send_inbound(&r, "q-3", "alpha", "3", "");
-	send_inbound(&r, "q-4", "beta", "4", "");
+	rig_send_inbound(&r, "q-1", "alpha", "1", "");
+	rig_send_inbound(&r, "q-2", "alpha", "2", "");
+	rig_send_inbound(&r, "q-3", "alpha", "3", "");
+	rig_send_inbound(&r, "q-4", "beta", "4", "");
 	/* Both keys run at once; alpha's later turns wait behind q-1, which
 	 * cannot end while the gate is shut. */
 	expect_turn_event(&r, "alpha", "start:q-1");
@@ -369,10 +302,10 @@ static void test_queue_limit(void)
 	cJSON *dl, *fail;
 
 	cJSON_Delete(define(&r, "d-a", "alpha", ",\"engine\":\"gate\"", "enabled"));
-	send_inbound(&r, "f-1", "alpha", "runs", "");	/* running, held by the gate */
+	rig_send_inbound(&r, "f-1", "alpha", "runs", "");	/* running, held by the gate */
 	expect_turn_event(&r, "alpha", "start:f-1");
-	send_inbound(&r, "f-2", "alpha", "waits", "");	/* waiting: the limit */
-	send_inbound(&r, "f-3", "alpha", "refused", "");
+	rig_send_inbound(&r, "f-2", "alpha", "waits", "");	/* waiting: the limit */
+	rig_send_inbound(&r, "f-3", "alpha", "refused", "");
 	dl = rig_expect(&r, DEADLETTER, "deadletter", "queue_full");
 	CHECK_CONTAINS(rig_str(dl, "error", NULL), "queue full: 1 turns already waiting for alpha");
 	cJSON_Delete(dl);
@@ -380,8 +313,8 @@ static void test_queue_limit(void)
 	CHECK_CONTAINS(rig_str(fail, "content", NULL), "the turn failed: queue full");
 	cJSON_Delete(fail);
 	th_gate_release(&*gate, "11");
-	wait_turn_end(&r, "f-1");
-	wait_turn_end(&r, "f-2");
+	rig_wait_turn_end(&r, "f-1");
+	rig_wait_turn_end(&r, "f-2");
 	rig_stop(&r);
 	free(gate);
 }
@@ -395,40 +328,40 @@ static void three_turns(struct rig *r, const char *agent, const char *subject_me
 	char *first_path = NULL, *started = NULL, *session = NULL;
 
 	for (int i = 1; i <= 3; i++) {
-		char *id = fmt("%s-%s-%d", agent, subject_meta[0] ? "s" : "n", i);
-		char *want = fmt("\"path\":\"%s%s", path, per_fire ? "" : "\"");
+		char *id = rig_fmt("%s-%s-%d", agent, subject_meta[0] ? "s" : "n", i);
+		char *want = rig_fmt("\"path\":\"%s%s", path, per_fire ? "" : "\"");
 		cJSON *t;
 		long tokens;
 
-		send_inbound(r, id, agent, "hello", subject_meta);
-		wait_turn_end(r, id);
-		t = latest(r, UPDATED, want);
+		rig_send_inbound(r, id, agent, "hello", subject_meta);
+		rig_wait_turn_end(r, id);
+		t = rig_latest(r, UPDATED, want);
 		REQUIRE(t != NULL);
-		CHECK_STR(meta_of(t, "status"), "ok");
-		CHECK_STR(meta_of(t, "agent"), agent);
-		CHECK_STR(meta_of(t, "backend"), "programmatic");
-		CHECK(meta_of(t, "last_turn_at") != NULL);
+		CHECK_STR(rig_meta(t, "status"), "ok");
+		CHECK_STR(rig_meta(t, "agent"), agent);
+		CHECK_STR(rig_meta(t, "backend"), "programmatic");
+		CHECK(rig_meta(t, "last_turn_at") != NULL);
 		CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(t, "note"),
 								 "tags")), 1);
-		tokens = strtol(meta_of(t, "input_tokens"), NULL, 10);
+		tokens = strtol(rig_meta(t, "input_tokens"), NULL, 10);
 		if (per_fire) {
-			CHECK_STR(meta_of(t, "turn_count"), "1");
+			CHECK_STR(rig_meta(t, "turn_count"), "1");
 			CHECK_INT(tokens, 5);	/* this turn's only */
 			if (first_path)
 				CHECK(strcmp(first_path, rig_str(t, "note", "path")) != 0);
 		} else {
-			CHECK_INT(strtol(meta_of(t, "turn_count"), NULL, 10), i);
+			CHECK_INT(strtol(rig_meta(t, "turn_count"), NULL, 10), i);
 			CHECK_INT(tokens, 5 * i);	/* cumulative */
 			CHECK_STR(rig_str(t, "note", "path"), path);
 			if (started)
-				CHECK_STR(meta_of(t, "started_at"), started);
+				CHECK_STR(rig_meta(t, "started_at"), started);
 			if (session)	/* resumed */
-				CHECK_STR(meta_of(t, "session"), session);
+				CHECK_STR(rig_meta(t, "session"), session);
 		}
 		if (!first_path) {
 			first_path = strdup(rig_str(t, "note", "path"));
-			started = strdup(meta_of(t, "started_at"));
-			session = strdup(meta_of(t, "session"));
+			started = strdup(rig_meta(t, "started_at"));
+			session = strdup(rig_meta(t, "session"));
 		}
 		cJSON_Delete(t);
 		free(want);
@@ -468,9 +401,9 @@ static void test_failure_note(void)
 	cJSON_Delete(define(&r, "d-slow", "slow", ",\"timeout\":\"1\",\"engine\":\"gate\"",
 			    "enabled"));
 	cJSON_Delete(define(&r, "d-next", "next", ",\"engine\":\"gate\"", "enabled"));
-	send_inbound(&r, "x-1", "slow", "take your time", "");	/* the gate never lets it */
+	rig_send_inbound(&r, "x-1", "slow", "take your time", "");	/* the gate never lets it */
 	expect_turn_event(&r, "slow", "start:x-1");
-	send_inbound(&r, "x-2", "next", "waits for the slot", "");
+	rig_send_inbound(&r, "x-2", "next", "waits for the slot", "");
 	fail = rig_expect(&r, "parachute/agent/slow/reply", "message-note", "x-1");
 	CHECK_STR(rig_str(fail, "content", NULL), "⚠️ I couldn't complete that — the turn failed: "
 		  "timed out after 1 s\n\nThis is often temporary; please try again in a moment.");
@@ -478,17 +411,17 @@ static void test_failure_note(void)
 	ev = rig_expect(&r, "parachute/agent/slow/events", "turn-event", "\"error\"");
 	CHECK_STR(rig_str(ev, "error", NULL), "timed out after 1 s");
 	cJSON_Delete(ev);
-	wait_turn_end(&r, "x-1");
-	ev = latest(&r, UPDATED, "\"path\":\"Threads/slow/slow\"");
+	rig_wait_turn_end(&r, "x-1");
+	ev = rig_latest(&r, UPDATED, "\"path\":\"Threads/slow/slow\"");
 	REQUIRE(ev != NULL);
-	CHECK_STR(meta_of(ev, "status"), "error");
+	CHECK_STR(rig_meta(ev, "status"), "error");
 	cJSON_Delete(ev);
 	/* The timed-out job left the gate: this one token is x-2's. */
 	expect_turn_event(&r, "next", "start:x-2");
 	th_gate_release(gate, "1");
 	expect_turn_event(&r, "next", "done:x-2");
 	/* An engine that fails: the failure note says why. */
-	send_inbound(&r, "x-3", "next", "fail me", "");
+	rig_send_inbound(&r, "x-3", "next", "fail me", "");
 	expect_turn_event(&r, "next", "start:x-3");
 	th_gate_release(gate, "!");
 	fail = rig_expect(&r, "parachute/agent/next/reply", "message-note", "x-3");
@@ -501,14 +434,14 @@ static void test_failure_note(void)
 /* The callback that `depth` produces, or NULL. */
 static cJSON *delegate(struct rig *r, const char *id, const char *depth)
 {
-	char *meta = fmt(",\"reply_to\":\"orch\",\"correlation_id\":\"corr-%s\",\"delegation_depth\":"
+	char *meta = rig_fmt(",\"reply_to\":\"orch\",\"correlation_id\":\"corr-%s\",\"delegation_depth\":"
 			 "\"%s\"", id, depth);
-	char *want = fmt("corr-%s", id);
+	char *want = rig_fmt("corr-%s", id);
 	cJSON *cb;
 
-	send_inbound(r, id, "worker", "do the sub-task", meta);
-	wait_turn_end(r, id);
-	cb = latest_with(r, CREATED, "\"sender\":\"callback:worker\"", want);
+	rig_send_inbound(r, id, "worker", "do the sub-task", meta);
+	rig_wait_turn_end(r, id);
+	cb = rig_latest_with(r, CREATED, "\"sender\":\"callback:worker\"", want);
 	free(meta);
 	free(want);
 	return cb;
@@ -541,7 +474,7 @@ static void test_callbacks(void)
 		  "source_message / source_thread in this note's metadata to pull the full result.");
 	CHECK_CONTAINS(rig_str(note, "path", NULL), "channel/orch/");
 	/* The callback wakes the orchestrator, whose turn calls nobody back. */
-	want = fmt("\"in_reply_to\":\"%s\"", rig_str(note, "id", NULL));
+	want = rig_fmt("\"in_reply_to\":\"%s\"", rig_str(note, "id", NULL));
 	reply = rig_expect(&r, "parachute/agent/orch/reply", "message-note", want);
 	CHECK_CONTAINS(rig_str(reply, "content", NULL), "echo: [callback] worker finished (ok)");
 	cJSON_Delete(reply);
@@ -591,8 +524,8 @@ static void test_inbox(void)
 	CHECK_STR(m->correlation, "c-text");
 	th_msg_free(m);
 	ev = rig_expect(&r, CREATED, "vault-event", "\"content\":\"hi\"");
-	CHECK_STR(meta_of(ev, "sender"), "mqtt");
-	CHECK_STR(meta_of(ev, "direction"), "inbound");
+	CHECK_STR(rig_meta(ev, "sender"), "mqtt");
+	CHECK_STR(rig_meta(ev, "direction"), "inbound");
 	CHECK_CONTAINS(rig_str(ev, "note", "path"), "channel/eng/");
 	cJSON_Delete(ev);
 
@@ -610,10 +543,10 @@ static void test_inbox(void)
 	cJSON_Delete(ans);
 	th_msg_free(m);
 	ev = rig_expect(&r, CREATED, "vault-event", "\"content\":\"json hi\"");
-	CHECK_STR(meta_of(ev, "sender"), "ops");
-	CHECK_STR(meta_of(ev, "subject"), "s1");
-	CHECK_STR(meta_of(ev, "n"), "2");
-	CHECK_STR(meta_of(ev, "agent"), "eng");
+	CHECK_STR(rig_meta(ev, "sender"), "ops");
+	CHECK_STR(rig_meta(ev, "subject"), "s1");
+	CHECK_STR(rig_meta(ev, "n"), "2");
+	CHECK_STR(rig_meta(ev, "agent"), "eng");
 	cJSON_Delete(ev);
 
 	/* Unknown agent: dead letter, and the asker is not left waiting. */
