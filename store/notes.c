@@ -413,6 +413,11 @@ void note_store_rollback(struct note_store *ns)
 	outbox_rollback(&ns->outbox);
 }
 
+const char *note_store_error(const struct note_store *ns)
+{
+	return sqlite3_errmsg(ns->db);
+}
+
 int note_store_probe(struct note_store *ns, char *why, size_t why_len)
 {
 	return db_probe(ns->db, "store_meta", why, why_len);

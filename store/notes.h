@@ -35,6 +35,8 @@ struct store_result {
 int note_store_begin(struct note_store *ns);
 int note_store_commit(struct note_store *ns);
 void note_store_rollback(struct note_store *ns);
+/* SQLite's message for the last failure. */
+const char *note_store_error(const struct note_store *ns);
 /* 0 when notes.db can be written (state/db.h); else -1 and why. */
 int note_store_probe(struct note_store *ns, char *why, size_t why_len);
 /* The outbox of this store's events, in notes.db. */

@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "bus/event.h"
@@ -112,9 +113,10 @@ static int apply(struct store_vault *sv, const struct bus_message *msg,
 		return 0;
 	}
 	if (rc != 0) {
+		snprintf(sv->why, sizeof sv->why, "%s", note_store_error(sv->notes));
 		if (!sv->failing)
-			log_error("store: notes.db cannot be written; the write %s waits",
-				  w->request_id ? w->request_id : "(no request id)");
+			log_error("store: notes.db cannot be written (%s); the write %s waits",
+				  sv->why, w->request_id ? w->request_id : "(no request id)");
 		sv->failing = true;
 		return -1;
 	}
@@ -141,8 +143,10 @@ void store_vault_flush(struct store_vault *sv, int64_t now_ms, int *retry_ms)
 
 void store_vault_settle(struct store_vault *sv)
 {
-	if (sv->notes && outbox_settle(note_store_outbox(sv->notes)) != 0)
+	if (sv->notes && outbox_settle(note_store_outbox(sv->notes)) != 0) {
+		snprintf(sv->why, sizeof sv->why, "%s", note_store_error(sv->notes));
 		sv->failing = true;
+	}
 }
 
 int store_vault_probe(struct store_vault *sv)

@@ -1,6 +1,8 @@
 /* test_crash: agentbus killed (as kill -9 would) at each named point of a
- * message's life, then restarted: the work is finished, and nothing is
- * written twice: one reply note, one callback, a thread turn_count of 1.
+ * message's life, on each input path (a note write, a vault event, an inbox
+ * message), then restarted: the work is finished, and nothing is written
+ * twice: one inbound note, one reply note, one callback, a thread
+ * turn_count of 1.
  * The crash points exist only in Debug builds; elsewhere this test reports
  * itself skipped (exit 77). */
 #include <cjson/cJSON.h>
@@ -43,9 +45,23 @@ static int distinct_created(struct rig *r, const char *text, const char *also)
 	return n;
 }
 
+/* Everything published before this is queued in the client once it returns. */
+static void fence(struct rig *r)
+{
+	th_client_publish_text(&r->client, WRITE, "{\"op\":\"create\",\"request_id\":\"fence\","
+			       "\"note\":{\"id\":\"fence\"}}");
+	th_msg_free(th_client_wait_for(&r->client, CREATED, "\"fence\"", TH_TIMEOUT_MS));
+}
+
+static void crash_at(const char *point, const char *skip);
+
+/* How the delegated message comes in. */
+enum path { BY_WRITE, BY_INBOX };
+
 /* Kills agentbus at `point` (after `skip` earlier hits) while it handles one
- * delegated message, restarts it, and checks the outcome. */
-static void crash_at(const char *point, const char *skip)
+ * delegated message that came in by `path`, restarts it, and checks the
+ * outcome. */
+static void crash_on(enum path path, const char *point, const char *skip)
 {
 	struct rig r = { .id = "crash" };
 	char id[64], w[512], want[96];
@@ -53,7 +69,8 @@ static void crash_at(const char *point, const char *skip)
 	cJSON *ev;
 	int status;
 
-	printf("   crash at %s%s%s\n", point, skip ? " after hits: " : "", skip ? skip : "");
+	printf("   crash at %s%s%s (%s)\n", point, skip ? " after hits: " : "", skip ? skip : "",
+	       path == BY_INBOX ? "inbox" : "write");
 	snprintf(id, sizeof id, "c-%s", point);
 	rig_start(&r, NULL);
 	rig_define(&r, "eng");
@@ -70,13 +87,25 @@ static void crash_at(const char *point, const char *skip)
 		 "\"note\":{\"id\":\"%s\",\"content\":\"work\",\"tags\":[\"agent/message\","
 		 "\"agent/message/inbound\"],\"metadata\":{\"agent\":\"eng\",\"reply_to\":\"boss\"}}}",
 		 id, id);
-	th_client_publish_text(&r.client, WRITE, w);
+	if (path == BY_INBOX)
+		snprintf(w, sizeof w, "{\"content\":\"work\",\"reply_to\":\"boss\"}");
+	th_client_publish_text(&r.client, path == BY_INBOX ? "parachute/agent/eng/inbox" : WRITE, w);
 	status = th_daemon_wait_exit(&r.daemon, TH_TIMEOUT_MS);
 	CHECK_MSG(status >= 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
 		  "agentbus did not die at %s", point);
 	th_daemon_free(&r.daemon);
 
 	rig_start_daemon(&r, NULL);
+	if (path == BY_INBOX) {
+		/* The inbound note agentbus wrote for the message: one, whatever
+		 * the broker delivered again. */
+		th_msg_free(th_client_wait_for(&r.client, "parachute/agent/eng/reply", "echo: work",
+					       TH_TIMEOUT_MS));
+		fence(&r);
+		CHECK_INT(distinct_created(&r, "\"content\":\"work\"", "agent/message/inbound"), 1);
+		rig_stop(&r);
+		return;
+	}
 	/* The marker is the turn's last write: then all of it is in. */
 	snprintf(want, sizeof want, "\"id\":\"%s\"", id);
 	m = th_client_wait_for(&r.client, UPDATED, want, TH_TIMEOUT_MS);
@@ -91,10 +120,7 @@ static void crash_at(const char *point, const char *skip)
 	snprintf(want, sizeof want, "\"in_reply_to\":\"%s\"", id);
 	CHECK_INT(distinct_created(&r, want, NULL), 1);
 	/* One callback note. The thread note counted one turn. */
-	th_client_publish_text(&r.client, WRITE, "{\"op\":\"create\",\"request_id\":\"fence\","
-			       "\"note\":{\"id\":\"fence\"}}");
-	m = th_client_wait_for(&r.client, CREATED, "\"fence\"", TH_TIMEOUT_MS);
-	th_msg_free(m);
+	fence(&r);
 	CHECK_INT(distinct_created(&r, "\"callback\":\"true\"", "\"source_channel\":\"eng\""), 1);
 	ev = NULL;
 	while ((m = th_client_wait_for(&r.client, UPDATED, "\"path\":\"Threads/eng/eng\"", 0))) {
@@ -107,6 +133,16 @@ static void crash_at(const char *point, const char *skip)
 	CHECK_STR(rig_str(cJSON_GetObjectItem(ev, "note"), "metadata", "status"), "ok");
 	cJSON_Delete(ev);
 	rig_stop(&r);
+}
+
+static void crash_at(const char *point, const char *skip)
+{
+	crash_on(BY_WRITE, point, skip);
+}
+
+static void crash_inbox_at(const char *point)
+{
+	crash_on(BY_INBOX, point, NULL);
 }
 
 #endif
@@ -131,6 +167,12 @@ int main(void)
 	RUN2(crash_at, "turn-finished", NULL);
 	/* While publishing: the start write and the thread end are out. */
 	RUN2(crash_at, "published", "2");
+	/* Every input path, killed after its handler committed and before the
+	 * broker got the acknowledgement: the message comes again. */
+	RUN2(crash_at, "message-handled", NULL);	/* a note write, to the store */
+	RUN2(crash_at, "message-handled", "1");	/* the inbound note's event */
+	RUN2(crash_inbox_at, "message-handled");	/* an inbox message */
+	RUN2(crash_inbox_at, "message-received");
 	return check_summary();
 #endif
 }
