@@ -177,8 +177,10 @@ static void start_daemon(struct th_daemon *d, int port, const char *state, bool 
 	if (!store)
 		args[7] = NULL;
 	th_daemon_start(d, args);
-	if (!th_daemon_wait_output(d, false, "connected to", TH_TIMEOUT_MS)) {
-		fprintf(stderr, "bench: agentbus did not connect\n");
+	/* On a new session the broker drops what is published before agentbus's
+	 * SUBSCRIBE reached it: wait for the SUBACKs, not the CONNACK. */
+	if (!th_daemon_wait_output(d, false, "subscriptions confirmed", TH_TIMEOUT_MS)) {
+		fprintf(stderr, "bench: agentbus did not subscribe\n");
 		exit(1);
 	}
 }

@@ -1,4 +1,4 @@
-/* bus/codec: the wire encodings of CONTRACT.md section 10. Payloads are built
+/* bus/codec: the wire encodings of docs/CONTRACT.md section 10. Payloads are built
  * as cJSON trees and encoded once, as JSON or MessagePack, at the edge. */
 #ifndef AB_BUS_CODEC_H
 #define AB_BUS_CODEC_H

@@ -1,4 +1,4 @@
-/* bus/deadletter: the payload of R/agentbus/deadletter (CONTRACT.md section
+/* bus/deadletter: the payload of R/agentbus/deadletter (docs/CONTRACT.md section
  * 9) for an input agentbus cannot act on. */
 #ifndef AB_BUS_DEADLETTER_H
 #define AB_BUS_DEADLETTER_H

@@ -1,4 +1,4 @@
-/* bus/error: why an input could not be used; becomes a dead letter (CONTRACT.md
+/* bus/error: why an input could not be used; becomes a dead letter (docs/CONTRACT.md
  * section 9). */
 #ifndef AB_BUS_ERROR_H
 #define AB_BUS_ERROR_H
@@ -13,7 +13,7 @@ enum bus_reason {
 	REASON_NO_ROUTE,
 	REASON_UNKNOWN_AGENT,
 	REASON_QUEUE_FULL,
-	REASON_INVALID_WRITE,	/* not in CONTRACT.md v1's list: a note write we cannot apply */
+	REASON_INVALID_WRITE,	/* not in docs/CONTRACT.md v1's list: a note write we cannot apply */
 };
 
 struct bus_error {

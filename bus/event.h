@@ -1,4 +1,4 @@
-/* bus/event: the vault event of CONTRACT.md section 2 as one C structure,
+/* bus/event: the vault event of docs/CONTRACT.md section 2 as one C structure,
  * decoded from the document bus/payload produced (JSON or MessagePack alike),
  * and built again for publishing by a vault (the embedded store). */
 #ifndef AB_BUS_EVENT_H
@@ -60,7 +60,7 @@ int event_decode(struct cJSON *doc, const char *topic_vault, enum note_event top
 		 struct vault_event *out, struct bus_error *err);
 void event_free(struct vault_event *ev);
 
-/* The dedupe key of CONTRACT.md section 2: event_id, else
+/* The dedupe key of docs/CONTRACT.md section 2: event_id, else
  * "<note id>|<event>|<updatedAt or createdAt or empty>". malloc'd. */
 char *event_dedupe_key(const struct vault_event *ev);
 

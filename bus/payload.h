@@ -1,5 +1,5 @@
 /* bus/payload: bytes from the bus -> one cJSON document, whichever the
- * encoding (CONTRACT.md section 10), with every limit that keeps hostile
+ * encoding (docs/CONTRACT.md section 10), with every limit that keeps hostile
  * input from costing more than it weighs. */
 #ifndef AB_BUS_PAYLOAD_H
 #define AB_BUS_PAYLOAD_H

@@ -1,4 +1,4 @@
-/* bus/topics: the topic names of CONTRACT.md section 1, in one place: built
+/* bus/topics: the topic names of docs/CONTRACT.md section 1, in one place: built
  * once from the configured root, vault and instance, and recognised again
  * when a message arrives. */
 #ifndef AB_BUS_TOPICS_H

@@ -1,4 +1,4 @@
-/* bus/write: the note write of CONTRACT.md section 3, read by a vault (the
+/* bus/write: the note write of docs/CONTRACT.md section 3, read by a vault (the
  * embedded store) and built by the handlers that write notes back. */
 #ifndef AB_BUS_WRITE_H
 #define AB_BUS_WRITE_H

@@ -1,4 +1,4 @@
-/* status: the retained instance status of CONTRACT.md section 8, and when to
+/* status: the retained instance status of docs/CONTRACT.md section 8, and when to
  * publish it again. */
 #ifndef AB_DAEMON_STATUS_H
 #define AB_DAEMON_STATUS_H

@@ -1,5 +1,5 @@
 /* handlers/inbound: an inbound message note becomes one accepted turn
- * (CONTRACT.md section 5.1): routing by metadata.agent, else the legacy
+ * (docs/CONTRACT.md section 5.1): routing by metadata.agent, else the legacy
  * metadata.channel (either read as a string whatever its JSON type);
  * outbound notes ignored; each note id accepted at most once, ever. */
 #ifndef AB_HANDLERS_INBOUND_H

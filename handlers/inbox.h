@@ -1,4 +1,4 @@
-/* handlers/inbox: direct messages on R/agent/A/inbox (CONTRACT.md section
+/* handlers/inbox: direct messages on R/agent/A/inbox (docs/CONTRACT.md section
  * 5.2) become inbound notes written through the vault; the turn then runs
  * when the note's event arrives, like any other. A response topic on the
  * message is remembered (in the state) so the reply is also published there

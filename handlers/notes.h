@@ -1,4 +1,4 @@
-/* handlers/notes: the notes agentbus writes back (CONTRACT.md section 6):
+/* handlers/notes: the notes agentbus writes back (docs/CONTRACT.md section 6):
  * thread notes, replies, failure notes, callbacks and the inbound marker, as
  * note writes ready to publish. Pure builders: no bus, no state. Every
  * metadata value is a string, as the reference writes them. */

@@ -1,4 +1,4 @@
-/* handlers/registry: agents from definition notes (CONTRACT.md section 4):
+/* handlers/registry: agents from definition notes (docs/CONTRACT.md section 4):
  * (re)register on created/updated, unregister on deleted or when the tag is
  * gone, refuse a bad definition while the previous registration keeps
  * running, skip an unchanged one, and say what happened on the retained

@@ -1,5 +1,5 @@
 /* handlers/turn: a turn is started by turn_start() and finished by
- * turn_finish(), which reads top to bottom as CONTRACT.md section 6. What a
+ * turn_finish(), which reads top to bottom as docs/CONTRACT.md section 6. What a
  * thread note says is tracked in the state (what agentbus merged into it),
  * so each turn's counts and sums follow from the last without reading the
  * vault back. */
@@ -818,7 +818,8 @@ int turn_cancel(struct agent_runtime *rt, const char *agent, const char *inbound
 	for (struct turn *t = rt->running, *next; t; t = next) {
 		next = t->next;
 		if (strcmp(t->req->agent, agent) != 0 || !t->job ||
-		    (inbound_id && strcmp(t->req->inbound_id, inbound_id) != 0))
+		    (inbound_id && strcmp(t->req->inbound_id, inbound_id) != 0 &&
+		     strcmp(t->turn_id, inbound_id) != 0))
 			continue;
 		engine_cancel(t->job);
 		t->job = NULL;

@@ -1,4 +1,4 @@
-/* handlers/turn: one turn's life, in the order of CONTRACT.md section 6:
+/* handlers/turn: one turn's life, in the order of docs/CONTRACT.md section 6:
  * thread note start -> engine job -> thread note end -> reply or failure
  * note -> callback -> the inbound note's marker, with turn events along the
  * way. Each step that changes the state commits as one transaction; a step
@@ -20,7 +20,8 @@ void turn_start(struct agent_runtime *rt, struct queued *it);
  * callback, marker, and the turn forgotten, inside the caller's state
  * transaction. Returns 0 or -1 (the transaction is then failed). */
 int turn_refuse(struct agent_runtime *rt, const struct turn_request *req, const char *reason);
-/* Cancels running turns: those of `inbound_id` (NULL: any) on `agent`.
+/* Cancels running turns on `agent`: the one whose inbound note id or turn
+ * id is `inbound_id` (NULL: every one).
  * Each ends with a failure note that says "cancelled". Returns how many. */
 int turn_cancel(struct agent_runtime *rt, const char *agent, const char *inbound_id);
 /* Ends the running turns' jobs and frees them (at shutdown; they stay in

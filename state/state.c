@@ -40,7 +40,7 @@ struct state {
  * edit an entry once released; append a new one. */
 static const char *const migrations[] = {
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
-	/* Vault events already acted on, by dedupe key (CONTRACT.md section 2). */
+	/* Vault events already acted on, by dedupe key (docs/CONTRACT.md section 2). */
 	"CREATE TABLE seen_events (key TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;",
 	/* Registered agents (the spec as JSON); accepted turns not yet finished,
 	 * in arrival order; what each thread note says; who waits for an answer. */

@@ -207,7 +207,7 @@ static cJSON *tags_normalised(const cJSON *tags)
 	return out;
 }
 
-/* The note as events carry it (CONTRACT.md section 2). */
+/* The note as events carry it (docs/CONTRACT.md section 2). */
 static cJSON *row_doc(const struct note_row *r)
 {
 	cJSON *n = cJSON_CreateObject();

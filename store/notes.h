@@ -1,5 +1,5 @@
 /* store/notes: the embedded vault's notes in their own SQLite file
- * (notes.db in the state dir), with the write semantics of CONTRACT.md
+ * (notes.db in the state dir), with the write semantics of docs/CONTRACT.md
  * section 3: create / upsert / patch / delete, RFC 7386 metadata merge, and a
  * repeated request_id applied once. It knows nothing of MQTT. */
 #ifndef AB_STORE_NOTES_H

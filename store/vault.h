@@ -1,5 +1,5 @@
 /* store/vault: the embedded note store as a vault module on the bus
- * (CONTRACT.md section 12). It reads writes from R/vault/V/write, applies
+ * (docs/CONTRACT.md section 12). It reads writes from R/vault/V/write, applies
  * them to store/notes, publishes the resulting events with the writer's
  * origin and a fresh event_id, and answers on the write's response topic.
  * It talks to the rest of agentbus only through the bus. */

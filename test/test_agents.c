@@ -427,6 +427,20 @@ static void test_failure_note(void)
 	fail = rig_expect(&r, "parachute/agent/next/reply", "message-note", "x-3");
 	CHECK_CONTAINS(rig_str(fail, "content", NULL), "the turn failed: the gate failed this turn");
 	cJSON_Delete(fail);
+	/* Cancelled by the sender: ended at once, its engine job with it. */
+	expect_turn_event(&r, "next", "error:x-3");
+	rig_send_inbound(&r, "x-4", "next", "never mind", "");
+	expect_turn_event(&r, "next", "start:x-4");
+	th_client_publish_text(&r.client, "parachute/agent/next/cancel", "x-4");
+	fail = rig_expect(&r, "parachute/agent/next/reply", "message-note", "x-4");
+	CHECK_CONTAINS(rig_str(fail, "content", NULL), "the turn failed: cancelled");
+	cJSON_Delete(fail);
+	/* The cancelled job left the gate: the next token is the next turn's. */
+	rig_send_inbound(&r, "x-5", "next", "go", "");
+	expect_turn_event(&r, "next", "error:x-4");
+	expect_turn_event(&r, "next", "start:x-5");
+	th_gate_release(gate, "1");
+	expect_turn_event(&r, "next", "done:x-5");
 	rig_stop(&r);
 	free(gate);
 }

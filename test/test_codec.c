@@ -225,6 +225,56 @@ static void test_msgpack_errors(void)
 	expect_payload_error("\x81\xc1\x01", 3, LIMIT, REASON_INVALID_ENCODING, "invalid header");
 }
 
+/* `levels` nested maps {"a": {"a": ... 1}} (the 1 is the last level), as
+ * JSON or as MessagePack. */
+static size_t nested(char *out, int levels, bool msgpack)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < levels - 1; i++) {
+		if (msgpack) {
+			memcpy(out + n, "\x81\xa1" "a", 3);
+			n += 3;
+		} else {
+			memcpy(out + n, "{\"a\":", 5);
+			n += 5;
+		}
+	}
+	out[n++] = msgpack ? '\x01' : '1';
+	for (int i = 0; !msgpack && i < levels - 1; i++)
+		out[n++] = '}';
+	return n;
+}
+
+static void expect_payload_ok(const void *data, size_t len)
+{
+	struct bus_error err = { 0 };
+	cJSON *doc = NULL;
+
+	CHECK_MSG(payload_decode(data, len, NULL, LIMIT, &doc, &err) == 0, "%s", err.message);
+	cJSON_Delete(doc);
+}
+
+/* Both encodings allow the same 32 levels, and neither lets NUL into a
+ * string (cJSON would cut "RT\u0000x" to "RT"). */
+static void test_same_limits_both_encodings(void)
+{
+	char buf[512];
+
+	expect_payload_ok(buf, nested(buf, 32, false));
+	expect_payload_ok(buf, nested(buf, 32, true));
+	expect_payload_error(buf, nested(buf, 33, false), LIMIT, REASON_INVALID_ENCODING,
+			     "nested deeper than 32");
+	expect_payload_error(buf, nested(buf, 33, true), LIMIT, REASON_INVALID_ENCODING,
+			     "nested deeper than 32");
+	expect_payload_error("{\"id\":\"RT\\u0000x\"}", 18, LIMIT, REASON_INVALID_ENCODING,
+			     "contains NUL");
+	expect_payload_error("\x81\xa2id\xa4RT\0x", 9, LIMIT, REASON_INVALID_ENCODING,
+			     "contains NUL");
+	/* An escaped backslash before u0000 is text, not NUL. */
+	expect_payload_ok("{\"id\":\"RT\\\\u0000x\"}", 19);
+}
+
 static void test_msgpack_by_content_type(void)
 {
 	/* An array is not a map, so only the content type says MessagePack. */
@@ -308,6 +358,7 @@ int main(void)
 	RUN(test_event_shape_errors);
 	RUN(test_payload_limits);
 	RUN(test_msgpack_errors);
+	RUN(test_same_limits_both_encodings);
 	RUN(test_msgpack_by_content_type);
 	RUN(test_tags_bare);
 	RUN(test_writes);

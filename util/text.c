@@ -1,4 +1,4 @@
-/* text: the character rules CONTRACT.md puts on names, paths and topics. */
+/* text: the character rules docs/CONTRACT.md puts on names, paths and topics. */
 #include "util/text.h"
 
 #include <string.h>

@@ -4,7 +4,7 @@
 
 #include <stdbool.h>
 
-/* CONTRACT.md safe(): every character outside [A-Za-z0-9_-] becomes '-'. */
+/* docs/CONTRACT.md safe(): every character outside [A-Za-z0-9_-] becomes '-'. */
 void text_safe_name(char *s);
 
 /* One MQTT topic level a name may fill: non-empty, no '/', '+', '#' or NUL. */
