@@ -61,7 +61,6 @@ struct bus_conn {
 	size_t subacks;		/* SUBACKs received on this connection */
 	int64_t online_at;	/* monotonic ms of the last CONNACK */
 	int short_sessions;	/* in a row, ended by the broker */
-	size_t unwritten_acks;	/* messages received since the queue last emptied */
 };
 
 static const char *conn_reason(int rc)
@@ -154,7 +153,6 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc,
 
 	(void)mosq;
 	(void)props;
-	conn->unwritten_acks = 0;
 	if (conn->state == CONN_CLOSING || conn->state == CONN_CLOSED) {
 		conn->state = CONN_CLOSED;
 		return;
@@ -219,7 +217,6 @@ static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto
 	mosquitto_property_read_string(props, MQTT_PROP_RESPONSE_TOPIC, &response_topic, false);
 	mosquitto_property_read_binary(props, MQTT_PROP_CORRELATION_DATA, &correlation,
 				       &correlation_len, false);
-	conn->unwritten_acks++;
 	msg = (struct bus_message){
 		.topic = m->topic,
 		.payload = m->payload ? m->payload : "",
@@ -528,12 +525,6 @@ void bus_conn_io(struct bus_conn *conn, bool readable, bool writable)
 		mosquitto_loop_read(conn->mosq, 1);
 	if (writable && mosquitto_socket(conn->mosq) >= 0 && conn->state != CONN_SUSPENDED)
 		mosquitto_loop_write(conn->mosq, 1);
-	if (conn->unwritten_acks && conn->state == CONN_ONLINE &&
-	    mosquitto_socket(conn->mosq) >= 0 && !mosquitto_want_write(conn->mosq)) {
-		conn->unwritten_acks = 0;
-		if (conn->h.acks_written)
-			conn->h.acks_written(conn->arg);
-	}
 }
 
 int bus_conn_timeout_ms(const struct bus_conn *conn, int64_t now_ms)

@@ -43,9 +43,6 @@ struct bus_conn_handlers {
 	 * connection before its acknowledgement goes out, and the broker
 	 * delivers it again after bus_conn_resume(). */
 	int (*message)(void *arg, const struct bus_message *msg);
-	/* Every acknowledgement of the messages received so far has been
-	 * written to the socket (may be NULL). */
-	void (*acks_written)(void *arg);
 };
 
 /* Subscription options. */

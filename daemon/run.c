@@ -216,13 +216,6 @@ static void on_offline(void *arg, int code, const char *reason)
 		bus_conn_close(ab->conn);
 }
 
-static void on_acks_written(void *arg)
-{
-	struct agentbus *ab = arg;
-
-	runtime_acks_written(&ab->agents);
-}
-
 static void begin_stop(struct agentbus *ab, const char *why)
 {
 	if (ab->stopping)
@@ -433,7 +426,7 @@ static int setup_connection(struct agentbus *ab)
 		.session_expiry = (uint32_t)cfg->session_expiry,
 		.reconnect_max_ms = cfg->reconnect_max * 1000,
 	};
-	struct bus_conn_handlers h = { on_online, on_offline, on_message, on_acks_written };
+	struct bus_conn_handlers h = { on_online, on_offline, on_message };
 	int rc;
 
 	if (bus_conn_create(&opt, &h, ab, &ab->conn) != 0)

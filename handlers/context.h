@@ -55,8 +55,6 @@ struct agent_runtime {
 	uint64_t next_turn;
 	struct engines *engines;
 	bool paused;			/* the state is failing: start nothing */
-	int *inbox_mids;		/* inbox messages whose acks are not yet out */
-	size_t n_inbox_mids, cap_inbox_mids;
 };
 
 /* A fresh ULID into `out`; on the impossible failure, a time-ordered fallback. */

@@ -227,21 +227,6 @@ static void digest(const struct bus_message *msg, char out[17])
 	snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
-static int note_pending_ack(struct agent_runtime *rt, int mid)
-{
-	if (rt->n_inbox_mids == rt->cap_inbox_mids) {
-		size_t cap = rt->cap_inbox_mids ? rt->cap_inbox_mids * 2 : 64;
-		int *v = realloc(rt->inbox_mids, cap * sizeof *v);
-
-		if (!v)
-			return -1;
-		rt->inbox_mids = v;
-		rt->cap_inbox_mids = cap;
-	}
-	rt->inbox_mids[rt->n_inbox_mids++] = mid;
-	return 0;
-}
-
 int inbox_receive(struct agent_runtime *rt, const struct bus_message *msg, const char *agent,
 		  size_t agent_len)
 {
@@ -263,26 +248,6 @@ int inbox_receive(struct agent_runtime *rt, const struct bus_message *msg, const
 		state_fail(rt->state);
 	if (name && state_commit(rt->state) != 0)
 		rc = -1;
-	if (rc == 0 && tracked && note_pending_ack(rt, msg->mid) != 0)
-		log_warn("inbox: out of memory; message %d is remembered until the next start",
-			 msg->mid);
 	free(name);
 	return rc;
-}
-
-int inbox_acks_written(struct agent_runtime *rt)
-{
-	int rc;
-
-	if (!rt->n_inbox_mids)
-		return 0;
-	rc = state_begin(rt->state);
-	for (size_t i = 0; rc == 0 && i < rt->n_inbox_mids; i++)
-		rc = state_inbox_forget(rt->state, rt->inbox_mids[i]);
-	if (rc != 0)
-		state_fail(rt->state);
-	if (state_commit(rt->state) != 0)
-		return -1;
-	rt->n_inbox_mids = 0;
-	return 0;
 }

@@ -35,12 +35,11 @@ int inbox_parse(const struct bus_message *msg, size_t max_payload, struct inbox_
 
 /* One message on R/agent/<agent>/inbox: the inbound note write, or a
  * refusal (dead letter and, with a response topic, an answer), committed
- * with the message's packet id so a redelivery writes nothing twice.
+ * with the message's packet id and digest, so a redelivery writes nothing
+ * twice (state_inbox_seen()).
  * Returns 0, or -1 when the state could not be written. */
 int inbox_receive(struct agent_runtime *rt, const struct bus_message *msg, const char *agent,
 		  size_t agent_len);
-/* The acknowledgements of every inbox message so far are out: their packet
- * ids need not be remembered any more. Returns 0 or -1. */
-int inbox_acks_written(struct agent_runtime *rt);
+
 
 #endif

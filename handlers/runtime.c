@@ -58,8 +58,6 @@ void runtime_close(struct agent_runtime *rt)
 	queues_free(&rt->queues);
 	queues_free(&rt->accepted);
 	registry_free(rt);
-	free(rt->inbox_mids);
-	rt->inbox_mids = NULL;
 }
 
 /* Whatever the handlers changed in memory ahead of a transaction that did
@@ -199,16 +197,10 @@ void runtime_settle(struct agent_runtime *rt)
 		rt->paused = true;
 }
 
-void runtime_acks_written(struct agent_runtime *rt)
-{
-	if (inbox_acks_written(rt) != 0)
-		log_warn("inbox: cannot forget acknowledged packet ids yet");
-}
-
 void runtime_connected(struct agent_runtime *rt, bool session_present)
 {
-	if (!session_present && state_inbox_forget_leftovers(rt->state) != 0)
-		log_warn("inbox: cannot forget the packet ids of the last run");
+	if (!session_present && state_inbox_forget_all(rt->state) != 0)
+		log_warn("inbox: cannot forget the packet ids of the last session");
 }
 
 int runtime_agents(const struct agent_runtime *rt)

@@ -48,8 +48,6 @@ void runtime_resume(struct agent_runtime *rt);
 void runtime_flush(struct agent_runtime *rt, int64_t now_ms, int *retry_ms);
 /* Forgets the acknowledged publishes, once per loop iteration. */
 void runtime_settle(struct agent_runtime *rt);
-/* Every acknowledgement so far is written (bus_conn_handlers.acks_written). */
-void runtime_acks_written(struct agent_runtime *rt);
 /* Connected; `session_present` false: the broker redelivers nothing. */
 void runtime_connected(struct agent_runtime *rt, bool session_present);
 

@@ -56,8 +56,7 @@ static const char *const migrations[] = {
 	"ALTER TABLE turns ADD COLUMN drain_key TEXT;"
 	"UPDATE turns SET drain_key = json_extract(request, '$.drain_key');"
 	"CREATE INDEX threads_nocase ON threads (path COLLATE NOCASE);"
-	"CREATE TABLE inbox_seen (mid INTEGER PRIMARY KEY, digest TEXT NOT NULL,"
-	"  leftover INTEGER NOT NULL DEFAULT 0);",
+	"CREATE TABLE inbox_seen (mid INTEGER PRIMARY KEY, digest TEXT NOT NULL);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -221,8 +220,7 @@ int state_open(const char *dir, struct state **out)
 	 * (and keeps the WAL index in memory instead of a shared file). */
 	if (exec_sql(st->db, "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; "
 			     "PRAGMA synchronous = NORMAL;") != 0 ||
-	    migrate(st->db) != 0 || mark_running(st) != 0 ||
-	    exec_sql(st->db, "UPDATE inbox_seen SET leftover = 1;") != 0)
+	    migrate(st->db) != 0 || mark_running(st) != 0)
 		goto error;
 	if (sqlite3_prepare_v3(st->db,
 			       "INSERT OR IGNORE INTO seen_events (key, at) VALUES (?, unixepoch())",
@@ -480,27 +478,27 @@ int state_inbox_seen(struct state *st, int mid, const char *digest)
 
 int state_inbox_record(struct state *st, int mid, const char *digest)
 {
-	char id[16];
-	const char *p[] = { id, digest };
+	char id[16], lo[16], hi[16], lo2[16], hi2[16];
+	const char *p[] = { id, digest }, *stale[] = { lo, hi, lo2, hi2 };
+	int start = (mid + STATE_INBOX_WINDOW) & 0xffff, end = (mid - STATE_INBOX_WINDOW) & 0xffff;
 
 	snprintf(id, sizeof id, "%d", mid);
+	/* Packet ids are handed out in sequence: one at least WINDOW behind the
+	 * newest (either way round the circle) was acknowledged long ago. */
+	snprintf(lo, sizeof lo, "%d", start);
+	snprintf(hi, sizeof hi, "%d", start <= end ? end : 65535);
+	snprintf(lo2, sizeof lo2, "%d", start <= end ? 1 : 0);
+	snprintf(hi2, sizeof hi2, "%d", start <= end ? 0 : end);
+	if (run_sql(st, "DELETE FROM inbox_seen WHERE mid BETWEEN ? AND ? OR mid BETWEEN ? AND ?",
+		    stale, 4, NULL, NULL) != 0)
+		return -1;
 	return run_sql(st, "INSERT OR REPLACE INTO inbox_seen (mid, digest) VALUES (?, ?)", p, 2,
 		       NULL, NULL);
 }
 
-int state_inbox_forget(struct state *st, int mid)
+int state_inbox_forget_all(struct state *st)
 {
-	char id[16];
-	const char *p[] = { id };
-
-	snprintf(id, sizeof id, "%d", mid);
-	return run_sql(st, "DELETE FROM inbox_seen WHERE mid = ? AND leftover = 0", p, 1, NULL,
-		       NULL);
-}
-
-int state_inbox_forget_leftovers(struct state *st)
-{
-	return run_sql(st, "DELETE FROM inbox_seen WHERE leftover = 1", NULL, 0, NULL, NULL);
+	return run_sql(st, "DELETE FROM inbox_seen", NULL, 0, NULL, NULL);
 }
 
 int state_answer_put(struct state *st, const char *inbound_id, const char *topic,

@@ -68,19 +68,22 @@ int state_turn_get(struct state *st, const char *inbound_id, state_row_fn *row, 
 int state_thread_put(struct state *st, const char *path, const char *id, const char *meta);
 int state_thread_get(struct state *st, const char *path, state_row_fn *row, void *arg);
 
-/* Inbox messages received and not yet known acknowledged, by the broker's
- * packet id and a digest of the message, so a redelivery is recognised.
- * seen: 1 when (mid, digest) is recorded, 0 when not, -1 on error. */
+/* Inbox messages by the broker's packet id and a digest of the message, so
+ * a redelivery is recognised (libmosquitto does not show the DUP flag). A
+ * PUBACK written is no proof the broker has it (a broker stopped meanwhile
+ * delivers again after its restart), so a packet id is kept until the
+ * broker uses it again or is STATE_INBOX_WINDOW ids past it: mosquitto
+ * hands ids out in sequence and redelivers only what is in flight, far
+ * fewer than that. seen: 1 when (mid, digest) is recorded, 0 when not, -1
+ * on error. */
+#define STATE_INBOX_WINDOW 1024
 int state_inbox_seen(struct state *st, int mid, const char *digest);
 int state_inbox_record(struct state *st, int mid, const char *digest);
-/* The acknowledgement of `mid` is out: forget it. */
-int state_inbox_forget(struct state *st, int mid);
-/* Forgets what was left from an earlier run (no redelivery can match it). */
-int state_inbox_forget_leftovers(struct state *st);
+/* The broker has no session for us: nothing will be delivered again. */
+int state_inbox_forget_all(struct state *st);
 
 /* A response topic waiting for an inbound note's reply. take: row (topic,
- * correlation, json "0"|"1"), then forgotten. Correlation data is kept as
- * text; MQTT allows binary, which is cut at its first NUL here. */
+ * correlation as hex, json "0"|"1"), then forgotten. */
 int state_answer_put(struct state *st, const char *inbound_id, const char *topic,
 		     const char *correlation, bool json);
 int state_answer_take(struct state *st, const char *inbound_id, state_row_fn *row, void *arg);

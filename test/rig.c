@@ -87,15 +87,32 @@ cJSON *rig_expect(struct rig *r, const char *topic, const char *schema, const ch
 	return doc;
 }
 
-void rig_define(struct rig *r, const char *name)
+void rig_define_meta(struct rig *r, const char *name, const char *meta)
 {
-	char w[512], topic[128];
+	char *w = rig_fmt("{\"op\":\"upsert\",\"request_id\":\"def-%s\",\"note\":{\"id\":\"d-%s\","
+			  "\"path\":\"Agents/%s\",\"tags\":[\"agent/definition\"],"
+			  "\"metadata\":{\"name\":\"%s\"%s}}}", name, name, name, name, meta);
+	char *topic = rig_fmt("parachute/agent/%s/definition", name);
 
-	snprintf(w, sizeof w, "{\"op\":\"create\",\"request_id\":\"def-%s\",\"note\":{\"id\":\"d-%s\","
-		 "\"tags\":[\"agent/definition\"],\"metadata\":{\"name\":\"%s\"}}}", name, name, name);
-	snprintf(topic, sizeof topic, "parachute/agent/%s/definition", name);
 	th_client_publish_text(&r->client, "parachute/vault/default/write", w);
 	cJSON_Delete(rig_expect(r, topic, NULL, "enabled"));
+	free(w);
+	free(topic);
+}
+
+void rig_define(struct rig *r, const char *name)
+{
+	rig_define_meta(r, name, "");
+}
+
+char *rig_start_gated(struct rig *r, const char **extra)
+{
+	char *dir = th_tmpdir("gate"), *gate = th_gate_new(dir);
+
+	extra[1] = gate;
+	rig_start(r, extra);
+	free(dir);
+	return gate;
 }
 
 const char *rig_str(const cJSON *doc, const char *a, const char *b)

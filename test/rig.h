@@ -53,6 +53,12 @@ const char *rig_meta(const struct cJSON *ev, const char *key);
 /* asprintf that cannot fail (the program stops). */
 char *rig_fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
 
+/* rig_start() with a gate FIFO for the "gate" engine: `extra` must begin
+ * with "--gate", NULL (filled in here). Returns the FIFO's path (malloc'd). */
+char *rig_start_gated(struct rig *r, const char **extra);
+/* rig_define() with extra JSON members of the metadata (may be ""). */
+void rig_define_meta(struct rig *r, const char *name, const char *meta);
+
 /* A string in `doc` at key `a` (and then `b`, when not NULL). */
 const char *rig_str(const struct cJSON *doc, const char *a, const char *b);
 

@@ -93,7 +93,9 @@ static void test_definition_lifecycle(void)
 	m = th_client_next(&r.client, "parachute/agent/eng/definition", TH_TIMEOUT_MS);
 	CHECK(m && m->len == 0 && m->retain == false);	/* live delivery of the clear */
 	th_msg_free(m);
-	/* Nothing else on eng: replacing a definition in place clears nothing. */
+	/* Nothing else on eng: replacing a definition in place clears nothing
+	 * (fenced: another registration, handled after it, has come back). */
+	cJSON_Delete(define(&r, "d-later", "later", "", "enabled"));
 	CHECK_INT(th_client_count(&r.client, "parachute/agent/eng/definition", NULL), 0);
 
 	/* The vault says the tag is gone: unregistered. */
@@ -251,22 +253,11 @@ static void expect_turn_event(struct rig *r, const char *agent, const char *want
 	free(got);
 }
 
-/* A rig whose agents run on the gate engine: turns wait until released. */
-static char *gate_start(struct rig *r, const char **extra)
-{
-	char *dir = th_tmpdir("gate"), *gate = th_gate_new(dir);
-
-	extra[1] = gate;
-	rig_start(r, extra);
-	free(dir);
-	return gate;
-}
-
 static void test_fifo_per_key_and_concurrency(void)
 {
 	const char *extra[] = { "--gate", NULL, "--max-turns", "4", NULL };
 	struct rig r = { 0 };
-	char *gate = gate_start(&r, extra);
+	char *gate = rig_start_gated(&r, extra);
 
 	cJSON_Delete(define(&r, "d-a", "alpha", ",\"engine\":\"gate\"", "enabled"));
 	cJSON_Delete(define(&r, "d-b", "beta", ",\"engine\":\"gate\"", "enabled"));
@@ -298,7 +289,7 @@ static void test_queue_limit(void)
 {
 	const char *extra[] = { "--gate", NULL, "--queue-limit", "1", NULL };
 	struct rig r = { 0 };
-	char *gate = gate_start(&r, extra);
+	char *gate = rig_start_gated(&r, extra);
 	cJSON *dl, *fail;
 
 	cJSON_Delete(define(&r, "d-a", "alpha", ",\"engine\":\"gate\"", "enabled"));
@@ -395,7 +386,7 @@ static void test_failure_note(void)
 {
 	const char *extra[] = { "--gate", NULL, "--max-turns", "1", NULL };
 	struct rig r = { 0 };
-	char *gate = gate_start(&r, extra);
+	char *gate = rig_start_gated(&r, extra);
 	cJSON *fail, *ev;
 
 	cJSON_Delete(define(&r, "d-slow", "slow", ",\"timeout\":\"1\",\"engine\":\"gate\"",

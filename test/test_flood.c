@@ -57,40 +57,16 @@ static int flood(struct rig *r, const char *gate, int round)
 	return refused;
 }
 
-static char *gate_rig(struct rig *r, const char **extra)
-{
-	char *dir = th_tmpdir("gate"), *gate = th_gate_new(dir);
-
-	extra[1] = gate;
-	rig_start(r, extra);
-	free(dir);
-	return gate;
-}
-
-static void define_gated(struct rig *r, const char *name)
-{
-	char *w = rig_fmt("{\"op\":\"upsert\",\"request_id\":\"def-%s\",\"note\":{\"id\":\"d-%s\","
-			  "\"path\":\"Agents/%s\",\"tags\":[\"agent/definition\"],"
-			  "\"metadata\":{\"name\":\"%s\",\"engine\":\"gate\"}}}", name, name, name,
-			  name);
-	char *topic = rig_fmt("parachute/agent/%s/definition", name);
-
-	th_client_publish_text(&r->client, "parachute/vault/default/write", w);
-	cJSON_Delete(rig_expect(r, topic, NULL, "enabled"));
-	free(w);
-	free(topic);
-}
-
 static void test_flood(void)
 {
 	const char *extra[] = { "--gate", NULL, "--max-turns", "2", "--queue-limit", "5",
 				"--max-queued", "8", NULL };
 	struct rig r = { .id = "flood" };
-	char *gate = gate_rig(&r, extra);
+	char *gate = rig_start_gated(&r, extra);
 	long before, after1, after2;
 	int refused;
 
-	define_gated(&r, "busy");
+	rig_define_meta(&r, "busy", ",\"engine\":\"gate\"");
 	rig_define(&r, "calm");
 	before = th_rss_kb(r.daemon.pid);
 	/* One runs, held by the gate; five wait (the per-key limit); the rest
@@ -121,11 +97,11 @@ static void test_large_waiting_turns(void)
 {
 	const char *extra[] = { "--gate", NULL, "--queue-limit", "1000", NULL };
 	struct rig r = { .id = "large" };
-	char *gate = gate_rig(&r, extra), *ev = malloc(LARGE_BYTES + 512), want[64];
+	char *gate = rig_start_gated(&r, extra), *ev = malloc(LARGE_BYTES + 512), want[64];
 	long before, waiting, restarted;
 	struct th_msg *m;
 
-	define_gated(&r, "big");
+	rig_define_meta(&r, "big", ",\"engine\":\"gate\"");
 	before = th_rss_kb(r.daemon.pid);
 	for (int i = 0; i <= LARGE; i++) {
 		int n = sprintf(ev, "{\"event\":\"note.created\",\"note\":{\"id\":\"L%d\","

@@ -20,29 +20,6 @@
 #define CREATED "parachute/vault/default/event/note.created"
 #define DEADLETTER "parachute/agentbus/deadletter"
 
-static char *gate_rig(struct rig *r, const char **extra)
-{
-	char *dir = th_tmpdir("gate"), *gate = th_gate_new(dir);
-
-	extra[1] = gate;
-	rig_start(r, extra);
-	free(dir);
-	return gate;
-}
-
-static void define_meta(struct rig *r, const char *name, const char *meta)
-{
-	char *w = rig_fmt("{\"op\":\"upsert\",\"request_id\":\"def-%s\",\"note\":{\"id\":\"d-%s\","
-			  "\"path\":\"Agents/%s\",\"tags\":[\"agent/definition\"],"
-			  "\"metadata\":{\"name\":\"%s\"%s}}}", name, name, name, name, meta);
-	char *topic = rig_fmt("parachute/agent/%s/definition", name);
-
-	th_client_publish_text(&r->client, "parachute/vault/default/write", w);
-	cJSON_Delete(rig_expect(r, topic, NULL, "enabled"));
-	free(w);
-	free(topic);
-}
-
 /* A turn on a brand-new thread, killed after the vault created the thread
  * note, runs again after the restart: every reply names the note the vault
  * holds. */
@@ -50,10 +27,10 @@ static void test_thread_identity_after_kill(void)
 {
 	const char *extra[] = { "--gate", NULL, NULL };
 	struct rig r = { .id = "ident" };
-	char *gate = gate_rig(&r, extra), *thread_id;
+	char *gate = rig_start_gated(&r, extra), *thread_id;
 	cJSON *ev;
 
-	define_meta(&r, "eng", ",\"engine\":\"gate\"");
+	rig_define_meta(&r, "eng", ",\"engine\":\"gate\"");
 	rig_send_inbound(&r, "t-1", "eng", "first", "");
 	ev = rig_expect(&r, CREATED, "vault-event", "\"path\":\"Threads/eng/eng\"");
 	thread_id = strdup(rig_str(ev, "note", "id"));
@@ -167,7 +144,7 @@ static void test_subjects(void)
 	cJSON *ev, *reply;
 
 	rig_start(&r, NULL);
-	define_meta(&r, "m", ",\"mode\":\"multi-threaded\"");
+	rig_define_meta(&r, "m", ",\"mode\":\"multi-threaded\"");
 	rig_send_inbound(&r, "s-1", "m", "one", ",\"subject\":\"Budget\"");
 	rig_wait_turn_end(&r, "s-1");
 	rig_send_inbound(&r, "s-2", "m", "two", ",\"subject\":\"budget\"");
@@ -265,11 +242,11 @@ static void test_failed_callback(void)
 {
 	const char *extra[] = { "--gate", NULL, NULL };
 	struct rig r = { 0 };
-	char *gate = gate_rig(&r, extra);
+	char *gate = rig_start_gated(&r, extra);
 	cJSON *cb;
 
-	define_meta(&r, "boss", "");
-	define_meta(&r, "w", ",\"engine\":\"gate\"");
+	rig_define_meta(&r, "boss", "");
+	rig_define_meta(&r, "w", ",\"engine\":\"gate\"");
 	rig_send_inbound(&r, "cb-1", "w", "try", ",\"reply_to\":\"boss\"");
 	th_gate_release(gate, "!");
 	cb = rig_expect(&r, CREATED, "vault-event", "\"callback\":\"true\"");
