@@ -1,7 +1,9 @@
 /* test_faults: the broker dies under load, with and without its own
- * persistence, and comes back. agentbus reconnects, subscribes again, sends
- * what the broker never acknowledged, and every message it had accepted ends
- * in exactly one reply; the thread note counted each turn once. The truth is
+ * persistence, and comes back; the gate engine holds the turns so that two
+ * of them end while the broker is away and two after. agentbus reconnects,
+ * subscribes again, sends what the broker never acknowledged, and every
+ * message it had accepted ends in exactly one reply; the thread note counted
+ * each turn once. The truth is
  * read from the embedded store's notes.db once agentbus has stopped. */
 #include <cjson/cJSON.h>
 #include <signal.h>
@@ -53,13 +55,12 @@ static void check_store(const char *state_dir)
 
 static void broker_dies(bool persistence)
 {
-	const char *extra[] = { "--echo-delay", "300", "-v", "--reconnect-max", "1", NULL };
+	const char *extra[] = { "--gate", NULL, "-v", "--reconnect-max", "1", NULL };
 	struct rig r = { .id = "faults", .persistence = persistence };
-	char w[512], line[96];
+	char w[512], line[96], *gate = rig_start_gated(&r, extra);
 	struct th_msg *m;
 
-	rig_start(&r, extra);
-	rig_define(&r, "eng");
+	rig_define_meta(&r, "eng", ",\"engine\":\"gate\"");
 	rig_define(&r, "probe");
 	for (int i = 0; i < N_MESSAGES; i++) {
 		snprintf(w, sizeof w, "{\"op\":\"create\",\"request_id\":\"in-%d\",\"note\":{\"id\":"
@@ -67,7 +68,8 @@ static void broker_dies(bool persistence)
 			 "\"metadata\":{\"agent\":\"eng\"}}}", i, i, i);
 		th_client_publish_text(&r.client, WRITE, w);
 	}
-	/* All accepted (one runs, the others wait): now the broker goes. */
+	/* All accepted (one runs, held by the gate; the others wait): now the
+	 * broker goes. */
 	for (int i = 0; i < N_MESSAGES; i++) {
 		snprintf(line, sizeof line, "trigger inbound fired: note.created of note m-%d", i);
 		CHECK(th_daemon_wait_output(&r.daemon, false, line, TH_TIMEOUT_MS));
@@ -78,11 +80,19 @@ static void broker_dies(bool persistence)
 	else
 		th_broker_kill(&r.broker);
 	CHECK(th_daemon_wait_output(&r.daemon, false, "lost the broker", TH_TIMEOUT_MS));
+	/* Two turns end while the broker is away: their writes wait. */
+	th_gate_release(gate, "11");
+	CHECK(th_daemon_wait_output(&r.daemon, false, "m-0 on eng done", TH_TIMEOUT_MS));
+	CHECK(th_daemon_wait_output(&r.daemon, false, "m-1 on eng done", TH_TIMEOUT_MS));
 	th_broker_restart(&r.broker);
 	th_client_open(&r.client, r.broker.child.port, "#");
-
-	/* Turns kept running while the broker was away; their writes waited. */
-	for (int i = 0; i < N_MESSAGES; i++) {
+	/* agentbus subscribes before it says it is online: once the status is
+	 * here (a stale retained one only where the session, and so the
+	 * subscriptions, survived), nothing published from now on misses it. */
+	cJSON_Delete(rig_expect(&r, "parachute/agentbus/status/faults", NULL, "online"));
+	/* And two after it is back. */
+	th_gate_release(gate, "11");
+	for (int i = 2; i < N_MESSAGES; i++) {
 		snprintf(line, sizeof line, "m-%d on eng done", i);
 		CHECK(th_daemon_wait_output(&r.daemon, false, line, 3 * TH_TIMEOUT_MS));
 	}
@@ -99,6 +109,7 @@ static void broker_dies(bool persistence)
 	th_client_close(&r.client);
 	th_broker_free(&r.broker);
 	free(r.state);
+	free(gate);
 }
 
 static void test_broker_killed_without_persistence(void)
