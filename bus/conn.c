@@ -476,10 +476,6 @@ void bus_conn_resume(struct bus_conn *conn)
 	conn->retry_at = clock_mono_ms();
 }
 
-bool bus_conn_suspended(const struct bus_conn *conn)
-{
-	return conn->state == CONN_SUSPENDED;
-}
 
 void bus_conn_close(struct bus_conn *conn)
 {

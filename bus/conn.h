@@ -82,7 +82,6 @@ int bus_conn_subscribe(struct bus_conn *conn, const char *filter, int options);
  * until bus_conn_resume(). The broker publishes the Last Will. */
 void bus_conn_suspend(struct bus_conn *conn);
 void bus_conn_resume(struct bus_conn *conn);
-bool bus_conn_suspended(const struct bus_conn *conn);
 
 /* Sends DISCONNECT (the broker then drops the Last Will) and stops retrying.
  * bus_conn_closed() turns true once the packet has gone out. */

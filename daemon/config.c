@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engines/engine.h"
 #include "util/text.h"
 
 enum option_kind {
@@ -39,7 +40,6 @@ struct option_def {
 
 static const char *const encoding_choices[] = { "json", "msgpack", NULL };
 static const char *const embedded_choices[] = { "auto", "yes", "no", NULL };
-static const char *const engine_names[] = { "echo", "exec", "openai", "anthropic", NULL };
 
 #define FIELD(f) offsetof(struct config, f)
 
@@ -202,7 +202,7 @@ static int option_apply(struct config *cfg, const struct option_def *opt, const 
 				 value);
 			return -1;
 		}
-		if (opt->kind == OPT_ENGINE && choice_index(engine_names, value) < 0) {
+		if (opt->kind == OPT_ENGINE && !engine_known(value)) {
 			snprintf(msg, msglen, "unknown engine '%s' (echo, exec, openai, anthropic)",
 				 value);
 			return -1;

@@ -10,7 +10,6 @@
 #include "daemon/run.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

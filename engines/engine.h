@@ -58,7 +58,8 @@ void engine_result_free(struct engine_result *r);
 /* A copy of `r`, NULL when out of memory. */
 struct engine_request *engine_request_dup(const struct engine_request *r);
 
-/* True when `name` is an engine this build can run. */
+/* True when `name` is an engine a definition or --engine may name (one this
+ * build runs, or one planned that fails its turns until it exists). */
 bool engine_known(const char *name);
 
 /* The engines' shared context on `l`. Returns 0 or -1 (logged). */

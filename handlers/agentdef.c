@@ -10,9 +10,8 @@
 #include <strings.h>
 
 #include "bus/meta.h"
+#include "engines/engine.h"
 
-/* "gate" is the test engine (engines/gate.c). */
-static const char *const engines[] = { "echo", "exec", "openai", "anthropic", "gate", NULL };
 
 const char *agent_mode_name(enum agent_mode m)
 {
@@ -362,7 +361,7 @@ static int parse_shaped(const cJSON *md, const char *label, const struct agentde
 		snprintf(err, errlen, "%s: network must be \"open\" or \"restricted\"", label);
 	else if (check_wants(md, label, err, errlen) != 0)
 		;
-	else if (s->engine && !in_list(engines, s->engine))
+	else if (s->engine && !engine_known(s->engine))
 		snprintf(err, errlen, "%s: engine must be \"echo\", \"exec\", \"openai\" or "
 			 "\"anthropic\"", label);
 	else if (timeout && ((t = strtol(timeout, &end, 10)) < 1 || t > AGENT_TIMEOUT_MAX || *end))

@@ -102,6 +102,7 @@ static struct outbox_entry *entry_new(struct outbox *ob, int64_t id, const struc
 static int load_rows(struct outbox *ob)
 {
 	sqlite3_stmt *st;
+	size_t n = 0;
 	int rc;
 
 	if (sqlite3_prepare_v2(ob->db, "SELECT id, topic, payload, content_type, correlation, qos,"
@@ -125,11 +126,11 @@ static int load_rows(struct outbox *ob)
 			break;
 		}
 		append(&ob->ready_head, &ob->ready_tail, e);
-		ob->n_rows++;
+		n++;
 	}
 	sqlite3_finalize(st);
-	if (ob->n_rows)
-		log_info("outbox: %zu publishes from before the restart are sent again", ob->n_rows);
+	if (n)
+		log_info("outbox: %zu publishes from before the restart are sent again", n);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -194,8 +195,6 @@ int outbox_add(struct outbox *ob, const struct bus_publish *pub)
 
 void outbox_commit(struct outbox *ob)
 {
-	for (struct outbox_entry *e = ob->new_head; e; e = e->next)
-		ob->n_rows++;
 	if (!ob->new_head)
 		return;
 	if (ob->ready_tail)
@@ -378,7 +377,6 @@ int outbox_settle(struct outbox *ob)
 			sqlite3_exec(ob->db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
-	ob->n_rows -= ob->n_done < ob->n_rows ? ob->n_done : ob->n_rows;
 	ob->n_done = 0;
 	return 0;
 }

@@ -31,7 +31,6 @@ struct outbox {
 	struct outbox_entry *waiting;	/* sent or backing off; until answered */
 	int64_t *done;			/* rows answered, not yet deleted */
 	size_t n_done, cap_done;
-	size_t n_rows;			/* rows believed in the table */
 };
 
 /* Creates the table in `db` if needed and readies every row left from an
