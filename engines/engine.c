@@ -64,28 +64,6 @@ void engine_result_free(struct engine_result *r)
 	free(r);
 }
 
-static bool dup_field(char **dst, const char *src)
-{
-	*dst = src ? strdup(src) : NULL;
-	return !src || *dst;
-}
-
-struct engine_request *engine_request_dup(const struct engine_request *r)
-{
-	struct engine_request *c = calloc(1, sizeof *c);
-
-	if (!c)
-		return NULL;
-	c->turn = r->turn;
-	c->replace_prompt = r->replace_prompt;
-	if (dup_field(&c->engine, r->engine) && dup_field(&c->agent, r->agent) &&
-	    dup_field(&c->system_prompt, r->system_prompt) && dup_field(&c->model, r->model) &&
-	    dup_field(&c->message, r->message) && dup_field(&c->session, r->session))
-		return c;
-	engine_request_free(c);
-	return NULL;
-}
-
 int engines_open(struct loop *l, const struct engine_options *opt, struct engines **out)
 {
 	struct engines *e = calloc(1, sizeof *e);
@@ -146,22 +124,20 @@ static void fail_later(void *arg)
 	engine_job_finish(job, res);
 }
 
-struct engine_job *engine_start(struct engines *e, const struct engine_request *req,
+struct engine_job *engine_start(struct engines *e, struct engine_request *req,
 				const struct engine_events *ev, void *arg)
 {
 	struct engine_job *job = calloc(1, sizeof *job);
 
-	if (!job)
+	if (!job) {
+		engine_request_free(req);
 		return NULL;
+	}
 	job->eng = e;
 	job->ev = *ev;
 	job->arg = arg;
-	job->req = engine_request_dup(req);
+	job->req = req;
 	job->kind = kind_named(req->engine);
-	if (!job->req) {
-		free(job);
-		return NULL;
-	}
 	job->next = e->jobs;
 	if (e->jobs)
 		e->jobs->prev = job;

@@ -55,8 +55,6 @@ struct engine_job;
 
 void engine_request_free(struct engine_request *r);
 void engine_result_free(struct engine_result *r);
-/* A copy of `r`, NULL when out of memory. */
-struct engine_request *engine_request_dup(const struct engine_request *r);
 
 /* True when `name` is an engine a definition or --engine may name (one this
  * build runs, or one planned that fails its turns until it exists). */
@@ -67,10 +65,11 @@ int engines_open(struct loop *l, const struct engine_options *opt, struct engine
 /* Cancels every job still running, then frees the context. */
 void engines_close(struct engines *e);
 
-/* Starts `req` (copied) with the engine it names. An unknown or unusable
+/* Starts `req` (taken, also on failure: a message can be large) with the
+ * engine it names. An unknown or unusable
  * engine still starts: its job ends with a failed result. NULL only when
  * out of memory. */
-struct engine_job *engine_start(struct engines *e, const struct engine_request *req,
+struct engine_job *engine_start(struct engines *e, struct engine_request *req,
 				const struct engine_events *ev, void *arg);
 /* Ends `job` now: its fds, timers and memory are released before this
  * returns, and neither callback runs again. */

@@ -18,7 +18,7 @@ struct engine_kind {
 struct engine_job {
 	struct engines *eng;
 	const struct engine_kind *kind;
-	struct engine_request *req;	/* owned copy */
+	struct engine_request *req;	/* owned */
 	struct engine_events ev;
 	void *arg;
 	uint64_t timer;			/* a loop timer the engine uses, 0: none */

@@ -9,12 +9,13 @@
 #include "state/state.h"
 #include "util/log.h"
 
-void ctx_new_id(struct agent_runtime *rt, char out[ULID_LEN + 1])
+char *ctx_new_id(struct agent_runtime *rt, char out[ULID_LEN + 1])
 {
 	if (ulid_next(&rt->ids, out) != 0) {
 		/* getrandom() failed: still unique within this process. */
 		snprintf(out, ULID_LEN + 1, "X%025llu", (unsigned long long)++rt->next_turn);
 	}
+	return out;
 }
 
 int ctx_send(struct agent_runtime *rt, const struct bus_publish *pub)

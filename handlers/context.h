@@ -57,8 +57,9 @@ struct agent_runtime {
 	bool paused;			/* the state is failing: start nothing */
 };
 
-/* A fresh ULID into `out`; on the impossible failure, a time-ordered fallback. */
-void ctx_new_id(struct agent_runtime *rt, char out[ULID_LEN + 1]);
+/* A fresh ULID into `out` (returned, to be used in place); on the
+ * impossible failure, a time-ordered fallback. */
+char *ctx_new_id(struct agent_runtime *rt, char out[ULID_LEN + 1]);
 
 /* Publishes at QoS 1 through the outbox: recorded now, in the current state
  * transaction (which a failure marks failed), sent after its commit.

@@ -15,12 +15,6 @@
 #include "util/clock.h"
 #include "util/log.h"
 
-static char *new_request_id(struct agent_runtime *rt, char buf[ULID_LEN + 1])
-{
-	ctx_new_id(rt, buf);
-	return buf;
-}
-
 /* A response topic waiting for this turn's reply. */
 struct answer {
 	char *topic;
@@ -123,7 +117,7 @@ static int write_message(struct agent_runtime *rt, const struct turn_request *re
 
 	ctx_new_id(rt, id);
 	note = notes_message(id, req->agent, text, true, message_meta(req, thread));
-	w = note ? write_build(WRITE_CREATE, new_request_id(rt, rid), AGENTBUS_ORIGIN,
+	w = note ? write_build(WRITE_CREATE, ctx_new_id(rt, rid), AGENTBUS_ORIGIN,
 			       cJSON_Duplicate(note, true)) : NULL;
 	if (w)
 		rc = ctx_write(rt, w);
@@ -213,7 +207,7 @@ static int write_callback(struct agent_runtime *rt, const struct turn_request *r
 	note = text ? notes_message(id, req->reply_to, text, false,
 				    callback_meta(req, thread, ok, reply_id)) : NULL;
 	if (note)
-		rc = ctx_write(rt, write_build(WRITE_CREATE, new_request_id(rt, rid),
+		rc = ctx_write(rt, write_build(WRITE_CREATE, ctx_new_id(rt, rid),
 					       AGENTBUS_ORIGIN, note));
 	free(text);
 	return rc;
@@ -227,7 +221,7 @@ int outcome_write(struct agent_runtime *rt, const struct turn_request *req, cons
 	clock_iso8601(at);
 	if (write_reply(rt, req, thread, o, reply_id) != 0 ||
 	    write_callback(rt, req, thread, o->ok, reply_id) != 0 ||
-	    ctx_write(rt, notes_marker_write(new_request_id(rt, rid), req->inbound_id, at)) != 0) {
+	    ctx_write(rt, notes_marker_write(ctx_new_id(rt, rid), req->inbound_id, at)) != 0) {
 		state_fail(rt->state);
 		return -1;
 	}

@@ -112,12 +112,6 @@ static void load_thread_row(void *arg, const char *const cols[4])
 	t->thread_meta = cols[2] ? cJSON_Parse(cols[2]) : NULL;
 }
 
-static char *new_request_id(struct agent_runtime *rt, char buf[ULID_LEN + 1])
-{
-	ctx_new_id(rt, buf);
-	return buf;
-}
-
 /* Merges `md` (taken) into what the thread note says and writes it. */
 static int write_thread(struct agent_runtime *rt, struct turn *t, cJSON *md)
 {
@@ -129,7 +123,7 @@ static int write_thread(struct agent_runtime *rt, struct turn *t, cJSON *md)
 		state_fail(rt->state);
 		return -1;
 	}
-	return ctx_write(rt, notes_thread_write(new_request_id(rt, rid), t->thread_path,
+	return ctx_write(rt, notes_thread_write(ctx_new_id(rt, rid), t->thread_path,
 						t->thread_id, md));
 }
 
@@ -331,8 +325,9 @@ static struct turn *turn_new(struct agent_runtime *rt, struct turn_request *req,
 	return t;
 }
 
-static struct engine_request *engine_request_for(const struct turn *t,
-						 const struct agent_spec *spec)
+/* The engine's request. The message moves into it: a turn needs no content
+ * after its engine starts, and a message can be most of a megabyte. */
+static struct engine_request *engine_request_for(struct turn *t, const struct agent_spec *spec)
 {
 	struct engine_request *er = calloc(1, sizeof *er);
 	const char *session = t->per_fire ? NULL : meta_get(t->thread_meta, "session");
@@ -345,7 +340,8 @@ static struct engine_request *engine_request_for(const struct turn *t,
 	er->system_prompt = spec->system_prompt ? strdup(spec->system_prompt) : NULL;
 	er->replace_prompt = spec->prompt_mode == PROMPT_REPLACE;
 	er->model = t->model ? strdup(t->model) : NULL;
-	er->message = strdup(t->req->content);
+	er->message = t->req->content;
+	t->req->content = NULL;
 	er->session = session && *session ? strdup(session) : NULL;
 	if (er->engine && er->agent && er->message)
 		return er;
@@ -403,7 +399,6 @@ static void begin_engine(struct agent_runtime *rt, struct turn *t, const struct 
 	struct engine_request *er = engine_request_for(t, spec);
 
 	t->job = er ? engine_start(rt->engines, er, &events, t) : NULL;
-	engine_request_free(er);
 	t->deadline = loop_timer(rt->loop, (int64_t)t->timeout * 1000, on_deadline, t);
 	if (!t->job || !t->deadline) {
 		turn_finish(rt, t, &(struct outcome){ .text = "out of memory calling the engine" });

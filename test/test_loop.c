@@ -112,10 +112,17 @@ static void job_done(void *arg, struct engine_result *res)
 
 static const struct engine_events events = { job_delta, job_done };
 
-static struct engine_request request(const char *engine, const char *message)
+static struct engine_request *request(const char *engine, const char *message)
 {
-	return (struct engine_request){ .turn = 1, .engine = (char *)engine, .agent = "a",
-					.message = (char *)message };
+	struct engine_request *r = calloc(1, sizeof *r);
+
+	REQUIRE(r != NULL);
+	r->turn = 1;
+	r->engine = strdup(engine);
+	r->agent = strdup("a");
+	r->message = strdup(message);
+	REQUIRE(r->engine && r->agent && r->message);
+	return r;
 }
 
 static void run_while(struct loop *l, const int *flag, int until)
@@ -131,32 +138,28 @@ static void test_jobs(void)
 	struct loop *l = loop_new();
 	struct engines *e;
 	struct job_seen s1 = { 0 }, s2 = { 0 }, s3 = { 0 }, s4 = { 0 };
-	struct engine_request r = request("echo", "hi");
 	struct engine_job *j;
 
 	REQUIRE(l && engines_open(l, &opt, &e) == 0);
 	/* echo: the result comes from the loop, never inside engine_start(). */
-	REQUIRE(engine_start(e, &r, &events, &s1) != NULL);
+	REQUIRE(engine_start(e, request("echo", "hi"), &events, &s1) != NULL);
 	CHECK_INT(s1.done, 0);
 	run_while(l, &s1.done, 1);
 	CHECK_STR(s1.reply, "echo: hi");
 	CHECK_INT(s1.deltas, 1);
 	/* An engine this build does not have fails, also later. */
-	r = request("openai", "hi");
-	REQUIRE(engine_start(e, &r, &events, &s2) != NULL);
+	REQUIRE(engine_start(e, request("openai", "hi"), &events, &s2) != NULL);
 	CHECK_INT(s2.done, 0);
 	run_while(l, &s2.done, 1);
 	CHECK_STR(s2.error, "engine 'openai' is not available in this build");
 	/* Cancelled: nothing reported, nothing held. */
-	r = request("gate", "held");
-	j = engine_start(e, &r, &events, &s3);
+	j = engine_start(e, request("gate", "held"), &events, &s3);
 	REQUIRE(j != NULL);
 	CHECK_INT(engines_running(e), 1);
 	engine_cancel(j);
 	CHECK_INT(engines_running(e), 0);
 	/* The gate: the token written now goes to the job waiting now. */
-	r = request("gate", "second");
-	REQUIRE(engine_start(e, &r, &events, &s4) != NULL);
+	REQUIRE(engine_start(e, request("gate", "second"), &events, &s4) != NULL);
 	th_gate_release(gate, "1");
 	run_while(l, &s4.done, 1);
 	CHECK_STR(s4.reply, "echo: second");
@@ -166,8 +169,7 @@ static void test_jobs(void)
 	REQUIRE(loop_timer(l, 0, timer_a, NULL) != 0);	/* the wait returns at once */
 	REQUIRE(loop_run_once(l) == 0);
 	memset(&s4, 0, sizeof s4);
-	r = request("gate", "third");
-	REQUIRE(engine_start(e, &r, &events, &s4) != NULL);
+	REQUIRE(engine_start(e, request("gate", "third"), &events, &s4) != NULL);
 	CHECK_INT(s4.done, 0);
 	run_while(l, &s4.done, 1);
 	CHECK_STR(s4.error, "the gate failed this turn");
