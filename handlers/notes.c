@@ -33,15 +33,11 @@ bool notes_add_count(cJSON *obj, const char *key, long long n)
 static void shorten_subject(char *s)
 {
 	size_t n = strlen(s);
-	uint64_t h = HASH_FNV_SEED;
+	uint64_t h;
 
 	if (n <= THREAD_SUBJECT_MAX)
 		return;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)tolower((unsigned char)s[i]);
-
-		h = hash_fnv1a(h, &c, 1);
-	}
+	h = hash_fnv1a_nocase(HASH_FNV_SEED, s, n);
 	snprintf(s + THREAD_SUBJECT_MAX - 17, 18, "-%016llx", (unsigned long long)h);
 }
 

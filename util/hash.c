@@ -14,18 +14,23 @@ uint64_t hash_fnv1a(uint64_t h, const void *data, size_t len)
 	return h;
 }
 
-void hash_id_nocase(const char *data, size_t len, char out[27])
+uint64_t hash_fnv1a_nocase(uint64_t h, const char *data, size_t len)
 {
-	static const char digits[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-	uint64_t h[2] = { HASH_FNV_SEED, 0x84222325cbf29ce4ULL };
-	int bit = 0;
-
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)tolower((unsigned char)data[i]);
 
-		h[0] = hash_fnv1a(h[0], &c, 1);
-		h[1] = hash_fnv1a(h[1], &c, 1);
+		h = hash_fnv1a(h, &c, 1);
 	}
+	return h;
+}
+
+void hash_id_nocase(const char *data, size_t len, char out[27])
+{
+	static const char digits[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+	uint64_t h[2] = { hash_fnv1a_nocase(HASH_FNV_SEED, data, len),
+			  hash_fnv1a_nocase(0x84222325cbf29ce4ULL, data, len) };
+	int bit = 0;
+
 	/* 26 digits of 5 bits from the 128 bits, high bits first. */
 	for (int i = 0; i < 26; i++, bit += 5) {
 		unsigned v = 0;
