@@ -2,6 +2,7 @@
  * a prefix comparison, never a parse of the whole string. */
 #include "bus/topics.h"
 
+#include <mosquitto.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,14 @@ enum topic_kind topics_classify(const struct topics *t, const char *topic, const
 		}
 	}
 	return TOPIC_OTHER;
+}
+
+bool topics_publishable(const char *topic)
+{
+	size_t n = strlen(topic);
+
+	return n > 0 && n <= 65535 && mosquitto_validate_utf8(topic, (int)n) == MOSQ_ERR_SUCCESS &&
+	       mosquitto_pub_topic_check2(topic, n) == MOSQ_ERR_SUCCESS;
 }
 
 char *topics_vault_event(const struct topics *t, const char *event)

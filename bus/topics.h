@@ -4,6 +4,7 @@
 #ifndef AB_BUS_TOPICS_H
 #define AB_BUS_TOPICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct topics {
@@ -34,6 +35,10 @@ void topics_free(struct topics *t);
  * `topic` at the variable level and `*level_len` is its length. */
 enum topic_kind topics_classify(const struct topics *t, const char *topic, const char **level,
 				size_t *level_len);
+
+/* True when `topic` is a name a message can be published on, as the broker
+ * judges it (libmosquitto's checks: UTF-8, no wildcards, MQTT's length). */
+bool topics_publishable(const char *topic);
 
 /* R/vault/V/event/<event>; malloc'd, NULL when out of memory. */
 char *topics_vault_event(const struct topics *t, const char *event);

@@ -145,14 +145,6 @@ static int reject(struct agent_runtime *rt, const struct bus_message *msg,
 	return rc;
 }
 
-/* A topic a reply can be published on: no wildcards, within MQTT's limit. */
-static bool publishable(const char *topic)
-{
-	size_t n = strlen(topic);
-
-	return n > 0 && n <= 65535 && !strpbrk(topic, "+#");
-}
-
 /* The inbound note for a parsed message, written through the vault. */
 static int write_note(struct agent_runtime *rt, const struct bus_message *msg, const char *name,
 		      const struct inbox_msg *m)
@@ -193,7 +185,7 @@ static int handle(struct agent_runtime *rt, const struct bus_message *msg, const
 			 "would run again at every subscribe); publish it without retain");
 		return reject(rt, msg, &err, false);
 	}
-	if (msg->response_topic && !publishable(msg->response_topic)) {
+	if (msg->response_topic && !topics_publishable(msg->response_topic)) {
 		bus_fail(&err, REASON_INVALID_EVENT, "the response topic is not a topic a reply "
 			 "can be published on (wildcards, or empty)");
 		return reject(rt, msg, &err, false);
