@@ -58,6 +58,7 @@ struct agentbus {
 	struct status status;
 	struct broker_child broker;	/* pid 0 unless embedded */
 	uint64_t tick_timer;	/* connection upkeep, status, retries, stop deadline */
+	int64_t tick_due;	/* when it fires, monotonic ms */
 	int retry_ms;		/* until an outbox entry is due again; -1: none */
 	bool announced;		/* the "how to watch" lines were printed */
 	bool failing;		/* the state cannot be written: suspended */
@@ -342,6 +343,7 @@ static void on_tick(void *arg)
 	struct status_counts counts = current_counts(ab);
 
 	ab->tick_timer = 0;
+	ab->tick_due = -1;
 	bus_conn_tick(ab->conn, now);
 	if (!ab->stopping && bus_conn_online(ab->conn) && status_due(&ab->status, &counts, now))
 		publish_status(ab, true);
@@ -381,8 +383,12 @@ static void arm_tick(struct agentbus *ab)
 	else
 		t = min_timeout(t, (int)(ab->stop_deadline > now ? ab->stop_deadline - now : 0));
 	t = min_timeout(t, ab->retry_ms);
+	/* The deadlines rarely move between iterations: keep the timer then. */
+	if (t >= 0 && ab->tick_timer && ab->tick_due == now + t)
+		return;
 	loop_timer_cancel(ab->loop, ab->tick_timer);
 	ab->tick_timer = t >= 0 ? loop_timer(ab->loop, t, on_tick, ab) : 0;
+	ab->tick_due = t >= 0 ? now + t : -1;
 }
 
 static void before_sleep(void *arg)
