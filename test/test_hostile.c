@@ -28,6 +28,7 @@ static void test_thread_identity_after_kill(void)
 	const char *extra[] = { "--gate", NULL, NULL };
 	struct rig r = { .id = "ident" };
 	char *gate = rig_start_gated(&r, extra), *thread_id;
+	int writes = 0;
 	cJSON *ev;
 
 	rig_define_meta(&r, "eng", ",\"engine\":\"gate\"");
@@ -51,8 +52,18 @@ static void test_thread_identity_after_kill(void)
 	REQUIRE(ev != NULL);
 	CHECK_STR(rig_meta(ev, "thread"), thread_id);
 	cJSON_Delete(ev);
-	/* One thread note: the rerun proposed the same id, nothing new. */
-	CHECK_INT(th_client_count(&r.client, CREATED, "\"path\":\"Threads/eng/eng\""), 0);
+	/* Every write of the thread note, before the kill and after, proposed
+	 * the id the vault holds. */
+	for (struct th_msg *w; (w = th_client_wait_for(&r.client, "parachute/vault/default/write",
+						      "\"path\":\"Threads/eng/eng\"", 0)); ) {
+		cJSON *doc = cJSON_Parse(w->payload);
+
+		CHECK_STR(rig_str(cJSON_GetObjectItem(doc, "note"), "id", NULL), thread_id);
+		cJSON_Delete(doc);
+		th_msg_free(w);
+		writes++;
+	}
+	CHECK(writes >= 4);	/* start and end of each turn, the interrupted start too */
 	free(thread_id);
 	rig_stop(&r);
 	free(gate);
