@@ -3,6 +3,7 @@
  * connection and all state (no locks) and the loop can wait on other fds. */
 #include "bus/conn.h"
 
+#include <errno.h>
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 #include <stdio.h>
@@ -269,7 +270,8 @@ int bus_conn_create(const struct bus_conn_options *opt, const struct bus_conn_ha
 		rc = mosquitto_int_option(conn->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
 	if (rc == 0)
 		rc = mosquitto_int_option(conn->mosq, MOSQ_OPT_TCP_NODELAY, 1);
-	if (rc == 0 && opt->username)
+	/* MQTT v5 lets a password (a JWT) go without a username. */
+	if (rc == 0 && (opt->username || opt->password))
 		rc = mosquitto_username_pw_set(conn->mosq, opt->username, opt->password);
 	if (rc != 0) {
 		log_error("cannot configure MQTT client: %s", mosquitto_strerror(rc));
@@ -342,15 +344,54 @@ int bus_conn_set_will(struct bus_conn *conn, const struct bus_publish *will)
 	return 0;
 }
 
+/* Sets the credentials from the password file. Returns 0, or -1 with `why`. */
+static int load_password_file(struct bus_conn *conn, char *why, size_t whylen)
+{
+	FILE *f = fopen(conn->opt.password_file, "r");
+	char buf[65536];
+	size_t n;
+	int rc;
+
+	if (!f) {
+		snprintf(why, whylen, "cannot read the password file %s: %s",
+			 conn->opt.password_file, strerror(errno));
+		return -1;
+	}
+	n = fread(buf, 1, sizeof buf - 1, f);
+	rc = ferror(f) || !feof(f) ? -1 : 0;
+	fclose(f);
+	if (rc == 0) {
+		buf[n] = '\0';
+		if (n > 0 && buf[n - 1] == '\n')
+			buf[--n] = '\0';
+		if (n > 0 && buf[n - 1] == '\r')
+			buf[--n] = '\0';
+		rc = n == 0 || strlen(buf) != n ? -1 : 0;
+	}
+	if (rc == 0 && mosquitto_username_pw_set(conn->mosq, conn->opt.username, buf) != 0)
+		rc = -1;
+	memset(buf, 0, sizeof buf);
+	if (rc != 0)
+		snprintf(why, whylen, "the password file %s is empty, unreadable or not text",
+			 conn->opt.password_file);
+	return rc;
+}
+
 /* One connection attempt. The first goes through connect_bind_v5(), which
  * also hands libmosquitto the CONNECT properties it reuses on every
  * reconnect_async(); that first TCP connect blocks, the later ones do not. */
 static void conn_attempt(struct bus_conn *conn)
 {
 	mosquitto_property *props = NULL;
+	char why[512];
 	int rc;
 
 	conn->state = CONN_CONNECTING;
+	if (conn->opt.password_file && load_password_file(conn, why, sizeof why) != 0) {
+		log_error("%s", why);
+		schedule_retry(conn, "no password");
+		return;
+	}
 	if (!conn->props_stored) {
 		rc = mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
 						  conn->opt.session_expiry);

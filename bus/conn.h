@@ -19,6 +19,10 @@ struct bus_conn_options {
 	int port;
 	const char *username;	/* NULL: anonymous */
 	const char *password;
+	/* Read before every connection attempt instead of `password` (one
+	 * trailing newline dropped), so a rotated token is picked up on the
+	 * next reconnect and never shows in `ps`. NULL: none. */
+	const char *password_file;
 	const char *client_id;	/* stable per instance, so the session survives */
 	int keepalive;		/* seconds */
 	uint32_t session_expiry;	/* seconds; sent with clean_start=false */

@@ -55,20 +55,22 @@ static int write_config(const struct broker_child_options *opt, int port, char *
 	}
 	fprintf(f, "# A private broker started by agentbus; rewritten at every start.\n"
 		   "listener %d 127.0.0.1\n"
-		   "allow_anonymous true\n"
+		   "allow_anonymous %s\n"
 		   /* Nagle turns a 0.1 ms QoS 1 round trip into tens of ms. */
 		   "set_tcp_nodelay true\n"
 		   /* The default 1000 silently drops QoS 1 messages under load. */
 		   "max_queued_messages 1000000\n"
 		   "log_dest stderr\n"
 		   "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n",
-		port);
+		port, opt->deny_anonymous ? "false" : "true");
 	if (opt->persistence)
 		fprintf(f, "persistence true\npersistence_location %s/\n", opt->dir);
 	/* As root, mosquitto switches to the mosquitto user, who could not write
 	 * the persistence file into our private directory. */
 	if (geteuid() == 0)
 		fprintf(f, "user root\n");
+	if (opt->extra)
+		fprintf(f, "%s\n", opt->extra);
 	if (fclose(f) != 0) {
 		log_error("cannot write %s: %s", path, strerror(errno));
 		return -1;
@@ -77,7 +79,8 @@ static int write_config(const struct broker_child_options *opt, int port, char *
 }
 
 /* In the child: never returns. Only async-signal-safe calls until exec. */
-static void exec_broker(const char *bin, const char *conf, int log_w, pid_t parent)
+static void exec_broker(const char *bin, const char *conf, int log_w, pid_t parent,
+			const char *preload_env)
 {
 	static const char msg[] = "agentbus: cannot execute the mosquitto binary\n";
 	char *const argv[] = { (char *)bin, "-c", (char *)conf, NULL };
@@ -93,7 +96,13 @@ static void exec_broker(const char *bin, const char *conf, int log_w, pid_t pare
 	proc_reset_signals();
 	dup2(log_w, STDOUT_FILENO);
 	dup2(log_w, STDERR_FILENO);
-	if (strchr(bin, '/')) {
+	if (preload_env) {
+		/* env(1) sets the variable without a malloc in this forked child. */
+		char *const env_argv[] = { "/usr/bin/env", (char *)preload_env, (char *)bin, "-c",
+					   (char *)conf, NULL };
+
+		execv(env_argv[0], env_argv);
+	} else if (strchr(bin, '/')) {
 		execv(bin, argv);
 	} else {
 		execvp(bin, argv);
@@ -151,7 +160,7 @@ static int wait_ready(struct broker_child *b, struct ready_scan *scan)
 static int start_once(const struct broker_child_options *opt, int port,
 		      struct broker_child *b, struct ready_scan *scan)
 {
-	char conf[4096];
+	char conf[4096], preload_env[1024];
 	int pipefd[2];
 	pid_t parent = getpid();
 
@@ -160,11 +169,13 @@ static int start_once(const struct broker_child_options *opt, int port,
 	b->port = port;
 	if (write_config(opt, port, conf, sizeof conf) != 0)
 		return -1;
+	if (opt->preload)
+		snprintf(preload_env, sizeof preload_env, "LD_PRELOAD=%s", opt->preload);
 	if (pipe2(pipefd, O_CLOEXEC) != 0)
 		return -1;
 	b->pid = fork();
 	if (b->pid == 0)
-		exec_broker(opt->bin, conf, pipefd[1], parent);
+		exec_broker(opt->bin, conf, pipefd[1], parent, opt->preload ? preload_env : NULL);
 	close(pipefd[1]);
 	b->log_fd = pipefd[0];
 	if (b->pid < 0) {

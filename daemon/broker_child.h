@@ -11,6 +11,11 @@ struct broker_child_options {
 	const char *dir;	/* holds mosquitto.conf (and the persistence file) */
 	int port;		/* 0: pick a free one */
 	bool persistence;	/* keep sessions and retained messages across restarts */
+	const char *extra;	/* appended to mosquitto.conf, e.g. a plugin; NULL: none */
+	bool deny_anonymous;	/* allow_anonymous false */
+	/* LD_PRELOAD for the broker, e.g. the sanitizer runtimes a sanitized
+	 * plugin needs inside an unsanitized mosquitto. NULL: none. */
+	const char *preload;
 };
 
 struct broker_child {

@@ -53,7 +53,10 @@ static const struct option_def options[] = {
 	{ "username", 'u', "USER", OPT_STRING, FIELD(username), 0, 0, NULL, NULL,
 	  "MQTT username (a hub JWT goes in the password)" },
 	{ "password", 'P', "PASSWORD", OPT_STRING, FIELD(password), 0, 0, NULL, NULL,
-	  "MQTT password" },
+	  "MQTT password (visible in ps: prefer --password-file)" },
+	{ "password-file", 0, "FILE", OPT_STRING, FIELD(password_file), 0, 0, NULL, NULL,
+	  "read the MQTT password from FILE before every connection attempt, so a rotated "
+	  "token is used at the next reconnect" },
 	{ "root", 0, "R", OPT_TOPIC_PREFIX, FIELD(root), 0, 0, NULL, "parachute",
 	  "topic root" },
 	{ "vault", 0, "V", OPT_TOPIC_LEVEL, FIELD(vault), 0, 0, NULL, "default",

@@ -19,6 +19,7 @@ struct config {
 	int port;
 	char *username;		/* NULL: connect anonymously */
 	char *password;
+	char *password_file;	/* wins over password */
 	char *root;		/* topic root R */
 	char *vault;		/* vault name V */
 	char *engine;

@@ -1,8 +1,10 @@
 /* main: command line to running daemon. */
 #include <stdio.h>
+#include <string.h>
 
 #include "daemon/config.h"
 #include "daemon/run.h"
+#include "daemon/token.h"
 
 static void print_config(const struct config *cfg)
 {
@@ -22,6 +24,8 @@ int main(int argc, char **argv)
 	struct config cfg;
 	int rc = 0;
 
+	if (argc > 1 && strcmp(argv[1], "token") == 0)
+		return token_main(argc - 1, argv + 1);
 	switch (config_parse_args(&cfg, argc, argv, stderr)) {
 	case CONFIG_HELP:
 		config_print_help(stdout);

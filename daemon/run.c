@@ -110,17 +110,22 @@ static int publish_status(struct agentbus *ab, bool online)
 static void announce(struct agentbus *ab)
 {
 	const struct config *cfg = ab->cfg;
-	char auth[512] = "";
+	char auth[512] = "", answer[300];
 
-	if (cfg->username)
-		snprintf(auth, sizeof auth, " -u '%s' -P '<password>'", cfg->username);
+	snprintf(answer, sizeof answer, "me/answer");
+	if (cfg->username || cfg->password || cfg->password_file) {
+		snprintf(auth, sizeof auth, " -u '%s' -P '<token>'",
+			 cfg->username ? cfg->username : "x");
+		/* A locked-down broker lets an agent:read token read only this. */
+		snprintf(answer, sizeof answer, "%s/agent/eng/reply/me", cfg->root);
+	}
 	printf("agentbus %s is up: instance %s, broker %s:%d, vault %s\n"
 	       "  watch the bus:    mosquitto_sub -h %s -p %d%s -t '%s/#' -v\n"
 	       "  talk to an agent: mosquitto_rr -h %s -p %d%s -t '%s/agent/eng/inbox'"
-	       " -e 'me/answer' -m 'hi'\n"
+	       " -e '%s' -m 'hi'\n"
 	       "Stop with Ctrl-C.\n",
 	       AGENTBUS_VERSION, cfg->id, ab->host, ab->port, cfg->vault, ab->host, ab->port, auth,
-	       cfg->root, ab->host, ab->port, auth, cfg->root);
+	       cfg->root, ab->host, ab->port, auth, cfg->root, answer);
 	fflush(stdout);
 	ab->announced = true;
 }
@@ -426,6 +431,7 @@ static int setup_connection(struct agentbus *ab)
 		.port = ab->port,
 		.username = cfg->username,
 		.password = cfg->password,
+		.password_file = cfg->password_file,
 		.client_id = ab->client_id,
 		.keepalive = cfg->keepalive,
 		.session_expiry = (uint32_t)cfg->session_expiry,

@@ -84,10 +84,68 @@ static struct timespec deadline_in(int ms)
 
 /* --- broker ---------------------------------------------------------- */
 
+struct drain_target {
+	struct th_broker *b;
+	FILE *file;
+};
+
 static void drain_line(void *arg, const char *line)
 {
-	fprintf(arg, "%s\n", line);
-	fflush(arg);
+	struct drain_target *t = arg;
+	struct th_broker *b = t->b;
+	size_t n = strlen(line);
+	char *grown;
+
+	fprintf(t->file, "%s\n", line);
+	fflush(t->file);
+	pthread_mutex_lock(&b->lock);
+	grown = realloc(b->log, b->log_len + n + 2);
+	if (!grown)
+		die("realloc");
+	b->log = grown;
+	memcpy(b->log + b->log_len, line, n);
+	b->log_len += n;
+	b->log[b->log_len++] = '\n';
+	b->log[b->log_len] = '\0';
+	pthread_cond_broadcast(&b->logged);
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* Under b->lock. */
+static int count_lines(const struct th_broker *b, const char *text)
+{
+	const char *p = b->log;
+	int n = 0;
+
+	while (p && (p = strstr(p, text)) != NULL) {
+		n++;
+		p = strchr(p, '\n');
+	}
+	return n;
+}
+
+bool th_broker_wait_log(struct th_broker *b, const char *text, int count, int timeout_ms)
+{
+	struct timespec until = deadline_in(timeout_ms);
+	bool found;
+
+	pthread_mutex_lock(&b->lock);
+	while (count_lines(b, text) < count &&
+	       pthread_cond_timedwait(&b->logged, &b->lock, &until) != ETIMEDOUT)
+		;
+	found = count_lines(b, text) >= count;
+	pthread_mutex_unlock(&b->lock);
+	return found;
+}
+
+int th_broker_log_count(struct th_broker *b, const char *text)
+{
+	int n;
+
+	pthread_mutex_lock(&b->lock);
+	n = count_lines(b, text);
+	pthread_mutex_unlock(&b->lock);
+	return n;
 }
 
 /* The broker blocks once its log pipe is full, so someone must always read. */
@@ -95,21 +153,21 @@ static void *drain_broker_log(void *arg)
 {
 	struct th_broker *b = arg;
 	char path[4096];
-	FILE *log;
+	struct drain_target t = { .b = b };
 
 	snprintf(path, sizeof path, "%s/mosquitto.log", b->dir);
-	log = fopen(path, "a");
-	if (!log)
+	t.file = fopen(path, "a");
+	if (!t.file)
 		return NULL;
 	for (;;) {
 		struct pollfd p = { .fd = b->child.log_fd, .events = POLLIN };
 
 		if (poll(&p, 1, -1) < 0 && errno != EINTR)
 			break;
-		if (broker_child_read_log(&b->child, drain_line, log) < 0)
+		if (broker_child_read_log(&b->child, drain_line, &t) < 0)
 			break;
 	}
-	fclose(log);
+	fclose(t.file);
 	return NULL;
 }
 
@@ -120,6 +178,12 @@ static void broker_launch(struct th_broker *b, int port)
 		.dir = b->dir,
 		.port = port,
 		.persistence = b->persistence,
+		.extra = b->extra,
+		.deny_anonymous = b->extra != NULL,
+#ifdef SANITIZER_RUNTIME
+		/* A locked broker loads our sanitized plugin. */
+		.preload = b->extra ? SANITIZER_RUNTIME : NULL,
+#endif
 	};
 
 	if (broker_child_start(&opt, &b->child) != 0) {
@@ -136,8 +200,20 @@ static void broker_launch(struct th_broker *b, int port)
 void th_broker_start(struct th_broker *b, const char *name, bool persistence)
 {
 	memset(b, 0, sizeof *b);
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->logged, NULL);
 	b->dir = th_tmpdir(name);
 	b->persistence = persistence;
+	broker_launch(b, 0);
+}
+
+void th_broker_start_locked(struct th_broker *b, const char *name, const char *extra)
+{
+	memset(b, 0, sizeof *b);
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->logged, NULL);
+	b->dir = th_tmpdir(name);
+	b->extra = xstrdup(extra);
 	broker_launch(b, 0);
 }
 
@@ -184,7 +260,12 @@ void th_broker_free(struct th_broker *b)
 {
 	broker_end(b, SIGTERM);
 	free(b->dir);
+	free(b->extra);
+	free(b->log);
 	b->dir = NULL;
+	b->extra = NULL;
+	b->log = NULL;
+	b->log_len = 0;
 }
 
 /* --- processes --------------------------------------------------------- */
@@ -425,8 +506,11 @@ static void client_on_connect(struct mosquitto *m, void *arg, int rc, int flags,
 	(void)props;
 	pthread_mutex_lock(&c->lock);
 	c->connected = rc == 0;
+	c->connack = rc;
 	pthread_cond_broadcast(&c->changed);
 	pthread_mutex_unlock(&c->lock);
+	if (rc != 0 && c->login)
+		mosquitto_disconnect(m);
 }
 
 static void client_on_disconnect(struct mosquitto *m, void *arg, int rc,
@@ -434,9 +518,10 @@ static void client_on_disconnect(struct mosquitto *m, void *arg, int rc,
 {
 	struct th_client *c = arg;
 
-	(void)m;
 	(void)rc;
 	(void)props;
+	if (c->login)
+		mosquitto_disconnect(m);	/* ends the loop instead of reconnecting */
 	pthread_mutex_lock(&c->lock);
 	c->disconnected = true;
 	pthread_cond_broadcast(&c->changed);
@@ -450,10 +535,9 @@ static void client_on_subscribe(struct mosquitto *m, void *arg, int mid, int n,
 
 	(void)m;
 	(void)mid;
-	(void)n;
-	(void)granted;
 	(void)props;
 	pthread_mutex_lock(&c->lock);
+	c->suback = n > 0 ? granted[0] : -1;
 	c->subscribed++;
 	pthread_cond_broadcast(&c->changed);
 	pthread_mutex_unlock(&c->lock);
@@ -500,16 +584,29 @@ static void client_on_message(struct mosquitto *m, void *arg, const struct mosqu
 	pthread_mutex_unlock(&c->lock);
 }
 
-void th_client_open(struct th_client *c, int port, const char *filter)
+static void client_on_publish(struct mosquitto *m, void *arg, int mid, int rc,
+			      const mosquitto_property *props)
 {
-	struct timespec until = deadline_in(TH_TIMEOUT_MS);
-	bool ok;
+	struct th_client *c = arg;
 
+	(void)m;
+	(void)props;
+	pthread_mutex_lock(&c->lock);
+	c->acks[c->n_acks % 16][0] = mid;
+	c->acks[c->n_acks % 16][1] = rc;
+	c->n_acks++;
+	pthread_cond_broadcast(&c->changed);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void client_init(struct th_client *c, const char *id)
+{
 	memset(c, 0, sizeof *c);
+	c->connack = -1;
 	mosquitto_lib_init();
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->changed, NULL);
-	c->mosq = mosquitto_new(NULL, true, c);
+	c->mosq = mosquitto_new(id, true, c);
 	if (!c->mosq)
 		die("mosquitto_new");
 	mosquitto_int_option(c->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
@@ -518,6 +615,91 @@ void th_client_open(struct th_client *c, int port, const char *filter)
 	mosquitto_subscribe_v5_callback_set(c->mosq, client_on_subscribe);
 	mosquitto_disconnect_v5_callback_set(c->mosq, client_on_disconnect);
 	mosquitto_message_v5_callback_set(c->mosq, client_on_message);
+	mosquitto_publish_v5_callback_set(c->mosq, client_on_publish);
+}
+
+int th_client_login(struct th_client *c, int port, const struct th_login *login)
+{
+	struct timespec until = deadline_in(TH_TIMEOUT_MS);
+	int rc;
+
+	client_init(c, login->id);
+	c->login = true;
+	if ((login->username || login->password) &&
+	    mosquitto_username_pw_set(c->mosq, login->username, login->password) != 0)
+		die("mosquitto_username_pw_set");
+	if (login->will_topic &&
+	    mosquitto_will_set_v5(c->mosq, login->will_topic, (int)strlen(login->will_payload),
+				  login->will_payload, 1, false, NULL) != 0)
+		die("mosquitto_will_set_v5");
+	if (mosquitto_connect_bind_v5(c->mosq, "127.0.0.1", port, 30, NULL, NULL) != 0 ||
+	    mosquitto_loop_start(c->mosq) != 0) {
+		fprintf(stderr, "harness: test client cannot connect to port %d\n", port);
+		exit(2);
+	}
+	pthread_mutex_lock(&c->lock);
+	while (c->connack < 0 && !c->disconnected &&
+	       pthread_cond_timedwait(&c->changed, &c->lock, &until) != ETIMEDOUT)
+		;
+	rc = c->connack;
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int th_client_publish_acked(struct th_client *c, const char *topic, const char *text,
+			    bool retain)
+{
+	struct timespec until = deadline_in(TH_TIMEOUT_MS);
+	int mid, i, rc = -1;
+
+	/* Not under the lock: the loop thread may hold libmosquitto's mutexes
+	 * while it waits for ours in a callback. An early PUBACK waits in acks. */
+	if (mosquitto_publish_v5(c->mosq, &mid, topic, (int)strlen(text), text, 1, retain, NULL) !=
+	    0)
+		return -1;
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		for (i = 0; i < 16 && i < c->n_acks; i++)
+			if (c->acks[i][0] == mid)
+				rc = c->acks[i][1];
+		if (rc >= 0 || c->disconnected ||
+		    pthread_cond_timedwait(&c->changed, &c->lock, &until) == ETIMEDOUT)
+			break;
+	}
+	for (i = 0; i < 16; i++)
+		if (c->acks[i][0] == mid)
+			c->acks[i][0] = 0;
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int th_client_subscribe_rc(struct th_client *c, const char *filter)
+{
+	struct timespec until = deadline_in(TH_TIMEOUT_MS);
+	int before, rc = -1;
+
+	pthread_mutex_lock(&c->lock);
+	before = c->subscribed;
+	pthread_mutex_unlock(&c->lock);
+	rc = mosquitto_subscribe_v5(c->mosq, NULL, filter, 1, 0, NULL) == 0 ? -1 : -2;
+	pthread_mutex_lock(&c->lock);
+	if (rc == -1) {
+		while (c->subscribed == before && !c->disconnected &&
+		       pthread_cond_timedwait(&c->changed, &c->lock, &until) != ETIMEDOUT)
+			;
+		if (c->subscribed != before)
+			rc = c->suback;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc < -1 ? -1 : rc;
+}
+
+void th_client_open(struct th_client *c, int port, const char *filter)
+{
+	struct timespec until = deadline_in(TH_TIMEOUT_MS);
+	bool ok;
+
+	client_init(c, NULL);
 	if (mosquitto_connect_bind_v5(c->mosq, "127.0.0.1", port, 30, NULL, NULL) != 0 ||
 	    mosquitto_loop_start(c->mosq) != 0) {
 		fprintf(stderr, "harness: test client cannot connect to port %d\n", port);

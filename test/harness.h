@@ -36,14 +36,26 @@ struct th_broker {
 	struct broker_child child;
 	char *dir;
 	bool persistence;
+	char *extra;		/* appended to mosquitto.conf; clients must then log in */
 	pthread_t drain;	/* copies the broker's log to dir/mosquitto.log */
 	bool draining;
+	pthread_mutex_t lock;
+	pthread_cond_t logged;
+	char *log;		/* everything it logged so far, across restarts */
+	size_t log_len;
 };
 
 /* Starts a broker in a new tmp dir (port 0: any free port). */
 void th_broker_start(struct th_broker *b, const char *name, bool persistence);
+/* Starts a broker that refuses anonymous clients, with `extra` appended to
+ * its mosquitto.conf (a plugin and its options). */
+void th_broker_start_locked(struct th_broker *b, const char *name, const char *extra);
 /* Starts it again on the same port and dir, after a stop or kill. */
 void th_broker_restart(struct th_broker *b);
+/* Waits until the broker's log holds `count` lines containing `text`. */
+bool th_broker_wait_log(struct th_broker *b, const char *text, int count, int timeout_ms);
+/* How many lines of the broker's log so far contain `text`. */
+int th_broker_log_count(struct th_broker *b, const char *text);
 /* SIGKILL: the broker saves nothing. */
 void th_broker_kill(struct th_broker *b);
 /* SIGTERM: a persistent broker saves its state. */
@@ -107,6 +119,11 @@ struct th_msg {
 
 struct th_client {
 	struct mosquitto *mosq;
+	int connack;		/* CONNACK reason code; -1 until one arrives */
+	bool login;		/* opened by th_client_login: never reconnects */
+	int acks[16][2];	/* the latest PUBACKs: mid, reason code */
+	int n_acks;
+	int suback;		/* reason code of the latest SUBACK */
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
 	struct th_msg *head, *tail;
@@ -118,6 +135,27 @@ struct th_client {
 /* Connects to 127.0.0.1:port and subscribes to `filter` (QoS 1), waiting for
  * the SUBACK so nothing published afterwards can be missed. */
 void th_client_open(struct th_client *c, int port, const char *filter);
+/* How a client logs in; NULL members are left out. */
+struct th_login {
+	const char *id;		/* NULL: a random client id */
+	const char *username;
+	const char *password;
+	const char *will_topic;	/* with will_payload: a QoS 1 Last Will */
+	const char *will_payload;
+};
+
+/* Connects with MQTT v5 and waits for the CONNACK. Returns its reason code
+ * (0: accepted), or -1 when the broker closed the connection without one.
+ * A refused client is closed and must still be freed with th_client_close. */
+int th_client_login(struct th_client *c, int port, const struct th_login *login);
+/* Publishes text at QoS 1 and returns the PUBACK's reason code (0, or e.g.
+ * 0x87 not authorized); -1 when none arrived. */
+int th_client_publish_acked(struct th_client *c, const char *topic, const char *text,
+			    bool retain);
+/* Subscribes at QoS 1 and returns the SUBACK's reason code (1: granted QoS 1,
+ * 0x87: not authorized); -1 when none arrived. */
+int th_client_subscribe_rc(struct th_client *c, const char *filter);
+
 /* Adds a subscription (QoS 1) and waits for its SUBACK. */
 void th_client_subscribe(struct th_client *c, const char *filter);
 
