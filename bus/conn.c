@@ -3,7 +3,6 @@
  * connection and all state (no locks) and the loop can wait on other fds. */
 #include "bus/conn.h"
 
-#include <errno.h>
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 #include <stdio.h>
@@ -14,6 +13,7 @@
 #include "util/clock.h"
 #include "util/strmap.h"
 #include "util/log.h"
+#include "util/secret.h"
 
 #define RECONNECT_FIRST_MS 250
 /* loop_misc() sends PINGREQ and notices a silent broker; once a second is
@@ -347,33 +347,19 @@ int bus_conn_set_will(struct bus_conn *conn, const struct bus_publish *will)
 /* Sets the credentials from the password file. Returns 0, or -1 with `why`. */
 static int load_password_file(struct bus_conn *conn, char *why, size_t whylen)
 {
-	FILE *f = fopen(conn->opt.password_file, "r");
-	char buf[65536];
+	unsigned char buf[65536];
 	size_t n;
-	int rc;
+	int rc = secret_read(conn->opt.password_file, buf, sizeof buf, &n, why, whylen);
 
-	if (!f) {
-		snprintf(why, whylen, "cannot read the password file %s: %s",
-			 conn->opt.password_file, strerror(errno));
-		return -1;
-	}
-	n = fread(buf, 1, sizeof buf - 1, f);
-	rc = ferror(f) || !feof(f) ? -1 : 0;
-	fclose(f);
-	if (rc == 0) {
-		buf[n] = '\0';
-		if (n > 0 && buf[n - 1] == '\n')
-			buf[--n] = '\0';
-		if (n > 0 && buf[n - 1] == '\r')
-			buf[--n] = '\0';
-		rc = n == 0 || strlen(buf) != n ? -1 : 0;
-	}
-	if (rc == 0 && mosquitto_username_pw_set(conn->mosq, conn->opt.username, buf) != 0)
+	if (rc == 0 && strlen((char *)buf) != n) {
+		snprintf(why, whylen, "the password file %s holds a NUL byte", conn->opt.password_file);
 		rc = -1;
+	}
+	if (rc == 0 && mosquitto_username_pw_set(conn->mosq, conn->opt.username, (char *)buf) != 0) {
+		snprintf(why, whylen, "cannot use the password from %s", conn->opt.password_file);
+		rc = -1;
+	}
 	memset(buf, 0, sizeof buf);
-	if (rc != 0)
-		snprintf(why, whylen, "the password file %s is empty, unreadable or not text",
-			 conn->opt.password_file);
 	return rc;
 }
 

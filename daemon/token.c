@@ -11,6 +11,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "util/secret.h"
+
 #define TTL_MAX (365L * 24 * 3600)
 
 struct token_request {
@@ -53,34 +55,6 @@ static char *infer_audience(const char *scope)
 	return strndup(scope, ns);
 }
 
-static int read_secret(const char *path, unsigned char *buf, size_t cap, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	size_t n;
-
-	if (!f) {
-		fprintf(stderr, "agentbus token: cannot read %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	n = fread(buf, 1, cap, f);
-	if (ferror(f) || !feof(f)) {
-		fclose(f);
-		fprintf(stderr, "agentbus token: %s is unreadable or too long\n", path);
-		return -1;
-	}
-	fclose(f);
-	if (n > 0 && buf[n - 1] == '\n')
-		n--;
-	if (n > 0 && buf[n - 1] == '\r')
-		n--;
-	if (n == 0) {
-		fprintf(stderr, "agentbus token: %s is empty\n", path);
-		return -1;
-	}
-	*len = n;
-	return 0;
-}
-
 /* 22 characters of base64url from 16 random bytes, like the hub's jti. */
 static int random_jti(char out[23])
 {
@@ -112,10 +86,13 @@ static int mint(const struct token_request *req, char **out)
 	char jti[23], *aud = NULL;
 	time_t now = time(NULL);
 	jwt_t *jwt = NULL;
+	char why[512];
 	int rc = -1;
 
-	if (read_secret(req->secret_file, secret, sizeof secret, &secret_len) != 0)
+	if (secret_read(req->secret_file, secret, sizeof secret, &secret_len, why, sizeof why) != 0) {
+		fprintf(stderr, "agentbus token: %s\n", why);
 		return -1;
+	}
 	aud = req->audience ? strdup(req->audience) : infer_audience(req->scope);
 	if (aud && random_jti(jti) == 0 && jwt_new(&jwt) == 0 &&
 	    jwt_add_grant(jwt, "iss", req->issuer) == 0 &&

@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -48,6 +49,8 @@ static double now_s(void)
 
 /* Under lock. A line that cannot be stored is lost: logging is best effort,
  * the keys themselves are not. */
+static void note(struct fetcher *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static void note(struct fetcher *f, const char *fmt, ...)
 {
 	char line[512];
@@ -142,20 +145,40 @@ static int http_get(struct fetcher *f, const char *url, struct body *body, char 
 	return -1;
 }
 
-/* Called without the lock; takes it to hand the result over. */
-static void fetch_keys(struct fetcher *f)
-{
-	struct keyset *ks = NULL;
-	struct body body;
-	char why[CURL_ERROR_SIZE + 64];
-	const char *bad = NULL;
+typedef void *parse_fn(const char *json, size_t len, const char **why);
 
-	if (http_get(f, f->keys.url, &body, why, sizeof why) == 0) {
-		ks = keyset_parse(body.data, body.len, &bad);
-		if (!ks)
-			snprintf(why, sizeof why, "%s", bad);
+static void *parse_keys(const char *json, size_t len, const char **why)
+{
+	return keyset_parse(json, len, why);
+}
+
+static void *parse_revocation(const char *json, size_t len, const char **why)
+{
+	return revocation_parse(json, len, why);
+}
+
+/* GET and parse, without the lock; NULL with `why` on any failure. */
+static void *fetch_parsed(struct fetcher *f, const char *url, parse_fn *parse, char *why,
+			  size_t whylen)
+{
+	struct body body;
+	const char *bad = NULL;
+	void *doc = NULL;
+
+	if (http_get(f, url, &body, why, whylen) == 0) {
+		doc = parse(body.data, body.len, &bad);
+		if (!doc)
+			snprintf(why, whylen, "%s", bad);
 		free(body.data);
 	}
+	return doc;
+}
+
+static void fetch_keys(struct fetcher *f)
+{
+	char why[CURL_ERROR_SIZE + 64];
+	struct keyset *ks = fetch_parsed(f, f->keys.url, parse_keys, why, sizeof why);
+
 	pthread_mutex_lock(&f->lock);
 	if (ks) {
 		keyset_free(f->news.keys);
@@ -174,17 +197,10 @@ static void fetch_keys(struct fetcher *f)
 
 static void fetch_revocation(struct fetcher *f)
 {
-	struct revocation_list *list = NULL;
-	struct body body;
 	char why[CURL_ERROR_SIZE + 64];
-	const char *bad = NULL;
+	struct revocation_list *list = fetch_parsed(f, f->revocation.url, parse_revocation, why,
+						    sizeof why);
 
-	if (http_get(f, f->revocation.url, &body, why, sizeof why) == 0) {
-		list = revocation_parse(body.data, body.len, &bad);
-		if (!list)
-			snprintf(why, sizeof why, "%s", bad);
-		free(body.data);
-	}
 	pthread_mutex_lock(&f->lock);
 	if (list) {
 		revocation_free(f->news.revoked);
@@ -282,7 +298,16 @@ struct fetcher *fetch_start(const char *jwks_url, const char *revocation_url, ch
 		fetcher_free(f);
 		return NULL;
 	}
-	rc = pthread_create(&f->thread, NULL, run, f);
+	{
+		/* Signals are mosquitto's: its handlers must run on its thread,
+		 * where they interrupt epoll_wait. */
+		sigset_t all, old;
+
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		rc = pthread_create(&f->thread, NULL, run, f);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot start the fetch thread: %s", strerror(rc));
 		curl_global_cleanup();

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/secret.h"
+
 
 void auth_options_init(struct auth_options *o)
 {
@@ -78,43 +80,27 @@ static bool root_valid(const char *root)
 	       root[len - 1] != '/' && strstr(root, "//") == NULL;
 }
 
-/* The secret file's bytes, less one trailing newline. */
 static int read_secret(struct auth_options *o, const char *path, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "rb");
 	unsigned char buf[4096];
+	char why[512];
 	size_t n;
 
-	if (!f) {
-		snprintf(err, errlen, "plugin_opt_hs256_secret_file: cannot read %s: %s", path,
-			 strerror(errno));
-		return -1;
-	}
-	n = fread(buf, 1, sizeof buf, f);
-	if (ferror(f) || !feof(f)) {
-		fclose(f);
-		snprintf(err, errlen, "plugin_opt_hs256_secret_file: %s is unreadable or over %zu bytes",
-			 path, sizeof buf - 1);
-		return -1;
-	}
-	fclose(f);
-	if (n > 0 && buf[n - 1] == '\n')
-		n--;
-	if (n > 0 && buf[n - 1] == '\r')
-		n--;
-	if (n == 0) {
-		snprintf(err, errlen, "plugin_opt_hs256_secret_file: %s is empty", path);
+	if (secret_read(path, buf, sizeof buf, &n, why, sizeof why) != 0) {
+		snprintf(err, errlen, "plugin_opt_hs256_secret_file: %s", why);
 		return -1;
 	}
 	free(o->hs256_secret);
 	o->hs256_secret = malloc(n);
+	if (o->hs256_secret) {
+		memcpy(o->hs256_secret, buf, n);
+		o->hs256_len = n;
+	}
+	memset(buf, 0, sizeof buf);
 	if (!o->hs256_secret) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	memcpy(o->hs256_secret, buf, n);
-	o->hs256_len = n;
-	memset(buf, 0, sizeof buf);
 	return 0;
 }
 

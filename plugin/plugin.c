@@ -70,8 +70,10 @@ static bool looks_like_jwt(const char *s)
 
 static int refuse(struct mosquitto *client, const char *reason)
 {
+	const char *address = mosquitto_client_address(client);
+
 	mosquitto_log_printf(MOSQ_LOG_NOTICE, LOG_PREFIX "client %s from %s refused: %s",
-			     client_name(client), mosquitto_client_address(client), reason);
+			     client_name(client), address ? address : "?", reason);
 	return MOSQ_ERR_AUTH;
 }
 
