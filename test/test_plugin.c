@@ -607,7 +607,7 @@ static void test_expiry_and_same_id(const char *secret_file)
 	open_as(&watcher, &b, "watcher", hs256("agent:read", 600));
 	SUB_ALLOWED(&watcher, "parachute/agentbus/status/+");
 
-	exp = (long)time(NULL) + 2;
+	exp = (long)time(NULL) + 3;
 	l.password = hs256("agent:admin", exp - (long)time(NULL));
 	REQUIRE(th_client_login(&doomed, b.child.port, &l) == 0);
 	m = th_client_wait_for(&watcher, "parachute/agentbus/status/doomed", "offline",
