@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engines/defs.h"
 #include "engines/engine.h"
 #include "util/text.h"
 
@@ -24,6 +25,7 @@ enum option_kind {
 	OPT_CHOICE,		/* one of `choices`, stored as its index */
 	OPT_ENGINE,		/* a known turn engine name */
 	OPT_TRIGGER,		/* a trigger spec, appended to a list; repeatable */
+	OPT_ENGINE_DEF,		/* an engine instance spec, appended; repeatable */
 };
 
 struct option_def {
@@ -62,7 +64,10 @@ static const struct option_def options[] = {
 	{ "vault", 0, "V", OPT_TOPIC_LEVEL, FIELD(vault), 0, 0, NULL, "default",
 	  "vault name" },
 	{ "engine", 0, "NAME", OPT_ENGINE, FIELD(engine), 0, 0, NULL, "echo",
-	  "default turn engine: echo, exec, openai or anthropic" },
+	  "default turn engine: an engine-def name, or a kind (echo, exec, openai, anthropic)" },
+	{ "engine-def", 0, "SPEC", OPT_ENGINE_DEF, FIELD(engine_defs), 0, 0, NULL, NULL,
+	  "declare an engine instance: 'NAME KIND key=value ...' (values with spaces in double "
+	  "quotes); repeatable" },
 	{ "state-dir", 0, "DIR", OPT_STRING, FIELD(state_dir), 0, 0, NULL, "./agentbus-state",
 	  "directory of the SQLite state (created if missing)" },
 	{ "id", 0, "INSTANCE", OPT_TOPIC_LEVEL, FIELD(id), 0, 0, NULL, NULL,
@@ -147,22 +152,11 @@ static int choice_index(const char *const *choices, const char *value)
 	return -1;
 }
 
-/* Checks a trigger spec and keeps its text; the daemon builds the set. */
-static int trigger_spec_append(struct str_list *list, const char *value, char *msg,
-			       size_t msglen)
+static int str_list_append(struct str_list *list, const char *value, char *msg, size_t msglen)
 {
-	struct trigger t;
-	char **v, *copy;
+	char **v = realloc(list->v, (list->n + 1) * sizeof *v);
+	char *copy = strdup(value);
 
-	if (trigger_parse(value, &t, msg, msglen) != 0)
-		return -1;
-	trigger_free(&t);
-	if (list->n >= TRIGGER_SET_MAX) {
-		snprintf(msg, msglen, "more than %d triggers", TRIGGER_SET_MAX);
-		return -1;
-	}
-	v = realloc(list->v, (list->n + 1) * sizeof *v);
-	copy = strdup(value);
 	if (v)
 		list->v = v;
 	if (!v || !copy) {
@@ -172,6 +166,53 @@ static int trigger_spec_append(struct str_list *list, const char *value, char *m
 	}
 	list->v[list->n++] = copy;
 	return 0;
+}
+
+/* Checks an engine-def spec and keeps its text; the engines parse it again. */
+static int engine_def_append(struct str_list *list, const char *value, char *msg, size_t msglen)
+{
+	struct engine_def d;
+
+	if (engine_def_parse(value, &d, msg, msglen) != 0)
+		return -1;
+	engine_def_free(&d);
+	if (list->n >= ENGINE_DEFS_MAX) {
+		snprintf(msg, msglen, "more than %d engine-def lines", ENGINE_DEFS_MAX);
+		return -1;
+	}
+	return str_list_append(list, value, msg, msglen);
+}
+
+/* Whether `name` is an engine: a kind or a declared instance. */
+static bool engine_declared(const struct config *cfg, const char *name)
+{
+	size_t len = strlen(name);
+
+	if (engine_kind_known(name))
+		return true;
+	for (size_t i = 0; i < cfg->engine_defs.n; i++) {
+		const char *spec = cfg->engine_defs.v[i] + strspn(cfg->engine_defs.v[i], " \t");
+
+		if (strncmp(spec, name, len) == 0 && (spec[len] == ' ' || spec[len] == '\t'))
+			return true;
+	}
+	return false;
+}
+
+/* Checks a trigger spec and keeps its text; the daemon builds the set. */
+static int trigger_spec_append(struct str_list *list, const char *value, char *msg,
+			       size_t msglen)
+{
+	struct trigger t;
+
+	if (trigger_parse(value, &t, msg, msglen) != 0)
+		return -1;
+	trigger_free(&t);
+	if (list->n >= TRIGGER_SET_MAX) {
+		snprintf(msg, msglen, "more than %d triggers", TRIGGER_SET_MAX);
+		return -1;
+	}
+	return str_list_append(list, value, msg, msglen);
 }
 
 /* Stores `value` into the field `opt` names. Returns 0, or -1 with a message
@@ -199,14 +240,15 @@ static int option_apply(struct config *cfg, const struct option_def *opt, const 
 				 value);
 			return -1;
 		}
+		if (opt->kind == OPT_ENGINE &&
+		    (!*value || strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					      "0123456789_-") != strlen(value))) {
+			snprintf(msg, msglen, "'%s' is not an engine name (A-Z a-z 0-9 _ -)", value);
+			return -1;
+		}
 		if (opt->kind == OPT_TOPIC_PREFIX && !text_is_topic_prefix(value)) {
 			snprintf(msg, msglen,
 				 "'%s' must be topic levels joined by '/' (none empty, no '+' or '#')",
-				 value);
-			return -1;
-		}
-		if (opt->kind == OPT_ENGINE && !engine_known(value)) {
-			snprintf(msg, msglen, "unknown engine '%s' (echo, exec, openai, anthropic)",
 				 value);
 			return -1;
 		}
@@ -224,6 +266,8 @@ static int option_apply(struct config *cfg, const struct option_def *opt, const 
 		return 0;
 	case OPT_TRIGGER:
 		return trigger_spec_append((struct str_list *)field, value, msg, msglen);
+	case OPT_ENGINE_DEF:
+		return engine_def_append((struct str_list *)field, value, msg, msglen);
 	case OPT_INT:
 		errno = 0;
 		n = strtol(value, &end, 10);
@@ -467,6 +511,12 @@ int config_resolve(struct config *cfg, FILE *err)
 		fprintf(err, "agentbus: --embedded-broker yes cannot be combined with --host or --port\n");
 		return -1;
 	}
+	/* Checked only now: engine-def lines may come after the engine line. */
+	if (!engine_declared(cfg, cfg->engine)) {
+		fprintf(err, "agentbus: --engine: unknown engine '%s' (an engine-def name, or echo, "
+			"exec, openai, anthropic)\n", cfg->engine);
+		return -1;
+	}
 	if (cfg->id)
 		return 0;
 	if (gethostname(host, sizeof host) != 0 || host[0] == '\0')
@@ -528,6 +578,11 @@ void config_free(struct config *cfg)
 	free(cfg->triggers.v);
 	cfg->triggers.v = NULL;
 	cfg->triggers.n = 0;
+	for (size_t i = 0; i < cfg->engine_defs.n; i++)
+		free(cfg->engine_defs.v[i]);
+	free(cfg->engine_defs.v);
+	cfg->engine_defs.v = NULL;
+	cfg->engine_defs.n = 0;
 	for (size_t i = 0; i < N_OPTIONS; i++) {
 		enum option_kind k = options[i].kind;
 

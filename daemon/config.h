@@ -42,6 +42,7 @@ struct config {
 	int echo_delay;		/* milliseconds the echo engine waits */
 	char *gate;		/* FIFO of the test engine "gate"; NULL: none */
 	struct str_list triggers;	/* `trigger` specs, applied over the defaults */
+	struct str_list engine_defs;	/* `engine-def` specs, checked; later names win */
 
 	bool host_set, port_set;	/* given explicitly, not defaulted */
 };

@@ -486,7 +486,8 @@ static int start_runtime(struct agentbus *ab)
 		.queue_limit = cfg->queue_limit,
 		.max_queued = cfg->max_queued,
 		.max_payload = (size_t)cfg->max_payload,
-		.engine = { .echo_delay_ms = cfg->echo_delay, .gate_path = cfg->gate },
+		.engine = { .echo_delay_ms = cfg->echo_delay, .gate_path = cfg->gate,
+			    .defs = cfg->engine_defs.v, .n_defs = cfg->engine_defs.n },
 	};
 
 	return runtime_open(&ab->agents, &opt, ab->state, &ab->topics, &ab->sink, ab->loop);

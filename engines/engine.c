@@ -5,13 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engines/defs.h"
 #include "engines/job.h"
 #include "util/log.h"
 #include "util/loop.h"
 
 struct engines {
 	struct loop *loop;	/* borrowed */
-	struct engine_options opt;
+	struct engine_options opt;	/* without defs: see below */
+	struct engine_def *defs;	/* declared instances, then one per bare kind */
+	size_t n_defs;
 	struct gate *gate;	/* NULL without --gate */
 	struct engine_job *jobs;
 	size_t n_jobs;
@@ -19,9 +22,9 @@ struct engines {
 
 static const struct engine_kind *const kinds[] = { &echo_engine, &gate_engine };
 
-/* The names a definition may give that this build cannot run yet: their
- * turns fail with "not available in this build". */
-static const char *const planned[] = { "exec", "openai", "anthropic" };
+/* Every kind a definition may name; those without an implementation in
+ * kinds[] fail their turns with "not available in this build". */
+static const char *const kind_names[] = { "echo", "gate", "exec", "openai", "anthropic" };
 
 static const struct engine_kind *kind_named(const char *name)
 {
@@ -31,14 +34,55 @@ static const struct engine_kind *kind_named(const char *name)
 	return NULL;
 }
 
-bool engine_known(const char *name)
+const struct engine_def *engines_find(const struct engines *e, const char *name)
 {
-	if (kind_named(name))
-		return true;
-	for (size_t i = 0; i < sizeof planned / sizeof planned[0]; i++)
-		if (strcmp(planned[i], name) == 0)
-			return true;
-	return false;
+	/* Declared instances come first, the bare kinds last: a declared
+	 * instance may take a kind's name and so change its defaults. */
+	for (size_t i = 0; i < e->n_defs; i++)
+		if (strcmp(e->defs[i].name, name) == 0)
+			return &e->defs[i];
+	return NULL;
+}
+
+static void defs_free(struct engines *e)
+{
+	for (size_t i = 0; i < e->n_defs; i++)
+		engine_def_free(&e->defs[i]);
+	free(e->defs);
+	e->defs = NULL;
+	e->n_defs = 0;
+}
+
+/* The declared instances (a later line of one name replaces the earlier),
+ * then the bare kinds' defaults. */
+static int defs_load(struct engines *e, const struct engine_options *opt)
+{
+	size_t n_kinds = sizeof kind_names / sizeof kind_names[0];
+	char err[256];
+
+	e->defs = calloc(opt->n_defs + n_kinds, sizeof *e->defs);
+	if (!e->defs)
+		return -1;
+	for (size_t i = 0; i < opt->n_defs; i++) {
+		struct engine_def d;
+		size_t j;
+
+		if (engine_def_parse(opt->defs[i], &d, err, sizeof err) != 0) {
+			log_error("engine-def '%s': %s", opt->defs[i], err);
+			return -1;
+		}
+		for (j = 0; j < e->n_defs && strcmp(e->defs[j].name, d.name) != 0; j++)
+			;
+		if (j < e->n_defs)
+			engine_def_free(&e->defs[j]);
+		else
+			e->n_defs++;
+		e->defs[j] = d;
+	}
+	for (size_t i = 0; i < n_kinds; i++)
+		if (engine_def_defaults(&e->defs[e->n_defs++], kind_names[i], kind_names[i]) != 0)
+			return -1;
+	return 0;
 }
 
 void engine_request_free(struct engine_request *r)
@@ -73,7 +117,11 @@ int engines_open(struct loop *l, const struct engine_options *opt, struct engine
 		return -1;
 	e->loop = l;
 	e->opt = *opt;
-	if (opt->gate_path && gate_open(l, opt->gate_path, &e->gate) != 0) {
+	e->opt.defs = NULL;
+	e->opt.n_defs = 0;
+	if (defs_load(e, opt) != 0 ||
+	    (opt->gate_path && gate_open(l, opt->gate_path, &e->gate) != 0)) {
+		defs_free(e);
 		free(e);
 		return -1;
 	}
@@ -105,6 +153,7 @@ void engines_close(struct engines *e)
 	while (e->jobs)
 		engine_cancel(e->jobs);
 	gate_close(e->gate);
+	defs_free(e);
 	free(e);
 }
 
@@ -137,14 +186,16 @@ struct engine_job *engine_start(struct engines *e, struct engine_request *req,
 	job->ev = *ev;
 	job->arg = arg;
 	job->req = req;
-	job->kind = kind_named(req->engine);
+	job->def = engines_find(e, req->engine);
+	job->kind = job->def ? kind_named(job->def->kind) : NULL;
 	job->next = e->jobs;
 	if (e->jobs)
 		e->jobs->prev = job;
 	e->jobs = job;
 	e->n_jobs++;
-	if (!job->kind && asprintf(&job->error, "engine '%s' is not available in this build",
-				   req->engine) < 0)
+	if (!job->kind && asprintf(&job->error, job->def ? "engine '%s' is not available in this build"
+							 : "no engine named '%s'",
+				   job->def ? job->def->kind : req->engine) < 0)
 		job->error = NULL;
 	if (!job->kind || job->kind->start(job) != 0) {
 		job->timer = loop_timer(e->loop, 0, fail_later, job);

@@ -48,7 +48,11 @@ struct engine_events {
 struct engine_options {
 	int echo_delay_ms;	/* the echo engine waits this long (trying queues by hand) */
 	const char *gate_path;	/* FIFO of the test engine "gate"; NULL: none */
+	char *const *defs;	/* engine-def specs (checked by the config); later names win */
+	size_t n_defs;
 };
+
+struct engine_def;
 
 struct engines;
 struct engine_job;
@@ -56,9 +60,9 @@ struct engine_job;
 void engine_request_free(struct engine_request *r);
 void engine_result_free(struct engine_result *r);
 
-/* True when `name` is an engine a definition or --engine may name (one this
- * build runs, or one planned that fails its turns until it exists). */
-bool engine_known(const char *name);
+/* The engine a definition or --engine names: a declared instance, else a
+ * bare kind with its defaults. NULL when `name` is neither. */
+const struct engine_def *engines_find(const struct engines *e, const char *name);
 
 /* The engines' shared context on `l`. Returns 0 or -1 (logged). */
 int engines_open(struct loop *l, const struct engine_options *opt, struct engines **out);

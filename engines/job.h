@@ -4,6 +4,7 @@
 #ifndef AB_ENGINES_JOB_H
 #define AB_ENGINES_JOB_H
 
+#include "engines/defs.h"
 #include "engines/engine.h"
 
 struct engine_kind {
@@ -18,6 +19,7 @@ struct engine_kind {
 struct engine_job {
 	struct engines *eng;
 	const struct engine_kind *kind;
+	const struct engine_def *def;	/* the instance; lives as long as the engines */
 	struct engine_request *req;	/* owned */
 	struct engine_events ev;
 	void *arg;

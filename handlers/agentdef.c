@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "bus/meta.h"
+#include "engines/defs.h"
 #include "engines/engine.h"
 
 
@@ -336,6 +337,11 @@ out:
 	return rc;
 }
 
+static bool engine_named(const struct agentdef_defaults *d, const char *name)
+{
+	return d->engines ? engines_find(d->engines, name) != NULL : engine_kind_known(name);
+}
+
 /* The free-form fields with a shape: model, workspace, filesystem, network,
  * wants, and agentbus's engine and timeout. */
 static int parse_shaped(const cJSON *md, const char *label, const struct agentdef_defaults *d,
@@ -361,9 +367,9 @@ static int parse_shaped(const cJSON *md, const char *label, const struct agentde
 		snprintf(err, errlen, "%s: network must be \"open\" or \"restricted\"", label);
 	else if (check_wants(md, label, err, errlen) != 0)
 		;
-	else if (s->engine && !engine_known(s->engine))
-		snprintf(err, errlen, "%s: engine must be \"echo\", \"exec\", \"openai\" or "
-			 "\"anthropic\"", label);
+	else if (s->engine && !engine_named(d, s->engine))
+		snprintf(err, errlen, "%s: engine \"%s\" is not configured (an engine-def name, or "
+			 "\"echo\", \"exec\", \"openai\", \"anthropic\")", label, s->engine);
 	else if (timeout && ((t = strtol(timeout, &end, 10)) < 1 || t > AGENT_TIMEOUT_MAX || *end))
 		snprintf(err, errlen, "%s: timeout must be a whole number of seconds from 1 to %d",
 			 label, AGENT_TIMEOUT_MAX);

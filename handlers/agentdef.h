@@ -35,9 +35,13 @@ struct agent_spec {
 };
 
 /* Defaults for what a definition does not say. */
+struct engines;
+
 struct agentdef_defaults {
 	const char *engine;
 	int timeout;
+	/* The engines a definition may name; NULL: the bare kinds only. */
+	const struct engines *engines;
 };
 
 /* Parses `n`. Returns 0 with `out` filled, or -1 with the reference's message

@@ -267,6 +267,7 @@ int registry_definition(struct agent_runtime *rt, const struct vault_event *ev,
 			const struct bus_message *msg)
 {
 	struct agent_spec *spec, *prev = strmap_get(&rt->definitions, ev->note.id);
+	struct agentdef_defaults defaults;
 	char error[512];
 
 	if (ev->event == NOTE_DELETED)
@@ -277,8 +278,9 @@ int registry_definition(struct agent_runtime *rt, const struct vault_event *ev,
 	spec = calloc(1, sizeof *spec);
 	if (!spec)
 		return -1;
-	if (agentdef_parse(&ev->note, rt->opt.vault, &rt->opt.defaults, spec, error,
-			   sizeof error) != 0) {
+	defaults = rt->opt.defaults;
+	defaults.engines = rt->engines;
+	if (agentdef_parse(&ev->note, rt->opt.vault, &defaults, spec, error, sizeof error) != 0) {
 		free(spec);
 		log_warn("definition note %s refused: %s", ev->note.id, error);
 		return refuse(rt, ev, msg, error);

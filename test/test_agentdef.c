@@ -10,7 +10,7 @@
 #include "test/check.h"
 #include "util/strmap.h"
 
-static const struct agentdef_defaults defaults = { "echo", 300 };
+static const struct agentdef_defaults defaults = { "echo", 300, NULL };
 
 /* Parses {"id":..., "content":..., "metadata":...} given as JSON. */
 static int parse(const char *note_json, struct agent_spec *spec, char *err)
@@ -155,8 +155,8 @@ static void test_every_validation_error(void)
 		     "\"<kind>:<target>…\" (e.g. \"vault:research:read\", \"env:github\", "
 		     "\"mcp:https://…\").");
 	expect_error("{\"id\":\"n7\",\"metadata\":{\"name\":\"a\",\"engine\":\"magic\"}}",
-		     "#agent/definition note n7: engine must be \"echo\", \"exec\", \"openai\" or "
-		     "\"anthropic\"");
+		     "#agent/definition note n7: engine \"magic\" is not configured (an engine-def "
+		     "name, or \"echo\", \"exec\", \"openai\", \"anthropic\")");
 	expect_error("{\"id\":\"n7\",\"metadata\":{\"name\":\"a\",\"timeout\":\"0\"}}",
 		     "#agent/definition note n7: timeout must be a whole number of seconds from 1 "
 		     "to 86400");

@@ -45,6 +45,32 @@ static cJSON *define(struct rig *r, const char *id, const char *name, const char
 
 /* --- definitions ----------------------------------------------------------- */
 
+/* metadata.engine names a configured instance or a bare kind; anything else
+ * is a definition error, not a failed turn later. */
+static void test_engine_names(void)
+{
+	const char *const extra[] = { "--engine-def", "house echo timeout=30", NULL };
+	struct rig r = { 0 };
+	cJSON *e, *reply;
+
+	rig_start(&r, extra);
+	e = define(&r, "d-house", "house", ",\"engine\":\"house\"", "enabled");
+	CHECK_STR(rig_str(e, "engine", NULL), "house");
+	cJSON_Delete(e);
+	rig_send_inbound(&r, "h-1", "house", "through an instance", "");
+	reply = rig_expect(&r, "parachute/agent/house/reply", "message-note", "h-1");
+	CHECK_STR(rig_str(reply, "content", NULL), "echo: through an instance");
+	cJSON_Delete(reply);
+	rig_wait_turn_end(&r, "h-1");
+	cJSON_Delete(define(&r, "d-kind", "kind", ",\"engine\":\"echo\"", "enabled"));
+	e = define(&r, "d-ghost", "ghost", ",\"engine\":\"ghost\"", "error");
+	CHECK_STR(rig_str(e, "error", NULL), "#agent/definition note d-ghost: engine \"ghost\" is not "
+		  "configured (an engine-def name, or \"echo\", \"exec\", \"openai\", \"anthropic\")");
+	cJSON_Delete(e);
+	cJSON_Delete(rig_expect(&r, DEADLETTER, "deadletter", "invalid_definition"));
+	rig_stop(&r);
+}
+
 static void test_definition_lifecycle(void)
 {
 	struct rig r = { 0 };
@@ -580,6 +606,7 @@ static void test_inbox(void)
 int main(void)
 {
 	RUN(test_definition_lifecycle);
+	RUN(test_engine_names);
 	RUN(test_registry_survives_restart);
 	RUN(test_routing_and_ignore_rules);
 	RUN(test_one_turn_per_note);

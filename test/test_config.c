@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "daemon/config.h"
+#include "engines/defs.h"
 #include "test/check.h"
 #include "test/harness.h"
 
@@ -132,7 +133,17 @@ static void test_bad_files(void)
 	check_bad_file("port\n", 1, "port: needs a value");
 	check_bad_file("port 12ab\n", 1, "port: '12ab' is not a whole number");
 	check_bad_file("encoding xml\n", 1, "encoding: 'xml' is not one of json|msgpack");
-	check_bad_file("engine gpt\n", 1, "engine: unknown engine 'gpt'");
+	check_bad_file("engine g/pt\n", 1, "engine: 'g/pt' is not an engine name");
+	check_bad_file("engine-def x magic\n", 1, "engine-def: unknown engine kind 'magic'");
+	check_bad_file("engine-def x openai colour=blue\n", 1, "engine-def: unknown key 'colour'");
+	check_bad_file("engine-def x exec command=\"claude -p\n", 1,
+		       "engine-def: unterminated quote");
+	check_bad_file("engine-def x openai timeout=0\n", 1,
+		       "engine-def: timeout must be a whole number from 1 to 86400");
+	check_bad_file("engine-def x openai base_url=ftp://h\n", 1,
+		       "engine-def: base_url must start with http:// or https://");
+	check_bad_file("engine-def b@d echo\n", 1, "engine-def: engine name 'b@d'");
+	check_bad_file("engine-def x openai model\n", 1, "engine-def: 'model' is not key=value");
 	check_bad_file("vault a/b\n", 1, "vault: 'a/b' must be one topic level");
 	check_bad_file("id +\n", 1, "id: '+' must be one topic level");
 	check_bad_file("root /lead\n", 1, "root: '/lead' must be topic levels");
@@ -182,6 +193,54 @@ static void test_bad_options(void)
 	free(errs);
 }
 
+/* engine-def lines: instances the --engine option and definitions name. */
+static void test_engine_defs(void)
+{
+	char *path = th_write_file(dir, "engines.conf",
+				   "engine claude\n"
+				   "engine-def claude exec command=\"claude -p --output-format stream-json "
+				   "--verbose\" format=claude-stream-json timeout=600\n"
+				   "engine-def local openai base_url=http://127.0.0.1:8080/v1 model=qwen\n");
+	struct engine_def d;
+	struct config cfg;
+	char *errs, err[256];
+
+	CHECK_INT(parse(&cfg, &errs, (const char *[]){ "-c", path, NULL }), CONFIG_RUN);
+	CHECK_STR(cfg.engine, "claude");	/* declared after it is named */
+	CHECK_INT(cfg.engine_defs.n, 2);
+	config_free(&cfg);
+	free(errs);
+	CHECK_INT(parse(&cfg, &errs, (const char *[]){ "-c", path, "--engine", "local",
+						     "--engine-def", "x anthropic", NULL }),
+		  CONFIG_RUN);
+	CHECK_INT(cfg.engine_defs.n, 3);
+	config_free(&cfg);
+	free(errs);
+	CHECK_INT(parse(&cfg, &errs, (const char *[]){ "--engine", "nope", NULL }), CONFIG_ERROR);
+	CHECK_CONTAINS(errs, "--engine: unknown engine 'nope'");
+	config_free(&cfg);
+	free(errs);
+	free(path);
+
+	/* Quoting, escapes inside quotes, and the defaults of the keys not given. */
+	CHECK(engine_def_parse("c exec command=\"my tool --flag \\\"x\\\" \\\\ y\" format=text "
+			       "price_in=0.5", &d, err, sizeof err) == 0);
+	CHECK_STR(d.name, "c");
+	CHECK_STR(d.kind, "exec");
+	CHECK_STR(d.command, "my tool --flag \"x\" \\ y");
+	CHECK_INT(d.format, ENGINE_FORMAT_TEXT);
+	CHECK(d.price_in == 0.5 && d.price_out == 0);
+	CHECK_INT(d.max_output, 1024 * 1024);
+	CHECK_INT(d.idle_timeout, 120);
+	CHECK_INT(d.history_turns, 20);
+	CHECK_INT(d.attempts, 3);
+	engine_def_free(&d);
+	CHECK(engine_def_parse("o openai", &d, err, sizeof err) == 0);
+	CHECK_STR(d.base_url, "https://api.openai.com/v1");
+	CHECK_STR(d.api_key_env, "OPENAI_API_KEY");
+	engine_def_free(&d);
+}
+
 static void test_help_and_version(void)
 {
 	struct config cfg;
@@ -204,6 +263,7 @@ int main(void)
 	RUN(test_bad_files);
 	RUN(test_missing_file);
 	RUN(test_bad_options);
+	RUN(test_engine_defs);
 	RUN(test_help_and_version);
 	free(dir);
 	return check_summary();
