@@ -481,12 +481,13 @@ static int start_runtime(struct agentbus *ab)
 	const struct config *cfg = ab->cfg;
 	struct runtime_options opt = {
 		.vault = cfg->vault,
-		.defaults = { cfg->engine, cfg->turn_timeout },
+		.defaults = { cfg->engine, cfg->turn_timeout, NULL },
 		.max_running = cfg->max_turns,
 		.queue_limit = cfg->queue_limit,
 		.max_queued = cfg->max_queued,
 		.max_payload = (size_t)cfg->max_payload,
 		.engine = { .echo_delay_ms = cfg->echo_delay, .gate_path = cfg->gate,
+			    .tmp_dir = cfg->state_dir,
 			    .defs = cfg->engine_defs.v, .n_defs = cfg->engine_defs.n },
 	};
 

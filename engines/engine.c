@@ -4,14 +4,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "engines/defs.h"
 #include "engines/job.h"
 #include "util/log.h"
 #include "util/loop.h"
 
+/* A killed child whose exit has not been seen yet. */
+struct reaper {
+	struct engines *eng;
+	int pid, pidfd;
+	struct reaper *prev, *next;
+};
+
 struct engines {
 	struct loop *loop;	/* borrowed */
+	struct reaper *reapers;
 	struct engine_options opt;	/* without defs: see below */
 	struct engine_def *defs;	/* declared instances, then one per bare kind */
 	size_t n_defs;
@@ -20,7 +30,7 @@ struct engines {
 	size_t n_jobs;
 };
 
-static const struct engine_kind *const kinds[] = { &echo_engine, &gate_engine };
+static const struct engine_kind *const kinds[] = { &echo_engine, &gate_engine, &exec_engine };
 
 /* Every kind a definition may name; those without an implementation in
  * kinds[] fail their turns with "not available in this build". */
@@ -95,7 +105,54 @@ void engine_request_free(struct engine_request *r)
 	free(r->model);
 	free(r->message);
 	free(r->session);
+	free(r->thread);
 	free(r);
+}
+
+static void reaper_free(struct reaper *rp, bool wait)
+{
+	struct engines *e = rp->eng;
+
+	if (rp->prev)
+		rp->prev->next = rp->next;
+	else
+		e->reapers = rp->next;
+	if (rp->next)
+		rp->next->prev = rp->prev;
+	loop_unwatch(e->loop, rp->pidfd);
+	if (wait)
+		waitpid(rp->pid, NULL, 0);
+	else
+		waitid(P_PIDFD, (id_t)rp->pidfd, &(siginfo_t){ 0 }, WEXITED | WNOHANG);
+	close(rp->pidfd);
+	free(rp);
+}
+
+static void on_reaped(void *arg, int fd, int mask)
+{
+	(void)fd;
+	(void)mask;
+	reaper_free(arg, false);
+}
+
+void engine_job_reap(struct engine_job *job, int pid, int pidfd)
+{
+	struct engines *e = job->eng;
+	struct reaper *rp = calloc(1, sizeof *rp);
+
+	if (!rp || loop_watch(e->loop, pidfd, LOOP_READ, on_reaped, rp) != 0) {
+		free(rp);
+		waitpid(pid, NULL, 0);	/* killed already: this is short */
+		close(pidfd);
+		return;
+	}
+	rp->eng = e;
+	rp->pid = pid;
+	rp->pidfd = pidfd;
+	rp->next = e->reapers;
+	if (e->reapers)
+		e->reapers->prev = rp;
+	e->reapers = rp;
 }
 
 void engine_result_free(struct engine_result *r)
@@ -152,6 +209,8 @@ void engines_close(struct engines *e)
 		return;
 	while (e->jobs)
 		engine_cancel(e->jobs);
+	while (e->reapers)
+		reaper_free(e->reapers, true);
 	gate_close(e->gate);
 	defs_free(e);
 	free(e);

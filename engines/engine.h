@@ -23,6 +23,7 @@ struct engine_request {
 	char *model;		/* NULL: the engine's default */
 	char *message;
 	char *session;		/* resume this session; NULL: a new one */
+	char *thread;		/* the thread note's path; NULL: none */
 };
 
 struct engine_result {
@@ -48,6 +49,7 @@ struct engine_events {
 struct engine_options {
 	int echo_delay_ms;	/* the echo engine waits this long (trying queues by hand) */
 	const char *gate_path;	/* FIFO of the test engine "gate"; NULL: none */
+	const char *tmp_dir;	/* where exec turns' prompt files go; NULL: /tmp */
 	char *const *defs;	/* engine-def specs (checked by the config); later names win */
 	size_t n_defs;
 };

@@ -25,6 +25,7 @@ struct engine_job {
 	void *arg;
 	uint64_t timer;			/* a loop timer the engine uses, 0: none */
 	char *error;			/* why start() failed, owned */
+	void *impl;			/* the engine's own state */
 	struct engine_job *prev, *next;	/* every running job */
 	struct engine_job *next_waiting;	/* the gate's FIFO */
 };
@@ -32,6 +33,10 @@ struct engine_job {
 /* The loop and options the jobs run with. */
 struct loop *engine_job_loop(const struct engine_job *job);
 const struct engine_options *engine_job_options(const struct engine_job *job);
+
+/* Takes a killed child that has not been reaped yet: the engines reap it when
+ * its pidfd says it is gone (and at the latest in engines_close). */
+void engine_job_reap(struct engine_job *job, int pid, int pidfd);
 
 /* Reports a fragment of the reply. */
 void engine_job_delta(struct engine_job *job, const char *text, size_t len);
@@ -48,6 +53,6 @@ int gate_open(struct loop *l, const char *path, struct gate **out);
 void gate_close(struct gate *g);
 struct gate *engine_job_gate(const struct engine_job *job);
 
-extern const struct engine_kind echo_engine, gate_engine;
+extern const struct engine_kind echo_engine, gate_engine, exec_engine;
 
 #endif

@@ -13,6 +13,8 @@
 #include "bus/merge.h"
 #include "bus/meta.h"
 #include "bus/write.h"
+#include "engines/defs.h"
+#include "engines/engine.h"
 #include "handlers/context.h"
 #include "handlers/notes.h"
 #include "handlers/outcome.h"
@@ -314,6 +316,13 @@ static struct turn *turn_new(struct agent_runtime *rt, struct turn_request *req,
 	t->per_fire = spec->mode == MODE_MULTI && !req->subject;
 	t->thread_meta = cJSON_CreateObject();
 	t->timeout = spec->timeout;
+	{
+		/* The engine's own limit, when it is the nearer one. */
+		const struct engine_def *def = engines_find(rt->engines, spec->engine);
+
+		if (def && def->timeout > 0 && def->timeout < t->timeout)
+			t->timeout = def->timeout;
+	}
 	if (!t->definition || (spec->model && !t->model) || !t->thread_meta ||
 	    find_thread(rt, t) != 0) {
 		t->req = NULL;
@@ -343,6 +352,7 @@ static struct engine_request *engine_request_for(struct turn *t, const struct ag
 	er->message = t->req->content;
 	t->req->content = NULL;
 	er->session = session && *session ? strdup(session) : NULL;
+	er->thread = t->thread_path ? strdup(t->thread_path) : NULL;
 	if (er->engine && er->agent && er->message)
 		return er;
 	engine_request_free(er);

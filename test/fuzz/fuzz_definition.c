@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct agentdef_defaults defaults = { "echo", 300 };
+	static const struct agentdef_defaults defaults = { "echo", 300, NULL };
 	struct vault_event ev;
 	struct agent_spec spec, back;
 	struct bus_error err;
