@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "engines/defs.h"
+#include "engines/http.h"
 #include "engines/job.h"
 #include "util/log.h"
 #include "util/loop.h"
@@ -22,6 +23,7 @@ struct reaper {
 struct engines {
 	struct loop *loop;	/* borrowed */
 	struct reaper *reapers;
+	struct http *http;	/* made at the first API turn */
 	struct engine_options opt;	/* without defs: see below */
 	struct engine_def *defs;	/* declared instances, then one per bare kind */
 	size_t n_defs;
@@ -30,7 +32,8 @@ struct engines {
 	size_t n_jobs;
 };
 
-static const struct engine_kind *const kinds[] = { &echo_engine, &gate_engine, &exec_engine };
+static const struct engine_kind *const kinds[] = { &echo_engine, &gate_engine, &exec_engine,
+						    &openai_engine, &anthropic_engine };
 
 /* Every kind a definition may name; those without an implementation in
  * kinds[] fail their turns with "not available in this build". */
@@ -106,6 +109,11 @@ void engine_request_free(struct engine_request *r)
 	free(r->message);
 	free(r->session);
 	free(r->thread);
+	for (size_t i = 0; i < r->n_history; i++) {
+		free(r->history[i].user);
+		free(r->history[i].assistant);
+	}
+	free(r->history);
 	free(r);
 }
 
@@ -211,6 +219,7 @@ void engines_close(struct engines *e)
 		engine_cancel(e->jobs);
 	while (e->reapers)
 		reaper_free(e->reapers, true);
+	http_close(e->http);
 	gate_close(e->gate);
 	defs_free(e);
 	free(e);
@@ -278,6 +287,15 @@ void engine_cancel(struct engine_job *job)
 size_t engines_running(const struct engines *e)
 {
 	return e->n_jobs;
+}
+
+struct http *engine_job_http(struct engine_job *job)
+{
+	struct engines *e = job->eng;
+
+	if (!e->http && http_open(e->loop, &e->http) != 0)
+		e->http = NULL;
+	return e->http;
 }
 
 struct loop *engine_job_loop(const struct engine_job *job)

@@ -13,6 +13,12 @@
 
 struct loop;
 
+/* One earlier turn of the thread, for the API engines' history. */
+struct engine_exchange {
+	char *user;
+	char *assistant;
+};
+
 /* One turn's work; all strings owned by the request. */
 struct engine_request {
 	uint64_t turn;		/* the caller's id, echoed in the result */
@@ -24,6 +30,8 @@ struct engine_request {
 	char *message;
 	char *session;		/* resume this session; NULL: a new one */
 	char *thread;		/* the thread note's path; NULL: none */
+	struct engine_exchange *history;	/* the thread's earlier turns, oldest first */
+	size_t n_history;
 };
 
 struct engine_result {

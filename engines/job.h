@@ -30,6 +30,12 @@ struct engine_job {
 	struct engine_job *next_waiting;	/* the gate's FIFO */
 };
 
+struct http;
+
+/* The HTTP transfers' context, made at the first call; NULL if libcurl
+ * cannot start. */
+struct http *engine_job_http(struct engine_job *job);
+
 /* The loop and options the jobs run with. */
 struct loop *engine_job_loop(const struct engine_job *job);
 const struct engine_options *engine_job_options(const struct engine_job *job);
@@ -53,6 +59,7 @@ int gate_open(struct loop *l, const char *path, struct gate **out);
 void gate_close(struct gate *g);
 struct gate *engine_job_gate(const struct engine_job *job);
 
-extern const struct engine_kind echo_engine, gate_engine, exec_engine;
+extern const struct engine_kind echo_engine, gate_engine, exec_engine, openai_engine,
+	anthropic_engine;
 
 #endif

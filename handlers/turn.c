@@ -46,6 +46,7 @@ struct turn {
 	int timeout;			/* seconds */
 	uint64_t deadline;		/* loop timer */
 	struct engine_job *job;		/* NULL once it ended */
+	const struct engine_def *engine;	/* lives as long as the engines */
 	char *text;			/* streamed, not yet in a text event */
 	size_t text_len, text_cap;
 	int text_seq;
@@ -316,13 +317,10 @@ static struct turn *turn_new(struct agent_runtime *rt, struct turn_request *req,
 	t->per_fire = spec->mode == MODE_MULTI && !req->subject;
 	t->thread_meta = cJSON_CreateObject();
 	t->timeout = spec->timeout;
-	{
-		/* The engine's own limit, when it is the nearer one. */
-		const struct engine_def *def = engines_find(rt->engines, spec->engine);
-
-		if (def && def->timeout > 0 && def->timeout < t->timeout)
-			t->timeout = def->timeout;
-	}
+	t->engine = engines_find(rt->engines, spec->engine);
+	/* The engine's own limit, when it is the nearer one. */
+	if (t->engine && t->engine->timeout > 0 && t->engine->timeout < t->timeout)
+		t->timeout = t->engine->timeout;
 	if (!t->definition || (spec->model && !t->model) || !t->thread_meta ||
 	    find_thread(rt, t) != 0) {
 		t->req = NULL;
@@ -332,6 +330,47 @@ static struct turn *turn_new(struct agent_runtime *rt, struct turn_request *req,
 	if (!t->thread_meta)
 		t->thread_meta = cJSON_CreateObject();
 	return t;
+}
+
+/* Whether the turn's engine is sent the thread's earlier exchanges. */
+static bool keeps_history(const struct turn *t)
+{
+	return !t->per_fire && t->engine && t->engine->history_turns > 0 &&
+	       (strcmp(t->engine->kind, "openai") == 0 || strcmp(t->engine->kind, "anthropic") == 0);
+}
+
+struct history_load {
+	struct engine_request *er;
+	size_t cap;
+	int rc;
+};
+
+static void history_row(void *arg, const char *const cols[4])
+{
+	struct history_load *h = arg;
+	struct engine_exchange *grown;
+	struct engine_request *er = h->er;
+
+	if (h->rc != 0)
+		return;
+	if (er->n_history == h->cap) {
+		h->cap = h->cap ? h->cap * 2 : 8;
+		grown = realloc(er->history, h->cap * sizeof *grown);
+		if (!grown) {
+			h->rc = -1;
+			return;
+		}
+		er->history = grown;
+	}
+	er->history[er->n_history].user = strdup(cols[0] ? cols[0] : "");
+	er->history[er->n_history].assistant = strdup(cols[1] ? cols[1] : "");
+	if (!er->history[er->n_history].user || !er->history[er->n_history].assistant) {
+		free(er->history[er->n_history].user);
+		free(er->history[er->n_history].assistant);
+		h->rc = -1;
+		return;
+	}
+	er->n_history++;
 }
 
 /* The engine's request. The message moves into it: a turn needs no content
@@ -353,6 +392,14 @@ static struct engine_request *engine_request_for(struct turn *t, const struct ag
 	t->req->content = NULL;
 	er->session = session && *session ? strdup(session) : NULL;
 	er->thread = t->thread_path ? strdup(t->thread_path) : NULL;
+	if (keeps_history(t)) {
+		struct history_load h = { .er = er };
+
+		if (state_history_get(t->rt->state, t->thread_path, t->req->inbound_id,
+				      t->engine->history_turns, history_row, &h) != 0 || h.rc != 0)
+			log_warn("turn %s: the thread's history could not be read; sent without it",
+				 t->turn_id);
+	}
 	if (er->engine && er->agent && er->message)
 		return er;
 	engine_request_free(er);
@@ -372,6 +419,9 @@ static int record_start(struct agent_runtime *rt, struct turn *t)
 		rc = meta ? state_thread_put(rt->state, t->thread_path, t->thread_id, meta) : -1;
 		free(meta);
 	}
+	if (rc == 0 && keeps_history(t))
+		rc = state_history_add(rt->state, t->thread_path, t->req->inbound_id,
+				       t->req->content, t->engine->history_turns + 1);
 	if (rc != 0)
 		state_fail(rt->state);
 	return state_commit(rt->state);
@@ -550,6 +600,8 @@ static void turn_finish(struct agent_runtime *rt, struct turn *t, const struct o
 		rc = write_thread(rt, t, thread_end_meta(t, o, now));		/* 2 */
 	if (rc == 0)
 		rc = outcome_write(rt, t->req, t->thread_id, o);		/* 3, 4, 5 */
+	if (rc == 0 && o->ok && keeps_history(t))
+		rc = state_history_answer(rt->state, t->req->inbound_id, o->text);
 	crash_point("turn-finishing");
 	if (rc == 0)
 		rc = record_finished(rt, t);

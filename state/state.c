@@ -57,6 +57,12 @@ static const char *const migrations[] = {
 	"UPDATE turns SET drain_key = json_extract(request, '$.drain_key');"
 	"CREATE INDEX threads_nocase ON threads (path COLLATE NOCASE);"
 	"CREATE TABLE inbox_seen (mid INTEGER PRIMARY KEY, digest TEXT NOT NULL);",
+	/* What each thread said, for the API engines' history: a turn's message
+	 * from its start, its reply once it succeeded. */
+	"CREATE TABLE history (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  thread TEXT NOT NULL COLLATE NOCASE, inbound_id TEXT NOT NULL UNIQUE,"
+	"  user TEXT NOT NULL, assistant TEXT);"
+	"CREATE INDEX history_thread ON history (thread, seq);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -455,6 +461,44 @@ int state_thread_get(struct state *st, const char *path, state_row_fn *row, void
 
 	return run_sql(st, "SELECT path, id, meta FROM threads WHERE path = ? COLLATE NOCASE "
 		       "LIMIT 1", p, 1, row, arg);
+}
+
+int state_history_add(struct state *st, const char *thread, const char *inbound_id,
+		      const char *user, int keep)
+{
+	char n[16];
+	const char *p[] = { thread, inbound_id, user };
+	const char *q[] = { thread, thread, n };
+	int rc;
+
+	snprintf(n, sizeof n, "%d", keep);
+	rc = run_sql(st, "INSERT OR IGNORE INTO history (thread, inbound_id, user) VALUES (?, ?, ?)",
+		     p, 3, NULL, NULL);
+	if (rc == 0)
+		rc = run_sql(st, "DELETE FROM history WHERE thread = ? AND seq NOT IN (SELECT seq "
+			     "FROM history WHERE thread = ? ORDER BY seq DESC LIMIT CAST(? AS INTEGER))",
+			     q, 3, NULL, NULL);
+	return rc;
+}
+
+int state_history_answer(struct state *st, const char *inbound_id, const char *assistant)
+{
+	const char *p[] = { assistant, inbound_id };
+
+	return run_sql(st, "UPDATE history SET assistant = ? WHERE inbound_id = ?", p, 2, NULL,
+		       NULL);
+}
+
+int state_history_get(struct state *st, const char *thread, const char *before_inbound_id,
+		      int limit, state_row_fn *row, void *arg)
+{
+	char n[16];
+	const char *p[] = { thread, before_inbound_id, n };
+
+	snprintf(n, sizeof n, "%d", limit);
+	return run_sql(st, "SELECT user, assistant FROM (SELECT seq, user, assistant FROM history "
+		       "WHERE thread = ? AND assistant IS NOT NULL AND inbound_id != ? "
+		       "ORDER BY seq DESC LIMIT CAST(? AS INTEGER)) ORDER BY seq", p, 3, row, arg);
 }
 
 static void count_row(void *arg, const char *const cols[4])

@@ -68,6 +68,16 @@ int state_turn_get(struct state *st, const char *inbound_id, state_row_fn *row, 
 int state_thread_put(struct state *st, const char *path, const char *id, const char *meta);
 int state_thread_get(struct state *st, const char *path, state_row_fn *row, void *arg);
 
+/* A thread's exchanges for the API engines: the message of turn
+ * `inbound_id` (once; the oldest beyond `keep` go), its reply when it
+ * succeeded, and up to `limit` answered exchanges before it, oldest first
+ * (columns: user, assistant). */
+int state_history_add(struct state *st, const char *thread, const char *inbound_id,
+		      const char *user, int keep);
+int state_history_answer(struct state *st, const char *inbound_id, const char *assistant);
+int state_history_get(struct state *st, const char *thread, const char *before_inbound_id,
+		      int limit, state_row_fn *row, void *arg);
+
 /* Inbox messages by the broker's packet id and a digest of the message, so
  * a redelivery is recognised (libmosquitto does not show the DUP flag). A
  * PUBACK written is no proof the broker has it (a broker stopped meanwhile
