@@ -47,7 +47,7 @@ static cJSON *anthropic_body(const struct engine_job *job)
 
 	if (!body || !messages ||
 	    !cJSON_AddStringToObject(body, "model", model ? model : "claude-sonnet-4-5") ||
-	    !cJSON_AddNumberToObject(body, "max_tokens", MAX_TOKENS) ||
+	    !cJSON_AddNumberToObject(body, "max_tokens", (double)api_max_tokens(job, MAX_TOKENS)) ||
 	    !cJSON_AddTrueToObject(body, "stream") ||
 	    (q->system_prompt && *q->system_prompt &&
 	     !cJSON_AddStringToObject(body, "system", q->system_prompt))) {

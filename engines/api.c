@@ -83,6 +83,18 @@ void api_fail(struct api_turn *t, const char *why)
 		t->why = strdup(why);
 }
 
+long api_max_tokens(const struct engine_job *job, long fallback)
+{
+	double budget = job->req->max_cost_usd, price = job->def->price_out, tokens;
+
+	if (budget <= 0 || price <= 0)
+		return fallback;
+	tokens = budget / price * 1e6;
+	if (tokens < 1)
+		tokens = 1;
+	return fallback > 0 && tokens > (double)fallback ? fallback : (long)tokens;
+}
+
 struct cJSON *api_messages(const struct engine_job *job)
 {
 	const struct engine_request *q = job->req;

@@ -41,6 +41,10 @@ void api_text(struct api_turn *t, const char *text, size_t len);
 void api_usage(struct api_turn *t, long input_tokens, long output_tokens);
 void api_fail(struct api_turn *t, const char *why);
 
+/* The output tokens the turn's budget pays for at the engine's price_out, or
+ * `fallback` when that is lower or there is no budget or price. */
+long api_max_tokens(const struct engine_job *job, long fallback);
+
 /* The turn's messages after the system prompt: its history, then the
  * message, as [{"role":…,"content":…}]. NULL when out of memory. */
 struct cJSON *api_messages(const struct engine_job *job);

@@ -32,6 +32,7 @@ struct engine_request {
 	char *thread;		/* the thread note's path; NULL: none */
 	struct engine_exchange *history;	/* the thread's earlier turns, oldest first */
 	size_t n_history;
+	double max_cost_usd;	/* the turn's budget; 0: none (API engines cap output by it) */
 };
 
 struct engine_result {

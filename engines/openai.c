@@ -48,6 +48,10 @@ static cJSON *openai_body(const struct engine_job *job)
 	    !(opts = cJSON_AddObjectToObject(body, "stream_options")) ||
 	    !cJSON_AddTrueToObject(opts, "include_usage"))
 		goto fail;
+	/* Only a budget limits the reply: servers differ in their defaults. */
+	if (q->max_cost_usd > 0 && job->def->price_out > 0 &&
+	    !cJSON_AddNumberToObject(body, "max_tokens", (double)api_max_tokens(job, 0)))
+		goto fail;
 	if (q->system_prompt && *q->system_prompt) {
 		cJSON *sys = cJSON_CreateObject();
 

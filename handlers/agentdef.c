@@ -4,6 +4,8 @@
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -342,6 +344,28 @@ static bool engine_named(const struct agentdef_defaults *d, const char *name)
 	return d->engines ? engines_find(d->engines, name) != NULL : engine_kind_known(name);
 }
 
+/* A budget field: absent (0), or US dollars above 0. */
+static int parse_budget(const cJSON *md, const char *key, const char *label, double *out,
+			char *err, size_t errlen)
+{
+	char *v = meta_field(md, key), *end = NULL;
+	double x = 0;
+
+	if (v) {
+		errno = 0;
+		x = strtod(v, &end);
+		if (errno || end == v || *end || !isfinite(x) || x <= 0 || x > 1e6) {
+			snprintf(err, errlen, "%s: %s must be an amount of US dollars above 0", label,
+				 key);
+			free(v);
+			return -1;
+		}
+	}
+	free(v);
+	*out = x;
+	return 0;
+}
+
 /* The free-form fields with a shape: model, workspace, filesystem, network,
  * wants, and agentbus's engine and timeout. */
 static int parse_shaped(const cJSON *md, const char *label, const struct agentdef_defaults *d,
@@ -373,6 +397,11 @@ static int parse_shaped(const cJSON *md, const char *label, const struct agentde
 	else if (timeout && ((t = strtol(timeout, &end, 10)) < 1 || t > AGENT_TIMEOUT_MAX || *end))
 		snprintf(err, errlen, "%s: timeout must be a whole number of seconds from 1 to %d",
 			 label, AGENT_TIMEOUT_MAX);
+	else if (parse_budget(md, "max_turn_cost_usd", label, &s->max_turn_cost_usd, err,
+			      errlen) != 0 ||
+		 parse_budget(md, "max_daily_cost_usd", label, &s->max_daily_cost_usd, err,
+			      errlen) != 0)
+		;
 	else
 		rc = 0;
 	s->timeout = (int)t;
@@ -448,7 +477,11 @@ cJSON *agent_spec_to_json(const struct agent_spec *s)
 	    (s->system_prompt && !cJSON_AddStringToObject(j, "systemPrompt", s->system_prompt)) ||
 	    (s->model && !cJSON_AddStringToObject(j, "model", s->model)) ||
 	    !cJSON_AddStringToObject(j, "engine", s->engine) ||
-	    !cJSON_AddNumberToObject(j, "timeout", s->timeout)) {
+	    !cJSON_AddNumberToObject(j, "timeout", s->timeout) ||
+	    (s->max_turn_cost_usd > 0 &&
+	     !cJSON_AddNumberToObject(j, "max_turn_cost_usd", s->max_turn_cost_usd)) ||
+	    (s->max_daily_cost_usd > 0 &&
+	     !cJSON_AddNumberToObject(j, "max_daily_cost_usd", s->max_daily_cost_usd))) {
 		cJSON_Delete(j);
 		return NULL;
 	}
@@ -475,6 +508,13 @@ int agent_spec_from_json(const cJSON *doc, struct agent_spec *out)
 								    : BACKEND_PROGRAMMATIC;
 	out->prompt_mode = spm && strcmp(spm, "replace") == 0 ? PROMPT_REPLACE : PROMPT_APPEND;
 	out->timeout = cJSON_IsNumber(timeout) ? timeout->valueint : 0;
+	{
+		const cJSON *turn = cJSON_GetObjectItemCaseSensitive(doc, "max_turn_cost_usd");
+		const cJSON *daily = cJSON_GetObjectItemCaseSensitive(doc, "max_daily_cost_usd");
+
+		out->max_turn_cost_usd = cJSON_IsNumber(turn) ? turn->valuedouble : 0;
+		out->max_daily_cost_usd = cJSON_IsNumber(daily) ? daily->valuedouble : 0;
+	}
 	if (out->name && out->definition && out->vault && out->engine && out->timeout > 0)
 		return 0;
 	agent_spec_free(out);

@@ -32,6 +32,8 @@ struct agent_spec {
 	char *model;		/* NULL: the engine's default */
 	char *engine;
 	int timeout;		/* seconds */
+	double max_turn_cost_usd;	/* 0: no cap */
+	double max_daily_cost_usd;	/* 0: no cap; per UTC day */
 };
 
 /* Defaults for what a definition does not say. */

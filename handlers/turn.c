@@ -47,6 +47,7 @@ struct turn {
 	uint64_t deadline;		/* loop timer */
 	struct engine_job *job;		/* NULL once it ended */
 	const struct engine_def *engine;	/* lives as long as the engines */
+	double max_turn_cost_usd;	/* the definition's budget; 0: none */
 	char *text;			/* streamed, not yet in a text event */
 	size_t text_len, text_cap;
 	int text_seq;
@@ -317,6 +318,7 @@ static struct turn *turn_new(struct agent_runtime *rt, struct turn_request *req,
 	t->per_fire = spec->mode == MODE_MULTI && !req->subject;
 	t->thread_meta = cJSON_CreateObject();
 	t->timeout = spec->timeout;
+	t->max_turn_cost_usd = spec->max_turn_cost_usd;
 	t->engine = engines_find(rt->engines, spec->engine);
 	/* The engine's own limit, when it is the nearer one. */
 	if (t->engine && t->engine->timeout > 0 && t->engine->timeout < t->timeout)
@@ -392,6 +394,7 @@ static struct engine_request *engine_request_for(struct turn *t, const struct ag
 	t->req->content = NULL;
 	er->session = session && *session ? strdup(session) : NULL;
 	er->thread = t->thread_path ? strdup(t->thread_path) : NULL;
+	er->max_cost_usd = spec->max_turn_cost_usd;
 	if (keeps_history(t)) {
 		struct history_load h = { .er = er };
 
@@ -490,6 +493,31 @@ static void refuse_waiting(struct agent_runtime *rt, struct turn_request *req, c
 	turn_request_free(req);
 }
 
+/* "YYYY-MM-DD" of an ISO 8601 time. */
+static const char *utc_day(const char *iso, char day[11])
+{
+	snprintf(day, 11, "%.10s", iso);
+	return day;
+}
+
+/* Why `spec`'s daily budget refuses a turn now, or NULL. */
+static char *budget_spent(struct agent_runtime *rt, const struct agent_spec *spec)
+{
+	char now[CLOCK_ISO_LEN], day[11], *why = NULL;
+	double spent;
+
+	if (spec->max_daily_cost_usd <= 0)
+		return NULL;
+	clock_iso8601(now);
+	if (state_spend_get(rt->state, spec->name, utc_day(now, day), &spent) != 0 ||
+	    spent < spec->max_daily_cost_usd)
+		return NULL;
+	if (asprintf(&why, "the daily budget of %s (max_daily_cost_usd $%g) is spent: $%g today",
+		     spec->name, spec->max_daily_cost_usd, spent) < 0)
+		why = NULL;
+	return why;
+}
+
 void turn_start(struct agent_runtime *rt, struct queued *it)
 {
 	struct turn_request *req = load_request(rt, it);
@@ -512,6 +540,15 @@ void turn_start(struct agent_runtime *rt, struct queued *it)
 	if (!spec) {
 		refuse_waiting(rt, req, "the agent was unregistered before the turn could run");
 		return;
+	}
+	{
+		char *why = budget_spent(rt, spec);
+
+		if (why) {
+			refuse_waiting(rt, req, why);
+			free(why);
+			return;
+		}
 	}
 	t = turn_new(rt, req, spec);
 	if (!t) {
@@ -591,7 +628,7 @@ static cJSON *done_extra(const struct outcome *o)
  * of them are sent (the outbox) or the turn runs again and none were. */
 static void turn_finish(struct agent_runtime *rt, struct turn *t, const struct outcome *o)
 {
-	char now[CLOCK_ISO_LEN];
+	char now[CLOCK_ISO_LEN], day[11];
 	int rc = state_begin(rt->state);
 
 	clock_iso8601(now);
@@ -602,6 +639,8 @@ static void turn_finish(struct agent_runtime *rt, struct turn *t, const struct o
 		rc = outcome_write(rt, t->req, t->thread_id, o);		/* 3, 4, 5 */
 	if (rc == 0 && o->ok && keeps_history(t))
 		rc = state_history_answer(rt->state, t->req->inbound_id, o->text);
+	if (rc == 0 && o->cost_usd > 0)
+		rc = state_spend_add(rt->state, t->req->agent, utc_day(now, day), o->cost_usd);
 	crash_point("turn-finishing");
 	if (rc == 0)
 		rc = record_finished(rt, t);
@@ -623,12 +662,21 @@ static void turn_finish(struct agent_runtime *rt, struct turn *t, const struct o
 static void on_done(void *arg, struct engine_result *res)
 {
 	struct turn *t = arg;
+	char over[160];
+	bool ok = res->ok;
+	const char *text = res->ok ? (res->reply ? res->reply : "")
+				   : (res->error ? res->error : "engine failed");
 
 	t->job = NULL;	/* the job is gone */
+	/* Over its budget, a turn fails (its cost still counts as spent). */
+	if (ok && t->max_turn_cost_usd > 0 && res->cost_usd > t->max_turn_cost_usd) {
+		snprintf(over, sizeof over, "the turn cost $%g, more than its budget "
+			 "(max_turn_cost_usd $%g)", res->cost_usd, t->max_turn_cost_usd);
+		ok = false;
+		text = over;
+	}
 	turn_finish(t->rt, t, &(struct outcome){
-		.ok = res->ok, .text = res->ok ? (res->reply ? res->reply : "")
-					       : (res->error ? res->error : "engine failed"),
-		.session = res->session, .input_tokens = res->input_tokens,
+		.ok = ok, .text = text, .session = res->session, .input_tokens = res->input_tokens,
 		.output_tokens = res->output_tokens, .cost_usd = res->cost_usd });
 	engine_result_free(res);
 }

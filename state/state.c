@@ -63,6 +63,9 @@ static const char *const migrations[] = {
 	"  thread TEXT NOT NULL COLLATE NOCASE, inbound_id TEXT NOT NULL UNIQUE,"
 	"  user TEXT NOT NULL, assistant TEXT);"
 	"CREATE INDEX history_thread ON history (thread, seq);",
+	/* What each agent's turns cost, per UTC day, for max_daily_cost_usd. */
+	"CREATE TABLE spend (agent TEXT NOT NULL, day TEXT NOT NULL, cost REAL NOT NULL,"
+	"  PRIMARY KEY (agent, day)) WITHOUT ROWID;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -499,6 +502,37 @@ int state_history_get(struct state *st, const char *thread, const char *before_i
 	return run_sql(st, "SELECT user, assistant FROM (SELECT seq, user, assistant FROM history "
 		       "WHERE thread = ? AND assistant IS NOT NULL AND inbound_id != ? "
 		       "ORDER BY seq DESC LIMIT CAST(? AS INTEGER)) ORDER BY seq", p, 3, row, arg);
+}
+
+int state_spend_add(struct state *st, const char *agent, const char *day, double cost)
+{
+	char amount[32];
+	const char *p[] = { agent, day, amount };
+	const char *q[] = { day };
+	int rc;
+
+	snprintf(amount, sizeof amount, "%.12g", cost);
+	rc = run_sql(st, "INSERT INTO spend (agent, day, cost) VALUES (?, ?, CAST(? AS REAL)) "
+		     "ON CONFLICT (agent, day) DO UPDATE SET cost = cost + excluded.cost", p, 3, NULL,
+		     NULL);
+	/* Only today counts; a week of days is kept for whoever looks. */
+	if (rc == 0)
+		rc = run_sql(st, "DELETE FROM spend WHERE day < date(?, '-7 days')", q, 1, NULL, NULL);
+	return rc;
+}
+
+static void spend_row(void *arg, const char *const cols[4])
+{
+	*(double *)arg = cols[0] ? strtod(cols[0], NULL) : 0;
+}
+
+int state_spend_get(struct state *st, const char *agent, const char *day, double *cost)
+{
+	const char *p[] = { agent, day };
+
+	*cost = 0;
+	return run_sql(st, "SELECT cost FROM spend WHERE agent = ? AND day = ?", p, 2, spend_row,
+		       cost);
 }
 
 static void count_row(void *arg, const char *const cols[4])

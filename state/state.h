@@ -78,6 +78,10 @@ int state_history_answer(struct state *st, const char *inbound_id, const char *a
 int state_history_get(struct state *st, const char *thread, const char *before_inbound_id,
 		      int limit, state_row_fn *row, void *arg);
 
+/* What `agent`'s turns cost on UTC day `day` ("YYYY-MM-DD"). */
+int state_spend_add(struct state *st, const char *agent, const char *day, double cost);
+int state_spend_get(struct state *st, const char *agent, const char *day, double *cost);
+
 /* Inbox messages by the broker's packet id and a digest of the message, so
  * a redelivery is recognised (libmosquitto does not show the DUP flag). A
  * PUBACK written is no proof the broker has it (a broker stopped meanwhile

@@ -307,6 +307,46 @@ static void test_anthropic(void)
 	rig_stop(&r);
 }
 
+/* Budgets: a turn over max_turn_cost_usd fails (and its request asked for
+ * no more tokens than the budget buys); once a day's max_daily_cost_usd is
+ * spent, turns are refused with a failure note. */
+static void test_budgets(void)
+{
+	struct rig r = { 0 };
+	cJSON *body;
+	char *sent;
+
+	start(&r, NULL);
+	/* One turn here costs 12 x $1/M + 3 x $2/M = $0.000018. */
+	rig_define_meta(&r, "b1", ",\"engine\":\"oa\",\"max_turn_cost_usd\":\"0.00001\"");
+	expect_failure(&r, "b1", "b-1", "budget one",
+		       "the turn cost $1.8e-05, more than its budget (max_turn_cost_usd $1e-05)");
+	sent = llm_body(llm, "budget one");
+	body = cJSON_Parse(sent);
+	CHECK_INT(cJSON_GetObjectItemCaseSensitive(body, "max_tokens")->valueint, 5);
+	cJSON_Delete(body);
+	free(sent);
+	rig_define_meta(&r, "b2", ",\"engine\":\"oa\",\"max_daily_cost_usd\":\"0.00003\"");
+	expect_reply(&r, "b2", "b-2", "budget two", "Hello from the test");
+	expect_reply(&r, "b2", "b-3", "budget three", "Hello from the test");
+	expect_failure(&r, "b2", "b-4", "budget four",
+		       "the daily budget of b2 (max_daily_cost_usd $3e-05) is spent: $3.6e-05 today");
+	CHECK_INT(llm_count(llm, "budget four"), 0);	/* refused before any call */
+	{
+		cJSON *e;
+
+		th_client_publish_text(&r.client, "parachute/vault/default/write",
+				       "{\"op\":\"upsert\",\"request_id\":\"def-b3\",\"note\":{\"id\":\"d-b3\","
+				       "\"path\":\"Agents/b3\",\"tags\":[\"agent/definition\"],"
+				       "\"metadata\":{\"name\":\"b3\",\"max_daily_cost_usd\":\"lots\"}}}");
+		e = rig_expect(&r, "parachute/agent/b3/definition", NULL, "error");
+		CHECK_STR(rig_str(e, "error", NULL), "#agent/definition note d-b3: max_daily_cost_usd "
+			  "must be an amount of US dollars above 0");
+		cJSON_Delete(e);
+	}
+	rig_stop(&r);
+}
+
 static long threads_of(pid_t pid)
 {
 	char path[64], line[256];
@@ -369,6 +409,7 @@ int main(void)
 	RUN(test_openai);
 	RUN(test_retries_and_failures);
 	RUN(test_anthropic);
+	RUN(test_budgets);
 	RUN(test_many_at_once);
 	llm_release(llm);
 	llm_stop(llm);
