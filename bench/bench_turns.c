@@ -15,7 +15,6 @@
  * (mean, p50, p99), agentbus CPU per item (all its threads, from
  * /proc/<pid>/task/<tid>/schedstat), and each as a ratio to the baseline. */
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,78 +22,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/measure.h"
 #include "test/harness.h"
 
 #define EVENTS "parachute/vault/default/event/note.created"
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* CPU time of every thread of `pid`, in ns. */
-static int64_t cpu_ns(pid_t pid)
-{
-	char path[64], line[512];
-	int64_t total = 0;
-	struct dirent *e;
-	DIR *d;
-
-	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-	d = opendir(path);
-	while (d && (e = readdir(d)) != NULL) {
-		FILE *f;
-		long long ns;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(line, sizeof line, "%s/%s/schedstat", path, e->d_name);
-		f = fopen(line, "r");
-		if (f && fscanf(f, "%lld", &ns) == 1)
-			total += ns;
-		if (f)
-			fclose(f);
-	}
-	if (d)
-		closedir(d);
-	return total;
-}
-
-static int cmp64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-struct result {
-	const char *name;
-	double mean_us, p50_us, p99_us, cpu_us;
-};
-
-static void summarise(struct result *r, int64_t *lat, int n, int64_t cpu)
-{
-	int64_t sum = 0;
-
-	for (int i = 0; i < n; i++)
-		sum += lat[i];
-	qsort(lat, (size_t)n, sizeof *lat, cmp64);
-	r->mean_us = (double)sum / n / 1000.0;
-	r->p50_us = (double)lat[n / 2] / 1000.0;
-	r->p99_us = (double)lat[n * 99 / 100] / 1000.0;
-	r->cpu_us = cpu < 0 ? -1 : (double)cpu / n / 1000.0;
-}
-
-static void need(void *p, const char *what)
-{
-	if (!p) {
-		fprintf(stderr, "bench: no %s within %d ms\n", what, TH_TIMEOUT_MS);
-		exit(1);
-	}
-}
 
 static void baseline(struct th_client *c, int n, struct result *r)
 {
