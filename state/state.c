@@ -64,8 +64,8 @@ static const char *const migrations[] = {
 	"  user TEXT NOT NULL, assistant TEXT);"
 	"CREATE INDEX history_thread ON history (thread, seq);",
 	/* What each agent's turns cost, per UTC day, for max_daily_cost_usd. */
-	"CREATE TABLE spend (agent TEXT NOT NULL, day TEXT NOT NULL, cost REAL NOT NULL,"
-	"  PRIMARY KEY (agent, day)) WITHOUT ROWID;",
+	("CREATE TABLE spend (agent TEXT NOT NULL, day TEXT NOT NULL, cost REAL NOT NULL,"
+	 "  PRIMARY KEY (agent, day)) WITHOUT ROWID;"),
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

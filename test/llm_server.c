@@ -6,6 +6,7 @@
  *   chunky       the same split mid-line over many writes, CRLF line ends, a
  *                comment, a field without the space after its colon
  *   retry429     the first request gets 429 with retry-after-ms: 1500
+ *   retry503     the first request gets 503 with retry-after: 1 (seconds)
  *   fail500      every request gets 500
  *   stall        sends "Hello", then nothing until llm_release(), then the rest
  *   malformed    a data line that is not JSON
@@ -140,7 +141,7 @@ static void record(struct llm_server *s, const char *body, int *nth, const char 
 	pthread_mutex_unlock(&s->lock);
 }
 
-static const char *const scenarios[] = { "chunky", "retry429", "fail500", "stall", "malformed",
+static const char *const scenarios[] = { "chunky", "retry429", "retry503", "fail500", "stall", "malformed",
 					 "errorchunk", "latefail", "reset", "slow", "nousage" };
 
 static const char *scenario_of(const char *body)
@@ -175,7 +176,8 @@ static void error_response(int fd, int status, const char *extra_header, const c
 
 	snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n%s"
 		 "Content-Length: %zu\r\nConnection: close\r\n\r\n", status,
-		 status == 429 ? "Too Many Requests" : "Internal Server Error",
+		 status == 429 ? "Too Many Requests" : status == 503 ? "Service Unavailable"
+							    : "Internal Server Error",
 		 extra_header ? extra_header : "", strlen(json));
 	send_str(fd, head);
 	send_str(fd, json);
@@ -313,6 +315,10 @@ static void *serve(void *arg)
 		if (sc && strcmp(sc, "retry429") == 0 && nth == 1)
 			error_response(c->fd, 429, "retry-after-ms: 1500\r\nretry-after: 2\r\n",
 				       "{\"error\":{\"message\":\"Rate limit reached\",\"type\":\"rate_limit_error\"}}");
+		else if (sc && strcmp(sc, "retry503") == 0 && nth == 1)
+			error_response(c->fd, 503, "retry-after: 1\r\n",
+				       "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
+				       "\"message\":\"Overloaded\"}}");
 		else if (sc && strcmp(sc, "fail500") == 0)
 			error_response(c->fd, 500, NULL, "{\"error\":{\"message\":\"Internal server error\","
 				       "\"type\":\"api_error\"}}");

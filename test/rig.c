@@ -185,3 +185,39 @@ const char *rig_meta(const cJSON *ev, const char *key)
 {
 	return rig_str(cJSON_GetObjectItem(ev, "note"), "metadata", key);
 }
+
+cJSON *rig_reply(struct rig *r, const char *agent, const char *id)
+{
+	char *topic = rig_fmt("parachute/agent/%s/reply", agent);
+	cJSON *reply = rig_expect(r, topic, "message-note", id);
+
+	rig_wait_turn_end(r, id);
+	free(topic);
+	return reply;
+}
+
+char *rig_streamed_text(struct rig *r, const char *agent, const char *id)
+{
+	char *topic = rig_fmt("parachute/agent/%s/events", agent), *all = rig_fmt("%s", "");
+	struct th_msg *m;
+	long seq = 0;
+
+	/* After rig_reply() every event of the turn is queued already. */
+	while ((m = th_client_wait_for(&r->client, topic, id, 100)) != NULL) {
+		cJSON *ev = cJSON_Parse(m->payload);
+		const char *kind = rig_str(ev, "kind", NULL);
+
+		if (kind && strcmp(kind, "text") == 0) {
+			const cJSON *s = cJSON_GetObjectItemCaseSensitive(ev, "seq");
+			char *joined = rig_fmt("%s%s", all, rig_str(ev, "text", NULL));
+
+			CHECK_INT(cJSON_IsNumber(s) ? s->valueint : -1, ++seq);
+			free(all);
+			all = joined;
+		}
+		cJSON_Delete(ev);
+		th_msg_free(m);
+	}
+	free(topic);
+	return all;
+}

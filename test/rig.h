@@ -59,6 +59,13 @@ char *rig_start_gated(struct rig *r, const char **extra);
 /* rig_define() with extra JSON members of the metadata (may be ""). */
 void rig_define_meta(struct rig *r, const char *name, const char *meta);
 
+/* The reply (or failure) note of inbound `id` on `agent`, schema-checked,
+ * after waiting for the end of its turn. Free with cJSON_Delete. */
+struct cJSON *rig_reply(struct rig *r, const char *agent, const char *id);
+/* The streamed text events of `agent`'s turn `id` that are queued, joined in
+ * order (malloc'd); checks that their seq counts from 1. */
+char *rig_streamed_text(struct rig *r, const char *agent, const char *id);
+
 /* A string in `doc` at key `a` (and then `b`, when not NULL). */
 const char *rig_str(const struct cJSON *doc, const char *a, const char *b);
 

@@ -22,46 +22,11 @@
 
 static struct llm_server *llm;
 
-/* The reply note of inbound `id` on `agent`, after its whole turn. */
-static cJSON *reply_of(struct rig *r, const char *agent, const char *id)
-{
-	char *topic = rig_fmt("parachute/agent/%s/reply", agent);
-	cJSON *reply = rig_expect(r, topic, "message-note", id);
-
-	rig_wait_turn_end(r, id);
-	free(topic);
-	return reply;
-}
-
 static const char *content(const cJSON *note)
 {
 	return rig_str(note, "content", NULL);
 }
 
-/* The text events of turn `id` joined, checking seq from 1. */
-static char *streamed(struct rig *r, const char *agent, const char *id)
-{
-	char *topic = rig_fmt("parachute/agent/%s/events", agent), *all = strdup("");
-	struct th_msg *m;
-	long seq = 0;
-
-	while ((m = th_client_wait_for(&r->client, topic, id, 100)) != NULL) {
-		cJSON *ev = cJSON_Parse(m->payload);
-
-		if (strcmp(rig_str(ev, "kind", NULL), "text") == 0) {
-			const cJSON *s = cJSON_GetObjectItemCaseSensitive(ev, "seq");
-			char *joined = rig_fmt("%s%s", all, rig_str(ev, "text", NULL));
-
-			CHECK_INT(cJSON_IsNumber(s) ? s->valueint : -1, ++seq);
-			free(all);
-			all = joined;
-		}
-		cJSON_Delete(ev);
-		th_msg_free(m);
-	}
-	free(topic);
-	return all;
-}
 
 static double meta_number(const cJSON *ev, const char *key)
 {
@@ -116,7 +81,7 @@ static void expect_reply(struct rig *r, const char *agent, const char *id, const
 	cJSON *reply;
 
 	rig_send_inbound(r, id, agent, text, "");
-	reply = reply_of(r, agent, id);
+	reply = rig_reply(r, agent, id);
 	CHECK_STR(content(reply), want);
 	cJSON_Delete(reply);
 }
@@ -128,12 +93,21 @@ static void expect_failure(struct rig *r, const char *agent, const char *id, con
 	cJSON *reply;
 
 	rig_send_inbound(r, id, agent, text, "");
-	reply = reply_of(r, agent, id);
+	reply = rig_reply(r, agent, id);
 	CHECK_CONTAINS(content(reply), why);
 	CHECK_CONTAINS(content(reply), "the turn failed");
 	cJSON_Delete(reply);
 	CHECK_INT(th_client_count(&r->client, topic, id), 0);	/* exactly one */
 	free(topic);
+	/* The thread note says error, unless the turn was refused before it began. */
+	if (!strstr(why, "daily budget")) {
+		cJSON *thread = thread_of(r, agent);
+
+		CHECK_MSG(thread && rig_meta(thread, "status") &&
+			  strcmp(rig_meta(thread, "status"), "error") == 0,
+			  "the thread note of %s says error", agent);
+		cJSON_Delete(thread);
+	}
 }
 
 static void test_openai(void)
@@ -145,7 +119,7 @@ static void test_openai(void)
 	start(&r, NULL);
 	rig_define_meta(&r, "o1", ",\"engine\":\"oa\"");
 	expect_reply(&r, "o1", "o-1", "first question", "Hello from the test");
-	text = streamed(&r, "o1", "o-1");
+	text = rig_streamed_text(&r, "o1", "o-1");
 	CHECK_STR(text, "Hello from the test");
 	free(text);
 	thread = thread_of(&r, "o1");
@@ -240,7 +214,7 @@ static void test_retries_and_failures(void)
 	REQUIRE(llm_wait(llm, "stall please", 1, TH_TIMEOUT_MS));
 	expect_reply(&r, "quick", "q-1", "meanwhile", "echo: meanwhile");
 	{
-		cJSON *reply = reply_of(&r, "r6", "r-6");
+		cJSON *reply = rig_reply(&r, "r6", "r-6");
 
 		CHECK_CONTAINS(content(reply), "the stream sent nothing for 1 s");
 		cJSON_Delete(reply);
@@ -253,7 +227,7 @@ static void test_retries_and_failures(void)
 	REQUIRE(llm_wait(llm, "stall and cancel", 1, TH_TIMEOUT_MS));
 	th_client_publish_text(&r.client, "parachute/agent/r7/cancel", "r-7");
 	{
-		cJSON *reply = reply_of(&r, "r7", "r-7");
+		cJSON *reply = rig_reply(&r, "r7", "r-7");
 
 		CHECK_CONTAINS(content(reply), "the turn failed: cancelled");
 		cJSON_Delete(reply);
@@ -270,7 +244,7 @@ static void test_anthropic(void)
 	start(&r, NULL);
 	rig_define_meta(&r, "a1", ",\"engine\":\"an\"");
 	expect_reply(&r, "a1", "a-1", "hello claude", "Hello from the test");
-	text = streamed(&r, "a1", "a-1");
+	text = rig_streamed_text(&r, "a1", "a-1");
 	CHECK_STR(text, "Hello from the test");
 	free(text);
 	thread = thread_of(&r, "a1");
@@ -298,6 +272,16 @@ static void test_anthropic(void)
 	expect_failure(&r, "a3", "a-4", "latefail for claude",
 		       "the API sent an error: overloaded_error: Overloaded");
 	CHECK_INT(llm_count(llm, "latefail for claude"), 1);
+	/* retry-after in seconds, from an HTTP error (Anthropic's 503 body). */
+	rig_define_meta(&r, "a6", ",\"engine\":\"an\"");
+	expect_reply(&r, "a6", "a-7", "retry503 for claude", "Hello from the test");
+	CHECK_INT(llm_count(llm, "retry503 for claude"), 2);
+	{
+		long long gap = llm_arrival_ms(llm, "retry503 for claude", 2) -
+				llm_arrival_ms(llm, "retry503 for claude", 1);
+
+		CHECK_MSG(gap >= 1000, "the retry waited the 1 s the server asked for (%lld ms)", gap);
+	}
 	rig_define_meta(&r, "a4", ",\"engine\":\"an\"");
 	expect_failure(&r, "a4", "a-5", "malformed for claude", "an event that is not JSON");
 	rig_define_meta(&r, "a5", ",\"engine\":\"nokey\"");

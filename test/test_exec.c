@@ -21,43 +21,6 @@
 
 static char *dir;
 
-/* The reply note of inbound `id` on `agent`, after its whole turn. */
-static cJSON *reply_of(struct rig *r, const char *agent, const char *id)
-{
-	char *topic = rig_fmt("parachute/agent/%s/reply", agent);
-	cJSON *reply = rig_expect(r, topic, "message-note", id);
-
-	rig_wait_turn_end(r, id);
-	free(topic);
-	return reply;
-}
-
-/* The streamed text events of `agent`'s turn `id`, in order, joined; checks
- * that seq counts from 1. */
-static char *streamed_text(struct rig *r, const char *agent, const char *id)
-{
-	char *topic = rig_fmt("parachute/agent/%s/events", agent), *all = strdup("");
-	struct th_msg *m;
-	long seq = 0;
-
-	while ((m = th_client_wait_for(&r->client, topic, id, 100)) != NULL) {
-		cJSON *ev = cJSON_Parse(m->payload);
-		const char *kind = rig_str(ev, "kind", NULL);
-
-		if (kind && strcmp(kind, "text") == 0) {
-			const cJSON *s = cJSON_GetObjectItemCaseSensitive(ev, "seq");
-			char *joined = rig_fmt("%s%s", all, rig_str(ev, "text", NULL));
-
-			CHECK_INT(cJSON_IsNumber(s) ? s->valueint : -1, ++seq);
-			free(all);
-			all = joined;
-		}
-		cJSON_Delete(ev);
-		th_msg_free(m);
-	}
-	free(topic);
-	return all;
-}
 
 static void test_text_format(void)
 {
@@ -77,16 +40,16 @@ static void test_text_format(void)
 	rig_start(&r, extra);
 	rig_define_meta(&r, "shout", ",\"engine\":\"upper\"");
 	rig_send_inbound(&r, "t-1", "shout", "hello world", "");
-	reply = reply_of(&r, "shout", "t-1");
+	reply = rig_reply(&r, "shout", "t-1");
 	CHECK_STR(rig_str(reply, "content", NULL), "HELLO WORLD");
 	cJSON_Delete(reply);
-	text = streamed_text(&r, "shout", "t-1");
+	text = rig_streamed_text(&r, "shout", "t-1");
 	CHECK_STR(text, "HELLO WORLD");
 	free(text);
 
 	rig_define_meta(&r, "envy", ",\"engine\":\"envy\"");
 	rig_send_inbound(&r, "t-2", "envy", "ignored", "");
-	reply = reply_of(&r, "envy", "t-2");
+	reply = rig_reply(&r, "envy", "t-2");
 	/* The body of a definition note is its system prompt: rig writes none,
 	 * so the file is empty; the thread is the agent's one thread. */
 	CHECK_STR(rig_str(reply, "content", NULL), "envy|m-1||Threads/envy/envy");
@@ -97,13 +60,13 @@ static void test_text_format(void)
 	big[200000] = '\0';
 	rig_define_meta(&r, "count", ",\"engine\":\"count\"");
 	rig_send_inbound(&r, "t-3", "count", big, "");
-	reply = reply_of(&r, "count", "t-3");
+	reply = rig_reply(&r, "count", "t-3");
 	CHECK_CONTAINS(rig_str(reply, "content", NULL), "200000");
 	cJSON_Delete(reply);
 
 	rig_define_meta(&r, "sad", ",\"engine\":\"sad\"");
 	rig_send_inbound(&r, "t-4", "sad", "try", "");
-	reply = reply_of(&r, "sad", "t-4");
+	reply = rig_reply(&r, "sad", "t-4");
 	CHECK_CONTAINS(rig_str(reply, "content", NULL),
 		       "the turn failed: the command exited with status 3: oops");
 	cJSON_Delete(reply);
@@ -130,10 +93,10 @@ static void test_claude_stream_json(void)
 	rig_start(&r, extra);
 	rig_define_meta(&r, "cl", ",\"engine\":\"claude\"");
 	rig_send_inbound(&r, "c-1", "cl", "first", "");
-	reply = reply_of(&r, "cl", "c-1");
+	reply = rig_reply(&r, "cl", "c-1");
 	CHECK_STR(rig_str(reply, "content", NULL), "Hello. resumed=none prompt=none model=sonnet");
 	cJSON_Delete(reply);
-	text = streamed_text(&r, "cl", "c-1");
+	text = rig_streamed_text(&r, "cl", "c-1");
 	CHECK_STR(text, "Hello. resumed=none prompt=none model=sonnet");
 	free(text);
 	thread = rig_latest(&r, UPDATED, "\"path\":\"Threads/cl/cl\"");
@@ -143,11 +106,11 @@ static void test_claude_stream_json(void)
 
 	/* The thread's session comes back as --resume; sums grow per turn. */
 	rig_send_inbound(&r, "c-2", "cl", "second, with a tool", "");
-	reply = reply_of(&r, "cl", "c-2");
+	reply = rig_reply(&r, "cl", "c-2");
 	CHECK_STR(rig_str(reply, "content", NULL), "Hello. resumed=sess-new prompt=none model=sonnet");
 	cJSON_Delete(reply);
 	rig_send_inbound(&r, "c-3", "cl", "third", "");
-	cJSON_Delete(reply_of(&r, "cl", "c-3"));
+	cJSON_Delete(rig_reply(&r, "cl", "c-3"));
 	thread = rig_latest(&r, UPDATED, "\"path\":\"Threads/cl/cl\"");
 	REQUIRE(thread != NULL);
 	CHECK(meta_number(thread, "input_tokens") == 30);
@@ -158,17 +121,17 @@ static void test_claude_stream_json(void)
 
 	/* Each way claude fails is one failure note. */
 	rig_send_inbound(&r, "c-4", "cl", "is_error please", "");
-	reply = reply_of(&r, "cl", "c-4");
+	reply = rig_reply(&r, "cl", "c-4");
 	CHECK_CONTAINS(rig_str(reply, "content", NULL),
 		       "the turn failed: claude: success (is_error): Credit balance is too low");
 	cJSON_Delete(reply);
 	rig_send_inbound(&r, "c-5", "cl", "exit please", "");
-	reply = reply_of(&r, "cl", "c-5");
+	reply = rig_reply(&r, "cl", "c-5");
 	CHECK_CONTAINS(rig_str(reply, "content", NULL),
 		       "the command exited with status 2: fake_claude: API Error: 500 boom");
 	cJSON_Delete(reply);
 	rig_send_inbound(&r, "c-6", "cl", "no result please", "");
-	reply = reply_of(&r, "cl", "c-6");
+	reply = rig_reply(&r, "cl", "c-6");
 	CHECK_CONTAINS(rig_str(reply, "content", NULL), "the command printed no stream-json result");
 	cJSON_Delete(reply);
 	rig_stop(&r);
@@ -229,7 +192,7 @@ static void test_hung_cancel_and_cap(void)
 	REQUIRE(pid > 0);
 	/* Another agent's turn completes while the command hangs. */
 	rig_send_inbound(&r, "h-2", "quick", "meanwhile", "");
-	reply = reply_of(&r, "quick", "h-2");
+	reply = rig_reply(&r, "quick", "h-2");
 	CHECK_STR(rig_str(reply, "content", NULL), "echo: meanwhile");
 	cJSON_Delete(reply);
 	{
@@ -238,7 +201,7 @@ static void test_hung_cancel_and_cap(void)
 		CHECK_MSG(access(proc, F_OK) == 0, "still running meanwhile");
 		free(proc);
 	}
-	reply = reply_of(&r, "stuck", "h-1");
+	reply = rig_reply(&r, "stuck", "h-1");
 	CHECK_CONTAINS(rig_str(reply, "content", NULL), "the turn failed: timed out after 2 s");
 	cJSON_Delete(reply);
 	CHECK_MSG(process_gone(pid), "the timed-out command's process is gone");
@@ -248,14 +211,14 @@ static void test_hung_cancel_and_cap(void)
 	pid = read_pid(pid2);
 	REQUIRE(pid > 0);
 	th_client_publish_text(&r.client, "parachute/agent/patient/cancel", "w-1");
-	reply = reply_of(&r, "patient", "w-1");
+	reply = rig_reply(&r, "patient", "w-1");
 	CHECK_CONTAINS(rig_str(reply, "content", NULL), "the turn failed: cancelled");
 	cJSON_Delete(reply);
 	CHECK_MSG(process_gone(pid), "the cancelled command's process is gone");
 
 	rig_define_meta(&r, "flood", ",\"engine\":\"flood\"");
 	rig_send_inbound(&r, "f-1", "flood", "go", "");
-	reply = reply_of(&r, "flood", "f-1");
+	reply = rig_reply(&r, "flood", "f-1");
 	CHECK_CONTAINS(rig_str(reply, "content", NULL),
 		       "the command's output passed max_output (1000 bytes)");
 	cJSON_Delete(reply);
