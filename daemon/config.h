@@ -27,6 +27,7 @@ struct config {
 	char *id;		/* instance id; NULL until resolved from the host name */
 	enum payload_encoding encoding;
 	bool no_store;
+	bool no_demo;		/* no demo agent on a first start */
 	bool verbose;
 	int keepalive;		/* seconds */
 	int session_expiry;	/* seconds */

@@ -196,6 +196,10 @@ static void on_online(void *arg, bool session_present)
 	/* Retained, so a broker restarted without persistence learns it again. */
 	if (publish_status(ab, true) != 0)
 		log_error("cannot publish the online status");
+	/* The newcomer's `make run`: one paste away from an answer. */
+	if (!ab->announced && config_wants_embedded_broker(ab->cfg) && !ab->cfg->no_store &&
+	    !ab->cfg->no_demo && runtime_offer_demo(&ab->agents) != 0)
+		log_error("cannot define the demo agent");
 	if (!ab->announced)
 		announce(ab);
 }

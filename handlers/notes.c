@@ -165,3 +165,22 @@ cJSON *notes_marker_write(const char *request_id, const char *inbound_id, const 
 	}
 	return write_build(WRITE_PATCH, request_id, AGENTBUS_ORIGIN, note);
 }
+
+cJSON *notes_demo_definition(const char *request_id)
+{
+	cJSON *note = cJSON_CreateObject(), *md = cJSON_CreateObject();
+
+	if (!note || !md || !cJSON_AddStringToObject(note, "path", "Agents/eng") ||
+	    !cJSON_AddStringToObject(note, "content",
+				     "You are eng, agentbus's demo agent. The echo engine answers "
+				     "every message with the message itself.") ||
+	    !cJSON_AddItemToObject(note, "tags", tags("agent/definition", NULL)) ||
+	    !cJSON_AddStringToObject(md, "name", "eng") ||
+	    !cJSON_AddStringToObject(md, "engine", "echo")) {
+		cJSON_Delete(note);
+		cJSON_Delete(md);
+		return NULL;
+	}
+	cJSON_AddItemToObject(note, "metadata", md);
+	return write_build(WRITE_CREATE, request_id, AGENTBUS_ORIGIN, note);
+}

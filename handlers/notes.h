@@ -49,4 +49,8 @@ bool notes_add(struct cJSON *obj, const char *key, const char *value);
 /* Adds `key: "<n>"` when `n` is not zero. */
 bool notes_add_count(struct cJSON *obj, const char *key, long long n);
 
+/* The demo agent's definition note: `eng` on the echo engine, offered once
+ * on a first start (runtime_offer_demo). */
+struct cJSON *notes_demo_definition(const char *request_id);
+
 #endif

@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "handlers/context.h"
 #include "handlers/events.h"
 #include "handlers/inbound.h"
 #include "handlers/inbox.h"
+#include "handlers/notes.h"
 #include "handlers/registry.h"
 #include "handlers/turn.h"
 #include "state/outbox.h"
@@ -201,6 +203,26 @@ void runtime_connected(struct agent_runtime *rt, bool session_present)
 {
 	if (!session_present && state_inbox_forget_all(rt->state) != 0)
 		log_warn("inbox: cannot forget the packet ids of the last session");
+}
+
+int runtime_offer_demo(struct agent_runtime *rt)
+{
+	int rc = state_begin(rt->state), taken = 0;
+
+	if (rc == 0 && rt->agents.used == 0)
+		taken = state_flag_take(rt->state, "demo_offered");
+	if (taken < 0)
+		rc = -1;
+	if (rc == 0 && taken == 1)
+		rc = ctx_write(rt, notes_demo_definition("agentbus-demo-eng"));
+	if (rc != 0)
+		state_fail(rt->state);
+	if (state_commit(rt->state) != 0)
+		return -1;
+	if (taken == 1)
+		log_info("first start: defined the demo agent eng (echo engine) as note Agents/eng; "
+			 "delete that note to remove it");
+	return 0;
 }
 
 int runtime_agents(const struct agent_runtime *rt)

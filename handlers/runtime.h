@@ -52,6 +52,11 @@ void runtime_settle(struct agent_runtime *rt);
 void runtime_connected(struct agent_runtime *rt, bool session_present);
 
 /* For the status message. */
+/* On the first start with no agent registered, defines the demo agent `eng`
+ * (the echo engine) through the vault, once ever per state dir, and logs
+ * it. Returns 0 or -1. */
+int runtime_offer_demo(struct agent_runtime *rt);
+
 int runtime_agents(const struct agent_runtime *rt);
 int runtime_queued(const struct agent_runtime *rt);
 int runtime_running(const struct agent_runtime *rt);

@@ -598,6 +598,20 @@ int state_answer_take(struct state *st, const char *inbound_id, state_row_fn *ro
 	return run_sql(st, "DELETE FROM answers WHERE inbound_id = ?", p, 1, NULL, NULL);
 }
 
+int state_flag_take(struct state *st, const char *key)
+{
+	const char *p[] = { key };
+	int n = 0;
+
+	if (run_sql(st, "SELECT value FROM meta WHERE key = ?", p, 1, count_row, &n) != 0)
+		return -1;
+	if (n > 0)
+		return 0;
+	return run_sql(st, "INSERT INTO meta (key, value) VALUES (?, '1')", p, 1, NULL, NULL) == 0
+		       ? 1
+		       : -1;
+}
+
 bool state_previous_run_crashed(const struct state *st)
 {
 	return st->crashed;

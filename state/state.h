@@ -105,6 +105,10 @@ int state_answer_take(struct state *st, const char *inbound_id, state_row_fn *ro
 /* True when the previous daemon on this state dir did not stop cleanly. */
 bool state_previous_run_crashed(const struct state *st);
 
+/* Sets the once-ever flag `key`: 1 when this call set it, 0 when it was set
+ * already, -1 on error. */
+int state_flag_take(struct state *st, const char *key);
+
 /* Records a clean stop, checkpoints the WAL and releases the lock. */
 void state_close(struct state *st);
 

@@ -75,6 +75,23 @@ static void test_private_broker_lifecycle(void)
 	free(err);
 	free(cmd);
 
+	/* The first start defines the demo agent, so the printed mosquitto_rr
+	 * line, pasted as is, gets an answer. */
+	CHECK(th_daemon_wait_output(&d, false, "defined the demo agent eng", TH_TIMEOUT_MS));
+	CHECK(th_daemon_wait_output(&d, false, "agent eng registered", TH_TIMEOUT_MS));
+	if (asprintf(&cmd, "%s -W 10", rr) < 0)
+		abort();
+	{
+		const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+
+		status = th_run(argv, &out, &err);
+	}
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_STR(out, "echo: hi\n");
+	free(out);
+	free(err);
+	free(cmd);
+
 	th_client_open(&c, port, topic);
 	m = th_client_wait_for(&c, topic, "\"online\"", TH_TIMEOUT_MS);
 	CHECK(m != NULL);
@@ -89,6 +106,14 @@ static void test_private_broker_lifecycle(void)
 	th_client_close(&c);
 	CHECK(!port_open(port));	/* the private broker is gone */
 	CHECK_CONTAINS(d.err, "started a private mosquitto");
+	th_daemon_free(&d);
+
+	/* Once ever: the same state dir does not get it again. */
+	th_daemon_start_in_group(&d, args);
+	REQUIRE(th_daemon_wait_output(&d, true, "Stop with Ctrl-C.", TH_TIMEOUT_MS));
+	status = th_daemon_stop(&d, SIGINT);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(strstr(d.err, "demo agent") == NULL);
 	th_daemon_free(&d);
 	free(sub);
 	free(rr);
