@@ -4,6 +4,7 @@
 
 #include "daemon/config.h"
 #include "daemon/run.h"
+#include "cli/cli.h"
 #include "daemon/token.h"
 
 static void print_config(const struct config *cfg)
@@ -24,8 +25,15 @@ int main(int argc, char **argv)
 	struct config cfg;
 	int rc = 0;
 
-	if (argc > 1 && strcmp(argv[1], "token") == 0)
-		return token_main(argc - 1, argv + 1);
+	static const struct {
+		const char *name;
+		int (*run)(int argc, char **argv);
+	} subcommands[] = { { "token", token_main }, { "ask", cli_ask }, { "agents", cli_agents },
+			    { "status", cli_status } };
+
+	for (size_t i = 0; argc > 1 && i < sizeof subcommands / sizeof subcommands[0]; i++)
+		if (strcmp(argv[1], subcommands[i].name) == 0)
+			return subcommands[i].run(argc - 1, argv + 1);
 	switch (config_parse_args(&cfg, argc, argv, stderr)) {
 	case CONFIG_HELP:
 		config_print_help(stdout);

@@ -90,13 +90,14 @@ out:
 	return rc;
 }
 
-static cJSON *message_meta(const struct turn_request *req, const char *thread)
+static cJSON *message_meta(const struct turn_request *req, const char *thread, bool failed)
 {
 	char ts[CLOCK_ISO_LEN];
 	cJSON *md = cJSON_CreateObject();
 
 	clock_iso8601(ts);
-	if (md && notes_add(md, "agent", req->agent) && notes_add(md, "direction", "outbound") &&
+	if (md && (!failed || notes_add(md, "status", "error")) &&
+	    notes_add(md, "agent", req->agent) && notes_add(md, "direction", "outbound") &&
 	    notes_add(md, "sender", "session") && notes_add(md, "ts", ts) &&
 	    notes_add(md, "in_reply_to", req->inbound_id) && notes_add(md, "thread", thread))
 		return md;
@@ -108,7 +109,7 @@ static cJSON *message_meta(const struct turn_request *req, const char *thread)
  * also on R/agent/A/reply and to the inbox's response topic. Returns 0, -1,
  * or -2 when the note is too large to write (nothing recorded). */
 static int write_message(struct agent_runtime *rt, const struct turn_request *req,
-			 const char *thread, const char *text, char id[ULID_LEN + 1])
+			 const char *thread, const char *text, bool failed, char id[ULID_LEN + 1])
 {
 	char rid[ULID_LEN + 1];
 	char *topic = topics_agent(rt->topics, req->agent, "reply");
@@ -116,7 +117,7 @@ static int write_message(struct agent_runtime *rt, const struct turn_request *re
 	int rc = -1;
 
 	ctx_new_id(rt, id);
-	note = notes_message(id, req->agent, text, true, message_meta(req, thread));
+	note = notes_message(id, req->agent, text, true, message_meta(req, thread, failed));
 	w = note ? write_build(WRITE_CREATE, ctx_new_id(rt, rid), AGENTBUS_ORIGIN,
 			       cJSON_Duplicate(note, true)) : NULL;
 	if (w)
@@ -142,14 +143,14 @@ static int write_reply(struct agent_runtime *rt, const struct turn_request *req,
 	if (o->ok && !*o->text)
 		return answer_inbox(rt, req, NULL, "");
 	text = o->ok ? strdup(o->text) : notes_failure_text(o->text);
-	rc = text ? write_message(rt, req, thread, text, id) : -1;
+	rc = text ? write_message(rt, req, thread, text, !o->ok, id) : -1;
 	free(text);
 	if (rc != -2)
 		return rc;
 	snprintf(why, sizeof why, "the reply is larger than the largest note agentbus writes "
 		 "(%zu bytes)", ctx_write_limit(rt));
 	text = notes_failure_text(why);
-	rc = text ? write_message(rt, req, thread, text, id) : -1;
+	rc = text ? write_message(rt, req, thread, text, true, id) : -1;
 	free(text);
 	return rc;
 }

@@ -142,7 +142,8 @@ static void turn_event(struct agent_runtime *rt, const struct turn *t, const cha
 	clock_iso8601(at);
 	if (topic && ev && notes_add(ev, "kind", kind) && notes_add(ev, "agent", t->req->agent) &&
 	    notes_add(ev, "turn_id", t->turn_id) && notes_add(ev, "inbound_id", t->req->inbound_id) &&
-	    notes_add(ev, "thread", t->thread_id) && notes_add(ev, "at", at)) {
+	    notes_add(ev, "thread", t->thread_id) && notes_add(ev, "at", at) &&
+	    (!t->req->correlation_id || notes_add(ev, "correlation_id", t->req->correlation_id))) {
 		while (extra && (x = extra->child) != NULL)
 			cJSON_AddItemToObject(ev, x->string,
 					      cJSON_DetachItemViaPointer(extra, x));

@@ -1,0 +1,140 @@
+/* cli/listing: `agentbus agents` and `agentbus status`, read from the
+ * retained registry entries and instance statuses. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+struct listing {
+	bool json;
+	cJSON *all;		/* --json: the array printed at the end */
+	int count;
+};
+
+static int listing_option(void *ctx, int val, const char *arg)
+{
+	struct listing *l = ctx;
+
+	(void)arg;
+	if (val != 'j')
+		return -1;
+	l->json = true;
+	return 0;
+}
+
+static const struct option listing_options[] = { { "json", no_argument, NULL, 'j' },
+						 { NULL, 0, NULL, 0 } };
+
+static const char *str(const cJSON *doc, const char *key)
+{
+	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, key));
+
+	return s ? s : "-";
+}
+
+static void collect(void *arg, const struct bus_client_msg *m)
+{
+	struct listing *l = arg;
+	cJSON *doc = cJSON_Parse(m->payload);
+
+	if (!cJSON_IsObject(doc) || (!l->all && !(l->all = cJSON_CreateArray()))) {
+		cJSON_Delete(doc);
+		return;
+	}
+	cJSON_AddItemToArray(l->all, doc);
+	l->count++;
+}
+
+static void agent_row(const cJSON *doc)
+{
+	printf("%-20s %-8s %-16s %-12s %-20s %s\n", str(doc, "name"), str(doc, "status"),
+	       str(doc, "mode"), str(doc, "engine"), str(doc, "model"),
+	       strcmp(str(doc, "status"), "error") == 0 ? str(doc, "error") : "");
+}
+
+static long num(const cJSON *doc, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, key);
+
+	return cJSON_IsNumber(v) ? (long)v->valuedouble : -1;
+}
+
+static void status_row(const cJSON *doc)
+{
+	printf("%-20s %-8s %-8s %6ld %6ld %7ld  %s\n", str(doc, "instance"), str(doc, "state"),
+	       str(doc, "version"), num(doc, "agents"), num(doc, "queued"), num(doc, "running"),
+	       str(doc, "started_at"));
+}
+
+static int list(int argc, char **argv, const char *what, const char *usage,
+		void (*row)(const cJSON *), const char *header)
+{
+	struct listing l = { 0 };
+	struct config cfg;
+	struct bus_client *c = NULL;
+	char filter[256], fence[256];
+	int first = cli_parse(argc, argv, listing_options, listing_option, &l, &cfg, usage);
+	int rc = CLI_FAILED;
+
+	if (first < 0) {
+		rc = first == -2 ? CLI_OK : CLI_USAGE;
+		goto out;
+	}
+	if (first != argc) {
+		fprintf(stderr, "%s", usage);
+		rc = CLI_USAGE;
+		goto out;
+	}
+	/* Each listing's fence is the other's topic: readable with agent:read. */
+	snprintf(filter, sizeof filter, "%s/%s", cfg.root,
+		 strcmp(what, "agents") == 0 ? "agent/+/definition" : "agentbus/status/+");
+	snprintf(fence, sizeof fence, "%s/%s", cfg.root,
+		 strcmp(what, "agents") == 0 ? "agentbus/status/+" : "agent/+/definition");
+	c = cli_connect(&cfg);
+	if (!c || cli_retained(c, filter, fence, collect, &l) != 0)
+		goto out;
+	if (l.json) {
+		char *text;
+
+		if (!l.all)
+			l.all = cJSON_CreateArray();
+		text = cJSON_PrintUnformatted(l.all);
+		if (text)
+			printf("%s\n", text);
+		free(text);
+	} else if (l.count > 0) {
+		const cJSON *doc;
+
+		printf("%s", header);
+		cJSON_ArrayForEach(doc, l.all)
+			row(doc);
+	} else {
+		printf("no %s on %s:%d (root %s)\n", what, cfg.host, cfg.port, cfg.root);
+	}
+	rc = CLI_OK;
+out:
+	bus_client_close(c);
+	cJSON_Delete(l.all);
+	config_free(&cfg);
+	return rc;
+}
+
+int cli_agents(int argc, char **argv)
+{
+	return list(argc, argv, "agents",
+		    "usage: agentbus agents [--json] [-h HOST] [-p PORT] [-u USER] [-P PASSWORD]\n"
+		    "                       [--password-file FILE] [--root R] [-c FILE]\n"
+		    "Lists the registered agents from their retained registry entries.\n",
+		    agent_row, "NAME                 STATUS   MODE             ENGINE       MODEL                ERROR\n");
+}
+
+int cli_status(int argc, char **argv)
+{
+	return list(argc, argv, "instances",
+		    "usage: agentbus status [--json] [-h HOST] [-p PORT] [-u USER] [-P PASSWORD]\n"
+		    "                       [--password-file FILE] [--root R] [-c FILE]\n"
+		    "Lists every agentbus instance from its retained status.\n",
+		    status_row, "INSTANCE             STATE    VERSION  AGENTS QUEUED RUNNING  STARTED\n");
+}

@@ -1,0 +1,137 @@
+/* test_tools: the subcommands people type, against a real broker and a
+ * running agentbus: agentbus agents and status (tables and --json), and
+ * agentbus ask with the echo engine, with a failing engine, with a timeout,
+ * for an unknown agent, and against a broker that is not there. */
+#include <cjson/cJSON.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "test/check.h"
+#include "test/rig.h"
+
+/* Runs agentbus with `args` to the end; returns its exit status. */
+static int run_tool(const char *const *args, char **out, char **err)
+{
+	const char *argv[16] = { th_agentbus_bin() };
+	int n = 1, status;
+
+	while (*args && n < 15)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	status = th_run(argv, out, err);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_listings(struct rig *r)
+{
+	const char *agents[] = { "agents", "-p", r->port, NULL };
+	const char *json[] = { "agents", "--json", "-p", r->port, NULL };
+	const char *status[] = { "status", "-p", r->port, NULL };
+	char *out, *err;
+	cJSON *list;
+
+	CHECK_INT(run_tool(agents, &out, &err), 0);
+	CHECK_CONTAINS(out, "NAME ");
+	CHECK_CONTAINS(out, "eng                  enabled  single-threaded  echo");
+	CHECK_CONTAINS(out, "mode must be \"single-threaded\" or \"multi-threaded\"");
+	free(out);
+	free(err);
+	CHECK_INT(run_tool(json, &out, &err), 0);
+	list = cJSON_Parse(out);
+	CHECK(cJSON_IsArray(list) && cJSON_GetArraySize(list) == 3);
+	cJSON_Delete(list);
+	free(out);
+	free(err);
+	CHECK_INT(run_tool(status, &out, &err), 0);
+	CHECK_CONTAINS(out, "rig                  online");
+	free(out);
+	free(err);
+}
+
+static void test_ask(struct rig *r, const char *gate)
+{
+	const char *echo[] = { "ask", "eng", "hello there", "-p", r->port, NULL };
+	const char *json[] = { "ask", "eng", "as json", "--json", "--subject", "plans", "-p",
+			       r->port, NULL };
+	const char *ghost[] = { "ask", "ghost", "anyone?", "-p", r->port, NULL };
+	const char *fail[] = { "ask", "slow", "fail me", "-p", r->port, NULL };
+	const char *late[] = { "ask", "slow", "too slow", "--timeout", "1", "-p", r->port, NULL };
+	struct th_daemon d;
+	char *out, *err;
+	cJSON *note;
+
+	CHECK_INT(run_tool(echo, &out, &err), 0);
+	CHECK_STR(out, "echo: hello there\n");
+	free(out);
+	free(err);
+	CHECK_INT(run_tool(json, &out, &err), 0);
+	note = cJSON_Parse(out);
+	CHECK_STR(rig_str(note, "content", NULL), "echo: as json");
+	CHECK_STR(rig_str(note, "metadata", "agent"), "eng");
+	cJSON_Delete(note);
+	free(out);
+	free(err);
+	CHECK_INT(run_tool(ghost, &out, &err), 1);
+	CHECK_CONTAINS(err, "no agent named \"ghost\" is registered");
+	free(out);
+	free(err);
+
+	/* A failing engine: exit 1 with the failure note's text. */
+	th_daemon_start(&d, fail);
+	cJSON_Delete(rig_expect(r, "parachute/agent/slow/events", NULL, "\"start\""));
+	th_gate_release(gate, "!");
+	CHECK_INT(WEXITSTATUS(th_daemon_wait_exit(&d, TH_TIMEOUT_MS)), 1);
+	CHECK_CONTAINS(d.err, "the turn failed: the gate failed this turn");
+	th_daemon_free(&d);
+
+	/* No answer in time: exit 3. */
+	CHECK_INT(run_tool(late, &out, &err), 3);
+	CHECK_CONTAINS(err, "no answer from slow within 1 s");
+	free(out);
+	free(err);
+	th_gate_release(gate, "1");
+}
+
+static void test_no_broker(void)
+{
+	const char *agents[] = { "agents", "-p", "1", NULL };
+	const char *ask[] = { "ask", "eng", "hi", "-p", "1", NULL };
+	const char *bad[] = { "ask", NULL };
+	char *out, *err;
+
+	CHECK_INT(run_tool(agents, &out, &err), 1);
+	CHECK_CONTAINS(err, "cannot connect to 127.0.0.1:1");
+	free(out);
+	free(err);
+	CHECK_INT(run_tool(ask, &out, &err), 1);
+	free(out);
+	free(err);
+	CHECK_INT(run_tool(bad, &out, &err), 2);
+	CHECK_CONTAINS(err, "usage: agentbus ask");
+	free(out);
+	free(err);
+}
+
+int main(void)
+{
+	const char *extra[] = { "--gate", NULL, NULL };
+	struct rig r = { 0 };
+	char *gate = rig_start_gated(&r, extra);
+
+	rig_define(&r, "eng");
+	rig_define_meta(&r, "slow", ",\"engine\":\"gate\"");
+	th_client_publish_text(&r.client, "parachute/vault/default/write",
+			       "{\"op\":\"upsert\",\"request_id\":\"def-bad\",\"note\":{\"id\":\"d-bad\","
+			       "\"path\":\"Agents/bad\",\"tags\":[\"agent/definition\"],"
+			       "\"metadata\":{\"name\":\"bad\",\"mode\":\"sideways\"}}}");
+	cJSON_Delete(rig_expect(&r, "parachute/agent/bad/definition", NULL, "error"));
+	RUN2(test_listings, &r);
+	RUN2(test_ask, &r, gate);
+	RUN(test_no_broker);
+	rig_stop(&r);
+	free(gate);
+	return check_summary();
+}
