@@ -30,7 +30,7 @@ static const struct option ask_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static const char usage[] =
+static const char ask_usage[] =
 	"usage: agentbus ask AGENT [TEXT|-] [--subject S] [--sender S] [--json] [--timeout SECS]\n"
 	"                    [-h HOST] [-p PORT] [-u USER] [-P PASSWORD] [--password-file FILE]\n"
 	"                    [--root R] [-c FILE]\n"
@@ -207,11 +207,11 @@ int cli_ask(int argc, char **argv)
 	struct ask a = { .timeout_s = 300 };
 	struct config cfg;
 	char *text = NULL;
-	int first = cli_parse(argc, argv, ask_options, ask_option, &a, &cfg, usage), rc;
+	int first = cli_parse(argc, argv, ask_options, ask_option, &a, &cfg, ask_usage), rc;
 
 	if (first < 0 || first >= argc || argc - first > 2) {
 		if (first >= 0)
-			fprintf(stderr, "%s", usage);
+			fprintf(stderr, "%s", ask_usage);
 		config_free(&cfg);
 		return first == -2 ? CLI_OK : CLI_USAGE;
 	}

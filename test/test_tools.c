@@ -95,6 +95,37 @@ static void test_ask(struct rig *r, const char *gate)
 	th_gate_release(gate, "1");
 }
 
+/* tail follows the turns as they happen, dead letters too. */
+static void test_tail(struct rig *r)
+{
+	const char *args[] = { "tail", "--deadletters", "-p", r->port, NULL };
+	const char *json[] = { "tail", "eng", "--json", "--count", "3", "-p", r->port, NULL };
+	struct th_daemon d, j;
+	int status;
+
+	th_daemon_start(&d, args);
+	REQUIRE(th_daemon_wait_output(&d, false, "following turns of every agent", TH_TIMEOUT_MS));
+	th_daemon_start(&j, json);
+	REQUIRE(th_daemon_wait_output(&j, false, "following turns of the agents named", TH_TIMEOUT_MS));
+	rig_send_inbound(r, "tail-1", "eng", "watched", "");
+	rig_wait_turn_end(r, "tail-1");
+	CHECK(th_daemon_wait_output(&d, true, "eng          start turn", TH_TIMEOUT_MS));
+	CHECK(th_daemon_wait_output(&d, true, "eng          text  echo: watched", TH_TIMEOUT_MS));
+	CHECK(th_daemon_wait_output(&d, true, "eng          done  in ", TH_TIMEOUT_MS));
+	CHECK(th_daemon_wait_output(&d, true, " in / ", TH_TIMEOUT_MS));
+	rig_send_inbound(r, "tail-2", "nobody", "lost", "");
+	CHECK(th_daemon_wait_output(&d, true, "dead  unknown_agent: ", TH_TIMEOUT_MS));
+	status = th_daemon_stop(&d, SIGINT);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(strstr(d.out, "\033[") == NULL);	/* not a terminal: no colours */
+	/* --json --count 3: start, text, done as they came, then it ends. */
+	CHECK_INT(WEXITSTATUS(th_daemon_wait_exit(&j, TH_TIMEOUT_MS)), 0);
+	CHECK_CONTAINS(j.out, "\"kind\":\"start\"");
+	CHECK_CONTAINS(j.out, "\"kind\":\"done\"");
+	th_daemon_free(&d);
+	th_daemon_free(&j);
+}
+
 static void test_no_broker(void)
 {
 	const char *agents[] = { "agents", "-p", "1", NULL };
@@ -130,6 +161,7 @@ int main(void)
 	cJSON_Delete(rig_expect(&r, "parachute/agent/bad/definition", NULL, "error"));
 	RUN2(test_listings, &r);
 	RUN2(test_ask, &r, gate);
+	RUN2(test_tail, &r);
 	RUN(test_no_broker);
 	rig_stop(&r);
 	free(gate);
