@@ -36,5 +36,6 @@ int cli_ask(int argc, char **argv);
 int cli_agents(int argc, char **argv);
 int cli_status(int argc, char **argv);
 int cli_tail(int argc, char **argv);
+int cli_define(int argc, char **argv);
 
 #endif

@@ -29,7 +29,8 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*run)(int argc, char **argv);
 	} subcommands[] = { { "token", token_main }, { "ask", cli_ask }, { "agents", cli_agents },
-			    { "status", cli_status }, { "tail", cli_tail } };
+			    { "status", cli_status }, { "tail", cli_tail },
+			    { "define", cli_define } };
 
 	for (size_t i = 0; argc > 1 && i < sizeof subcommands / sizeof subcommands[0]; i++)
 		if (strcmp(argv[1], subcommands[i].name) == 0)

@@ -95,6 +95,42 @@ static void test_ask(struct rig *r, const char *gate)
 	th_gate_release(gate, "1");
 }
 
+/* define: front matter to metadata, body to prompt, the registry's verdict. */
+static void test_define(struct rig *r)
+{
+	char *dir = th_tmpdir("define");
+	char *good = th_write_file(dir, "helper.md", "---\nmode: multi-threaded\ntimeout: 60\n"
+				   "wants:\n  - vault:default:read\n---\n\nYou help.\n");
+	char *bad = th_write_file(dir, "worse.md", "---\nname: worse\nmode: sideways\n---\nNo.\n");
+	char *none = th_write_file(dir, "none.md", "just text\n");
+	const char *one[] = { "define", good, "-p", r->port, NULL };
+	const char *two[] = { "define", bad, none, "-p", r->port, NULL };
+	char *out, *err;
+	cJSON *ev;
+
+	CHECK_INT(run_tool(one, &out, &err), 0);
+	CHECK_CONTAINS(out, "helper.md: enabled");
+	free(out);
+	free(err);
+	/* The note, as written through the store: path, prompt, metadata. */
+	ev = rig_latest(r, "parachute/vault/default/event/note.created", "\"path\":\"Agents/helper\"");
+	REQUIRE(ev != NULL);
+	CHECK_STR(rig_str(ev, "note", "content"), "You help.\n");
+	CHECK_STR(rig_meta(ev, "mode"), "multi-threaded");
+	CHECK_STR(rig_meta(ev, "name"), "helper");
+	cJSON_Delete(ev);
+	CHECK_INT(run_tool(two, &out, &err), 1);
+	CHECK_CONTAINS(out, "worse.md: #agent/definition note");
+	CHECK_CONTAINS(out, "mode must be \"single-threaded\" or \"multi-threaded\"");
+	CHECK_CONTAINS(err, "none.md: no front matter");
+	free(out);
+	free(err);
+	free(good);
+	free(bad);
+	free(none);
+	free(dir);
+}
+
 /* tail follows the turns as they happen, dead letters too. */
 static void test_tail(struct rig *r)
 {
@@ -160,6 +196,7 @@ int main(void)
 			       "\"metadata\":{\"name\":\"bad\",\"mode\":\"sideways\"}}}");
 	cJSON_Delete(rig_expect(&r, "parachute/agent/bad/definition", NULL, "error"));
 	RUN2(test_listings, &r);
+	RUN2(test_define, &r);
 	RUN2(test_ask, &r, gate);
 	RUN2(test_tail, &r);
 	RUN(test_no_broker);
