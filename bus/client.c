@@ -3,7 +3,9 @@
 #include "bus/client.h"
 
 #include <errno.h>
+#include <cjson/cJSON.h>
 #include <mosquitto.h>
+#include <msgpack.h>
 #include <mqtt_protocol.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -303,4 +305,13 @@ bool bus_topic_matches(const char *filter, const char *topic)
 	bool result = false;
 
 	return mosquitto_topic_matches_sub(filter, topic, &result) == MOSQ_ERR_SUCCESS && result;
+}
+
+void bus_library_versions(char *buf, size_t len)
+{
+	int major, minor, rev;
+
+	mosquitto_lib_version(&major, &minor, &rev);
+	snprintf(buf, len, "libmosquitto %d.%d.%d, msgpack-c %s, cJSON %s", major, minor, rev,
+		 msgpack_version(), cJSON_Version());
 }

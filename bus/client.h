@@ -43,6 +43,9 @@ int bus_client_next(struct bus_client *c, struct bus_client_msg *out, int timeou
 void bus_client_msg_free(struct bus_client_msg *m);
 void bus_client_close(struct bus_client *c);
 
+/* "libmosquitto X.Y.Z, msgpack-c X.Y.Z, cJSON X.Y.Z" into `buf`. */
+void bus_library_versions(char *buf, size_t len);
+
 /* Whether `topic` matches subscription `filter` (MQTT's rules). */
 bool bus_topic_matches(const char *filter, const char *topic);
 

@@ -138,3 +138,8 @@ out:
 	yaml_parser_delete(&parser);
 	return rc;
 }
+
+const char *frontmatter_library_version(void)
+{
+	return yaml_get_version_string();
+}

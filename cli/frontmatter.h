@@ -14,4 +14,7 @@ struct cJSON;
 int frontmatter_parse(const char *text, size_t len, struct cJSON **metadata, char **body,
 		      char *err, size_t errlen);
 
+/* libyaml's version ("0.2.5"). */
+const char *frontmatter_library_version(void);
+
 #endif

@@ -2,10 +2,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bus/client.h"
+#include "cli/cli.h"
+#include "cli/frontmatter.h"
 #include "daemon/config.h"
 #include "daemon/run.h"
-#include "cli/cli.h"
 #include "daemon/token.h"
+#include "engines/http.h"
+#include "state/state.h"
 
 static void print_config(const struct config *cfg)
 {
@@ -18,6 +22,17 @@ static void print_config(const struct config *cfg)
 	       cfg->root, cfg->vault, cfg->engine, cfg->state_dir, cfg->id,
 	       cfg->encoding == ENCODING_JSON ? "json" : "msgpack",
 	       cfg->no_store ? "off" : "embedded");
+}
+
+/* The version, and those of the libraries it runs with (which may differ
+ * from the ones it was built against: they are shared). */
+static void print_version(void)
+{
+	char bus[256];
+
+	bus_library_versions(bus, sizeof bus);
+	printf("agentbus %s\n%s, SQLite %s, libcurl %s, libyaml %s\n", AGENTBUS_VERSION, bus,
+	       state_library_version(), http_library_version(), frontmatter_library_version());
 }
 
 int main(int argc, char **argv)
@@ -40,7 +55,7 @@ int main(int argc, char **argv)
 		config_print_help(stdout);
 		break;
 	case CONFIG_VERSION:
-		printf("agentbus %s\n", AGENTBUS_VERSION);
+		print_version();
 		break;
 	case CONFIG_ERROR:
 		rc = 2;

@@ -36,6 +36,11 @@ struct http_transfer {
 	struct http_transfer *prev, *next;
 };
 
+const char *http_library_version(void)
+{
+	return curl_version_info(CURLVERSION_NOW)->version;
+}
+
 int http_code_is_connection(int code)
 {
 	return code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST ||

@@ -42,6 +42,9 @@ struct http_transfer *http_start(struct http *h, const struct http_request *req,
 /* Ends it at once; no callback runs afterwards. */
 void http_cancel(struct http_transfer *t);
 
+/* libcurl's version ("8.x.y"). */
+const char *http_library_version(void);
+
 /* Is `code` (a curl code from done) a connection failure worth retrying? */
 int http_code_is_connection(int code);
 

@@ -612,6 +612,11 @@ int state_flag_take(struct state *st, const char *key)
 		       : -1;
 }
 
+const char *state_library_version(void)
+{
+	return sqlite3_libversion();
+}
+
 bool state_previous_run_crashed(const struct state *st)
 {
 	return st->crashed;

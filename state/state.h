@@ -105,6 +105,9 @@ int state_answer_take(struct state *st, const char *inbound_id, state_row_fn *ro
 /* True when the previous daemon on this state dir did not stop cleanly. */
 bool state_previous_run_crashed(const struct state *st);
 
+/* The SQLite library's version ("3.40.1"). */
+const char *state_library_version(void);
+
 /* Sets the once-ever flag `key`: 1 when this call set it, 0 when it was set
  * already, -1 on error. */
 int state_flag_take(struct state *st, const char *key);

@@ -46,7 +46,13 @@ static void test_version(void)
 	char *out, *err;
 
 	CHECK_INT(run((const char *[]){ "--version", NULL }, &out, &err), 0);
-	CHECK_STR(out, "agentbus " AGENTBUS_VERSION "\n");
+	CHECK(strncmp(out, "agentbus " AGENTBUS_VERSION "\n", strlen("agentbus " AGENTBUS_VERSION) + 1) == 0);
+	/* And the libraries it runs with. */
+	CHECK_CONTAINS(out, "libmosquitto 2.0.");
+	CHECK_CONTAINS(out, ", SQLite 3.");
+	CHECK_CONTAINS(out, ", libcurl ");
+	CHECK_CONTAINS(out, ", libyaml 0.");
+	CHECK_CONTAINS(out, "cJSON ");
 	free(out);
 	free(err);
 }
