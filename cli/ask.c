@@ -54,28 +54,6 @@ static int ask_option(void *ctx, int val, const char *arg)
 	return -1;
 }
 
-static char *read_stdin(void)
-{
-	size_t cap = 4096, len = 0, n;
-	char *buf = malloc(cap);
-
-	while (buf && (n = fread(buf + len, 1, cap - len - 1, stdin)) > 0) {
-		len += n;
-		if (cap - len < 2) {
-			char *grown = realloc(buf, cap *= 2);
-
-			if (!grown) {
-				free(buf);
-				return NULL;
-			}
-			buf = grown;
-		}
-	}
-	if (buf)
-		buf[len] = '\0';
-	return buf;
-}
-
 static void random_id(char out[17])
 {
 	static const char hex[] = "0123456789abcdef";
@@ -207,6 +185,7 @@ int cli_ask(int argc, char **argv)
 	struct ask a = { .timeout_s = 300 };
 	struct config cfg;
 	char *text = NULL;
+	size_t len;
 	int first = cli_parse(argc, argv, ask_options, ask_option, &a, &cfg, ask_usage), rc;
 
 	if (first < 0 || first >= argc || argc - first > 2) {
@@ -216,7 +195,7 @@ int cli_ask(int argc, char **argv)
 		return first == -2 ? CLI_OK : CLI_USAGE;
 	}
 	if (first + 1 == argc || strcmp(argv[first + 1], "-") == 0)
-		text = read_stdin();
+		text = cli_read_file("-", &len);
 	else
 		text = strdup(argv[first + 1]);
 	rc = text && *text ? run(&a, &cfg, argv[first], text) : CLI_USAGE;

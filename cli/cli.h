@@ -32,6 +32,10 @@ struct bus_client *cli_connect(const struct config *cfg);
 int cli_retained(struct bus_client *c, const char *filter, const char *fence,
 		 void (*fn)(void *arg, const struct bus_client_msg *m), void *arg);
 
+/* The whole of file `path` ("-": stdin), NUL-terminated, malloc'd; NULL
+ * when it cannot be read. */
+char *cli_read_file(const char *path, size_t *len);
+
 int cli_ask(int argc, char **argv);
 int cli_agents(int argc, char **argv);
 int cli_status(int argc, char **argv);

@@ -146,3 +146,30 @@ int cli_retained(struct bus_client *c, const char *filter, const char *fence,
 	}
 	return 0;
 }
+
+char *cli_read_file(const char *path, size_t *len)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	size_t cap = 4096, n;
+	char *buf = f ? malloc(cap) : NULL;
+
+	*len = 0;
+	while (buf && (n = fread(buf + *len, 1, cap - *len - 1, f)) > 0) {
+		*len += n;
+		if (cap - *len < 2) {
+			char *grown = realloc(buf, cap *= 2);
+
+			if (!grown) {
+				free(buf);
+				buf = NULL;
+			} else {
+				buf = grown;
+			}
+		}
+	}
+	if (buf)
+		buf[*len] = '\0';
+	if (f && f != stdin)
+		fclose(f);
+	return buf;
+}

@@ -43,33 +43,6 @@ static int define_option(void *ctx, int val, const char *arg)
 	return *end || d->timeout_s < 1 ? -1 : 0;
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	size_t cap = 4096, n;
-	char *buf = f ? malloc(cap) : NULL;
-
-	*len = 0;
-	while (buf && (n = fread(buf + *len, 1, cap - *len - 1, f)) > 0) {
-		*len += n;
-		if (cap - *len < 2) {
-			char *grown = realloc(buf, cap *= 2);
-
-			if (!grown) {
-				free(buf);
-				buf = NULL;
-			} else {
-				buf = grown;
-			}
-		}
-	}
-	if (buf)
-		buf[*len] = '\0';
-	if (f && f != stdin)
-		fclose(f);
-	return buf;
-}
-
 /* The name: front matter `name`, else the file's name without ".md". */
 static char *agent_name(cJSON *md, const char *path)
 {
@@ -179,7 +152,7 @@ static int define_one(struct bus_client *c, const struct config *cfg, const char
 {
 	char err[512], topic[512], write_topic[512];
 	size_t len;
-	char *text = read_file(file, &len), *body = NULL, *name = NULL, *w = NULL;
+	char *text = cli_read_file(file, &len), *body = NULL, *name = NULL, *w = NULL;
 	cJSON *md = NULL;
 	int rc = CLI_FAILED;
 

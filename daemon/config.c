@@ -76,6 +76,8 @@ static const struct option_def options[] = {
 	  "json", "encoding of the payloads agentbus publishes" },
 	{ "no-store", 0, NULL, OPT_BOOL, FIELD(no_store), 0, 0, NULL, "false",
 	  "do not run the embedded note store (a real vault serves V)" },
+	{ "http", 0, "[ADDR:]PORT", OPT_STRING, FIELD(http), 0, 0, NULL, NULL,
+	  "serve /metrics, /healthz and /readyz (ADDR defaults to 127.0.0.1)" },
 	{ "no-demo", 0, NULL, OPT_BOOL, FIELD(no_demo), 0, 0, NULL, "false",
 	  "on a first start with the private broker, do not define the demo agent eng" },
 	{ "keepalive", 0, "SECS", OPT_INT, FIELD(keepalive), 5, 65535, NULL, "60",

@@ -28,6 +28,7 @@ struct config {
 	enum payload_encoding encoding;
 	bool no_store;
 	bool no_demo;		/* no demo agent on a first start */
+	char *http;		/* [ADDR:]PORT of /metrics and health; NULL: off */
 	bool verbose;
 	int keepalive;		/* seconds */
 	int session_expiry;	/* seconds */

@@ -25,6 +25,8 @@
 #include "daemon/broker_child.h"
 #include "daemon/signals.h"
 #include "daemon/status.h"
+#include "daemon/telemetry.h"
+#include "daemon/web.h"
 #include "handlers/runtime.h"
 #include "state/state.h"
 #include "store/vault.h"
@@ -70,6 +72,9 @@ struct agentbus {
 	int64_t stop_deadline;
 	bool offline_acked;
 	int exit_code;
+	struct metrics metrics;
+	struct web *web;	/* NULL without --http */
+	int connections;	/* CONNACKs so far */
 };
 
 static struct status_counts current_counts(const struct agentbus *ab)
@@ -146,14 +151,39 @@ static void sink_deadletter(void *arg, const struct bus_message *msg, const stru
 
 	log_warn("dead letter from %s (%zu bytes): %s: %s", msg->topic, msg->len,
 		 bus_reason_name(err->reason), err->message);
+	{
+		char labels[96];
+
+		snprintf(labels, sizeof labels, "reason=\"%s\"", bus_reason_name(err->reason));
+		metrics_add(&ab->metrics, "agentbus_deadletters_total", labels, 1);
+	}
 	if (!doc || sink_publish_doc(&ab->sink, ab->topics.deadletter, doc, 1, false) != 0)
 		log_error("cannot publish the dead letter for %s", msg->topic);
 	cJSON_Delete(doc);
 }
 
+static void count_message(struct agentbus *ab, enum topic_kind kind, const char *level,
+			  size_t len)
+{
+	static const char *const kinds[] = { [TOPIC_VAULT_EVENT] = "vault_event",
+					     [TOPIC_VAULT_WRITE] = "vault_write",
+					     [TOPIC_AGENT_INBOX] = "inbox",
+					     [TOPIC_AGENT_CANCEL] = "cancel", [TOPIC_OTHER] = "other" };
+	char labels[96];
+
+	snprintf(labels, sizeof labels, "kind=\"%s\"",
+		 (unsigned)kind < sizeof kinds / sizeof kinds[0] && kinds[kind] ? kinds[kind] : "other");
+	metrics_add(&ab->metrics, "agentbus_messages_total", labels, 1);
+	if (kind == TOPIC_VAULT_EVENT && len < 48) {
+		snprintf(labels, sizeof labels, "type=\"%.*s\"", (int)len, level);
+		metrics_add(&ab->metrics, "agentbus_events_total", labels, 1);
+	}
+}
+
 static int on_message(void *arg, const struct bus_message *msg)
 {
 	struct agentbus *ab = arg;
+	enum topic_kind kind;
 	const char *level;
 	size_t len;
 	int rc = 0;
@@ -161,7 +191,9 @@ static int on_message(void *arg, const struct bus_message *msg)
 	crash_point("message-received");
 	if (ab->failing)
 		return -1;
-	switch (topics_classify(&ab->topics, msg->topic, &level, &len)) {
+	kind = topics_classify(&ab->topics, msg->topic, &level, &len);
+	count_message(ab, kind, level, len);
+	switch (kind) {
 	case TOPIC_VAULT_EVENT:
 		rc = runtime_vault_event(&ab->agents, &ab->triggers, msg, level, len);
 		break;
@@ -192,6 +224,8 @@ static void on_online(void *arg, bool session_present)
 
 	if (ab->stopping)
 		return;
+	if (ab->connections++ > 0)
+		metrics_add(&ab->metrics, "agentbus_reconnects_total", "", 1);
 	runtime_connected(&ab->agents, session_present);
 	/* Retained, so a broker restarted without persistence learns it again. */
 	if (publish_status(ab, true) != 0)
@@ -322,6 +356,7 @@ static void probe(void *arg)
  * offline), and the state is probed until it can be written. */
 static void enter_failing(struct agentbus *ab)
 {
+	metrics_add(&ab->metrics, "agentbus_state_write_failures_total", "", 1);
 	const char *why;
 
 	state_is_failing(ab, &why);
@@ -480,6 +515,58 @@ static int start_private_broker(struct agentbus *ab)
 	return 0;
 }
 
+/* --- /metrics, /healthz, /readyz --------------------------------------------- */
+
+static char *web_metrics(void *arg)
+{
+	struct agentbus *ab = arg;
+
+	metrics_set(&ab->metrics, "agentbus_connected", "", bus_conn_online(ab->conn) ? 1 : 0);
+	metrics_set(&ab->metrics, "agentbus_agents", "", runtime_agents(&ab->agents));
+	metrics_set(&ab->metrics, "agentbus_turns_queued", "", runtime_queued(&ab->agents));
+	metrics_set(&ab->metrics, "agentbus_turns_running", "", runtime_running(&ab->agents));
+	metrics_set(&ab->metrics, "agentbus_outbox_unacked", "", (double)bus_conn_unacked(ab->conn));
+	return metrics_render(&ab->metrics);
+}
+
+/* Healthy: connected, and the state can be written. */
+static int web_health(void *arg, char *why, size_t len)
+{
+	struct agentbus *ab = arg;
+	const char *state_why;
+
+	if (ab->failing || state_is_failing(ab, &state_why)) {
+		snprintf(why, len, "the state cannot be written");
+		return -1;
+	}
+	if (!bus_conn_online(ab->conn)) {
+		snprintf(why, len, "not connected to the broker %s:%d", ab->host, ab->port);
+		return -1;
+	}
+	return 0;
+}
+
+/* Ready: healthy, and not on the way out. */
+static int web_ready(void *arg, char *why, size_t len)
+{
+	struct agentbus *ab = arg;
+
+	if (web_health(arg, why, len) != 0)
+		return -1;
+	if (ab->stopping) {
+		snprintf(why, len, "stopping");
+		return -1;
+	}
+	return 0;
+}
+
+static int start_web(struct agentbus *ab)
+{
+	struct web_routes routes = { web_metrics, web_health, web_ready, ab };
+
+	return web_open(ab->loop, ab->cfg->http, &routes, &ab->web);
+}
+
 static int start_runtime(struct agentbus *ab)
 {
 	const struct config *cfg = ab->cfg;
@@ -490,8 +577,9 @@ static int start_runtime(struct agentbus *ab)
 		.queue_limit = cfg->queue_limit,
 		.max_queued = cfg->max_queued,
 		.max_payload = (size_t)cfg->max_payload,
+		.metrics = &ab->metrics,
 		.engine = { .echo_delay_ms = cfg->echo_delay, .gate_path = cfg->gate,
-			    .tmp_dir = cfg->state_dir,
+			    .tmp_dir = cfg->state_dir, .metrics = &ab->metrics,
 			    .defs = cfg->engine_defs.v, .n_defs = cfg->engine_defs.n },
 	};
 
@@ -553,6 +641,8 @@ static int agentbus_start(struct agentbus *ab)
 	if (start_runtime(ab) != 0)
 		return -1;
 	status_init(&ab->status, cfg->id);
+	if (cfg->http && start_web(ab) != 0)
+		return -1;
 	log_info("agentbus %s starting: instance %s, broker %s:%d, state %s", AGENTBUS_VERSION,
 		 cfg->id, ab->host, ab->port, cfg->state_dir);
 	return setup_connection(ab);
@@ -560,6 +650,7 @@ static int agentbus_start(struct agentbus *ab)
 
 static void agentbus_cleanup(struct agentbus *ab)
 {
+	web_close(ab->web);
 	runtime_close(&ab->agents);
 	/* Before the outboxes: the connection holds their entries in flight. */
 	bus_conn_destroy(ab->conn);
@@ -572,12 +663,14 @@ static void agentbus_cleanup(struct agentbus *ab)
 	topics_free(&ab->topics);
 	free(ab->client_id);
 	loop_free(ab->loop);
+	metrics_free(&ab->metrics);
 }
 
 int agentbus_run(const struct config *cfg)
 {
 	struct agentbus ab = { .cfg = cfg, .signal_fd = -1 };
 
+	metrics_init(&ab.metrics, telemetry_families, telemetry_n_families);
 	log_configure(cfg->verbose ? LOG_DEBUG : LOG_INFO, NULL);
 	if (agentbus_start(&ab) != 0) {
 		ab.exit_code = 1;

@@ -303,6 +303,7 @@ static void on_done(void *arg, int code, const char *error, long status, long re
 	}
 	delay = retry_after_ms > 0 && retry_after_ms <= RETRY_AFTER_MAX_MS ? retry_after_ms
 									   : backoff_ms(t);
+	engine_job_count(t->job, "agentbus_engine_retries_total");
 	log_info("%s: turn of %s, attempt %d of %d failed: %s; retrying in %ld ms",
 		 t->job->def->name, t->job->req->agent, t->attempt, t->job->def->attempts, t->why,
 		 delay);

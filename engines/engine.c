@@ -11,6 +11,7 @@
 #include "engines/http.h"
 #include "engines/job.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/loop.h"
 
 /* A killed child whose exit has not been seen yet. */
@@ -265,6 +266,7 @@ struct engine_job *engine_start(struct engines *e, struct engine_request *req,
 							 : "no engine named '%s'",
 				   job->def ? job->def->kind : req->engine) < 0)
 		job->error = NULL;
+	engine_job_count(job, "agentbus_engine_requests_total");
 	if (!job->kind || job->kind->start(job) != 0) {
 		job->timer = loop_timer(e->loop, 0, fail_later, job);
 		if (!job->timer) {
@@ -319,11 +321,23 @@ void engine_job_delta(struct engine_job *job, const char *text, size_t len)
 		job->ev.delta(job->arg, text, len);
 }
 
+void engine_job_count(struct engine_job *job, const char *family)
+{
+	char labels[96];
+
+	if (!job->eng->opt.metrics || !job->def)
+		return;
+	snprintf(labels, sizeof labels, "engine=\"%s\"", job->def->name);
+	metrics_add(job->eng->opt.metrics, family, labels, 1);
+}
+
 void engine_job_finish(struct engine_job *job, struct engine_result *res)
 {
 	struct engine_events ev = job->ev;
 	void *arg = job->arg;
 
+	if (!res || !res->ok)
+		engine_job_count(job, "agentbus_engine_errors_total");
 	if (res)
 		res->turn = job->req->turn;
 	job_unlink_free(job);

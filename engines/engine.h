@@ -59,11 +59,13 @@ struct engine_options {
 	int echo_delay_ms;	/* the echo engine waits this long (trying queues by hand) */
 	const char *gate_path;	/* FIFO of the test engine "gate"; NULL: none */
 	const char *tmp_dir;	/* where exec turns' prompt files go; NULL: /tmp */
+	struct metrics *metrics;	/* engine calls are counted here; NULL: not */
 	char *const *defs;	/* engine-def specs (checked by the config); later names win */
 	size_t n_defs;
 };
 
 struct engine_def;
+struct metrics;
 
 struct engines;
 struct engine_job;

@@ -44,6 +44,9 @@ const struct engine_options *engine_job_options(const struct engine_job *job);
  * its pidfd says it is gone (and at the latest in engines_close). */
 void engine_job_reap(struct engine_job *job, int pid, int pidfd);
 
+/* Counts one of the job's engine in metric `family` (engine="NAME"). */
+void engine_job_count(struct engine_job *job, const char *family);
+
 /* Reports a fragment of the reply. */
 void engine_job_delta(struct engine_job *job, const char *text, size_t len);
 /* Ends the job with `res` (taken) and frees it. */

@@ -29,6 +29,8 @@ struct cJSON;
  * the vault publishes for it (the note plus its envelope) still fits. */
 #define WRITE_HEADROOM 4096
 
+struct metrics;
+
 struct runtime_options {
 	const char *vault;
 	struct agentdef_defaults defaults;	/* engine, timeout */
@@ -36,6 +38,7 @@ struct runtime_options {
 	int queue_limit;	/* waiting turns per drain key */
 	int max_queued;		/* waiting turns, all keys */
 	size_t max_payload;
+	struct metrics *metrics;	/* where turns are counted; borrowed */
 	struct engine_options engine;
 };
 

@@ -25,6 +25,7 @@
 #include "util/hash.h"
 #include "util/log.h"
 #include "util/loop.h"
+#include "util/metrics.h"
 
 /* Streamed text goes out as turn events at most this often, or this big. */
 #define TEXT_EVENT_MS 50
@@ -48,6 +49,7 @@ struct turn {
 	struct engine_job *job;		/* NULL once it ended */
 	const struct engine_def *engine;	/* lives as long as the engines */
 	double max_turn_cost_usd;	/* the definition's budget; 0: none */
+	int64_t started_ms;		/* loop time the turn began */
 	char *text;			/* streamed, not yet in a text event */
 	size_t text_len, text_cap;
 	int text_seq;
@@ -320,6 +322,7 @@ static struct turn *turn_new(struct agent_runtime *rt, struct turn_request *req,
 	t->thread_meta = cJSON_CreateObject();
 	t->timeout = spec->timeout;
 	t->max_turn_cost_usd = spec->max_turn_cost_usd;
+	t->started_ms = loop_now(rt->loop);
 	t->engine = engines_find(rt->engines, spec->engine);
 	/* The engine's own limit, when it is the nearer one. */
 	if (t->engine && t->engine->timeout > 0 && t->engine->timeout < t->timeout)
@@ -627,6 +630,26 @@ static cJSON *done_extra(const struct outcome *o)
 /* Steps 2 to 5 are recorded in the outbox in one transaction with the
  * finished turn and what the thread note now says: after a crash either all
  * of them are sent (the outbox) or the turn runs again and none were. */
+static void count_turn(struct agent_runtime *rt, const struct turn *t, const struct outcome *o)
+{
+	struct metrics *m = rt->opt.metrics;
+	char agent[160], labels[256];
+
+	if (!m)
+		return;
+	metrics_label_escape(t->req->agent, agent, sizeof agent);
+	snprintf(labels, sizeof labels, "agent=\"%s\",outcome=\"%s\"", agent, o->ok ? "ok" : "error");
+	metrics_add(m, "agentbus_turns_total", labels, 1);
+	snprintf(labels, sizeof labels, "agent=\"%s\"", agent);
+	metrics_observe(m, "agentbus_turn_duration_seconds", labels,
+			(double)(loop_now(rt->loop) - t->started_ms) / 1000.0);
+	metrics_add(m, "agentbus_cost_usd_total", labels, o->cost_usd);
+	snprintf(labels, sizeof labels, "agent=\"%s\",direction=\"in\"", agent);
+	metrics_add(m, "agentbus_tokens_total", labels, (double)o->input_tokens);
+	snprintf(labels, sizeof labels, "agent=\"%s\",direction=\"out\"", agent);
+	metrics_add(m, "agentbus_tokens_total", labels, (double)o->output_tokens);
+}
+
 static void turn_finish(struct agent_runtime *rt, struct turn *t, const struct outcome *o)
 {
 	char now[CLOCK_ISO_LEN], day[11];
@@ -652,6 +675,7 @@ static void turn_finish(struct agent_runtime *rt, struct turn *t, const struct o
 		return;
 	}
 	crash_point("turn-finished");
+	count_turn(rt, t, o);
 	turn_event(rt, t, o->ok ? "done" : "error", done_extra(o));
 	log_info("turn %s: %s on %s %s", t->turn_id, t->req->inbound_id, t->req->agent,
 		 o->ok ? "done" : "failed");

@@ -1,0 +1,25 @@
+/* telemetry: one table of what is counted, with the help Prometheus shows. */
+#include "daemon/telemetry.h"
+
+const struct metric_family telemetry_families[] = {
+	{ "agentbus_connected", METRIC_GAUGE, "1 while connected to the broker" },
+	{ "agentbus_reconnects_total", METRIC_COUNTER, "connections made after the first" },
+	{ "agentbus_messages_total", METRIC_COUNTER, "messages received, by kind of topic" },
+	{ "agentbus_events_total", METRIC_COUNTER, "vault events received, by type" },
+	{ "agentbus_deadletters_total", METRIC_COUNTER, "inputs refused, by reason" },
+	{ "agentbus_turns_total", METRIC_COUNTER, "turns ended, by agent and outcome" },
+	{ "agentbus_turn_duration_seconds", METRIC_HISTOGRAM, "turn durations, by agent" },
+	{ "agentbus_tokens_total", METRIC_COUNTER, "tokens used, by agent and direction" },
+	{ "agentbus_cost_usd_total", METRIC_COUNTER, "what turns cost, by agent" },
+	{ "agentbus_engine_requests_total", METRIC_COUNTER, "engine calls (attempts), by engine" },
+	{ "agentbus_engine_retries_total", METRIC_COUNTER, "engine calls tried again, by engine" },
+	{ "agentbus_engine_errors_total", METRIC_COUNTER, "engine calls that failed, by engine" },
+	{ "agentbus_agents", METRIC_GAUGE, "registered agents" },
+	{ "agentbus_turns_queued", METRIC_GAUGE, "turns waiting" },
+	{ "agentbus_turns_running", METRIC_GAUGE, "turns running" },
+	{ "agentbus_outbox_unacked", METRIC_GAUGE, "QoS 1 publishes the broker has not confirmed" },
+	{ "agentbus_state_write_failures_total", METRIC_COUNTER,
+	  "times the state could not be written (agentbus then stops taking input)" },
+};
+
+const size_t telemetry_n_families = sizeof telemetry_families / sizeof telemetry_families[0];

@@ -1,0 +1,28 @@
+/* web: the daemon's HTTP endpoints (/metrics, /healthz, /readyz), served by
+ * libmicrohttpd on the daemon's own loop: MHD's epoll fd is one more loop
+ * source, so every request is answered on the loop's thread and nothing
+ * else ever touches MQTT or SQLite. */
+#ifndef AB_DAEMON_WEB_H
+#define AB_DAEMON_WEB_H
+
+#include <stddef.h>
+
+struct loop;
+struct web;
+
+struct web_routes {
+	/* The /metrics text (malloc'd), or NULL. */
+	char *(*metrics)(void *arg);
+	/* 0 when healthy (/healthz) or ready (/readyz); else -1 with a one-line reason. */
+	int (*health)(void *arg, char *why, size_t len);
+	int (*ready)(void *arg, char *why, size_t len);
+	void *arg;
+};
+
+/* Serves on `addr`: "PORT" (loopback) or "HOST:PORT"; port 0 picks one,
+ * which the log line names. Returns 0, or -1 after logging. */
+int web_open(struct loop *l, const char *addr, const struct web_routes *routes,
+	     struct web **out);
+void web_close(struct web *w);
+
+#endif
