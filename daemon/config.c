@@ -573,6 +573,13 @@ void config_print_help(FILE *out)
 	fprintf(out, "  %-34s %s\n", "    --version", "print the version and exit");
 	fprintf(out, "\nExit status: 0 after a clean stop, 1 on a runtime error, 2 on a bad\n"
 		     "option or config line.\n");
+	fprintf(out, "\nSubcommands (each with its own --help):\n"
+		     "  agentbus define FILE.md...   define agents from markdown with front matter\n"
+		     "  agentbus ask AGENT [TEXT|-]  ask an agent; prints the reply as it streams\n"
+		     "  agentbus tail [AGENT...]     follow turns live\n"
+		     "  agentbus agents              list the registered agents\n"
+		     "  agentbus status              list the agentbus instances\n"
+		     "  agentbus token               mint an HS256 development token\n");
 }
 
 void config_free(struct config *cfg)

@@ -23,6 +23,7 @@
 #include "bus/topics.h"
 #include "bus/trigger.h"
 #include "daemon/broker_child.h"
+#include "daemon/notify.h"
 #include "daemon/signals.h"
 #include "daemon/status.h"
 #include "daemon/telemetry.h"
@@ -234,8 +235,12 @@ static void on_online(void *arg, bool session_present)
 	if (!ab->announced && config_wants_embedded_broker(ab->cfg) && !ab->cfg->no_store &&
 	    !ab->cfg->no_demo && runtime_offer_demo(&ab->agents) != 0)
 		log_error("cannot define the demo agent");
-	if (!ab->announced)
+	if (!ab->announced) {
 		announce(ab);
+		/* Type=notify: up once the broker took us and the state is open. */
+		if (notify_send("READY=1") != 0)
+			log_warn("cannot tell systemd that agentbus is ready (NOTIFY_SOCKET)");
+	}
 }
 
 static void begin_stop(struct agentbus *ab, const char *why);
@@ -264,6 +269,7 @@ static void begin_stop(struct agentbus *ab, const char *why)
 	if (ab->stopping)
 		return;
 	log_info("stopping (%s)", why);
+	notify_send("STOPPING=1");	/* best effort: the stop goes on regardless */
 	ab->stopping = true;
 	ab->stop_deadline = clock_mono_ms() + STOP_GRACE_MS;
 	if (bus_conn_online(ab->conn) && publish_status(ab, false) == 0)
