@@ -6,6 +6,7 @@ const struct metric_family telemetry_families[] = {
 	{ "agentbus_reconnects_total", METRIC_COUNTER, "connections made after the first" },
 	{ "agentbus_messages_total", METRIC_COUNTER, "messages received, by kind of topic" },
 	{ "agentbus_events_total", METRIC_COUNTER, "vault events received, by type" },
+	{ "agentbus_triggers_fired_total", METRIC_COUNTER, "triggers that fired, by trigger" },
 	{ "agentbus_deadletters_total", METRIC_COUNTER, "inputs refused, by reason" },
 	{ "agentbus_turns_total", METRIC_COUNTER, "turns ended, by agent and outcome" },
 	{ "agentbus_turn_duration_seconds", METRIC_HISTOGRAM, "turn durations, by agent" },

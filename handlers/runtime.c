@@ -3,6 +3,7 @@
 #include "handlers/runtime.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@
 #include "state/state.h"
 #include "util/crash.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 /* A turn accepted before a restart: queued again in its original order. */
 static void requeue_row(void *arg, const char *const cols[4])
@@ -77,6 +79,13 @@ static int fire(struct agent_runtime *rt, const struct trigger *t, const struct 
 {
 	log_debug("trigger %s fired: %s of note %s", t->name, note_event_name(ev->event),
 		  ev->note.id);
+	if (rt->opt.metrics) {
+		char labels[160], name[96];
+
+		metrics_label_escape(t->name, name, sizeof name);
+		snprintf(labels, sizeof labels, "trigger=\"%s\"", name);
+		metrics_add(rt->opt.metrics, "agentbus_triggers_fired_total", labels, 1);
+	}
 	if (t->action == TRIGGER_DEFINITION)
 		return registry_definition(rt, ev, msg);
 	return inbound_receive(rt, ev, msg);

@@ -41,6 +41,73 @@ static void test_help_lists_every_option(void)
 	free(err);
 }
 
+/* The long option names in `text` (each "--name" once, in order). */
+static int long_options(const char *text, char names[][40], int max)
+{
+	int n = 0;
+
+	for (const char *p = strstr(text, "--"); p && n < max; p = strstr(p + 2, "--")) {
+		size_t len = strspn(p + 2, "abcdefghijklmnopqrstuvwxyz-");
+		bool dup = false;
+
+		if (len == 0 || len >= 38 || p[2] < 'a' || p[2] > 'z' || (p > text && p[-1] == '-'))
+			continue;
+		for (int i = 0; i < n; i++)
+			dup = dup || (strncmp(names[i], p + 2, len) == 0 && names[i][len] == '\0');
+		if (!dup) {
+			memcpy(names[n], p + 2, len);
+			names[n++][len] = '\0';
+		}
+	}
+	return n;
+}
+
+static bool listed(char names[][40], int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* The README's configuration table and --help name the same options. */
+static void test_readme_table_matches_help(void)
+{
+	char help_names[64][40], readme_names[64][40], *out, *err, *readme, *table, *end;
+	FILE *f = fopen(SOURCE_DIR "/README.md", "r");
+	size_t len = 0;
+	int nh, nr;
+
+	REQUIRE(f != NULL);
+	REQUIRE(getdelim(&readme, &len, '\0', f) > 0);
+	fclose(f);
+	table = strstr(readme, "\n## Configuration\n");
+	REQUIRE(table != NULL);
+	end = strstr(table + 1, "\n## ");
+	if (end)
+		*end = '\0';
+	end = strstr(table, "\nAn example file");
+	if (end)
+		*end = '\0';
+	nr = long_options(table, readme_names, 64);
+	CHECK_INT(run((const char *[]){ "--help", NULL }, &out, &err), 0);
+	end = strstr(out, "\nSubcommands");
+	if (end)
+		*end = '\0';
+	nh = long_options(out, help_names, 64);
+	CHECK_MSG(nr > 25 && nh > 25, "both lists were read (%d, %d)", nr, nh);
+	for (int i = 0; i < nh; i++)
+		if (strcmp(help_names[i], "help") != 0 && strcmp(help_names[i], "version") != 0)
+			CHECK_MSG(listed(readme_names, nr, help_names[i]),
+				  "--%s is in --help and not in the README's table", help_names[i]);
+	for (int i = 0; i < nr; i++)
+		CHECK_MSG(listed(help_names, nh, readme_names[i]),
+			  "--%s is in the README's table and not in --help", readme_names[i]);
+	free(out);
+	free(err);
+	free(readme);
+}
+
 static void test_version(void)
 {
 	char *out, *err;
@@ -109,6 +176,7 @@ int main(void)
 	dir = th_tmpdir("cli");
 	RUN(test_help_lists_every_option);
 	RUN(test_version);
+	RUN(test_readme_table_matches_help);
 	RUN(test_bad_option_exits_2);
 	RUN(test_bad_config_line_exits_2);
 	RUN(test_test_config);

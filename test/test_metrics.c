@@ -104,6 +104,9 @@ int main(void)
 	CHECK(series(text, "agentbus_tokens_total{agent=\"eng\",direction=\"out\"}") == 42);
 	CHECK(series(text, "agentbus_events_total{type=\"note.created\"}") >= 7);
 	CHECK(series(text, "agentbus_agents") == 2);
+	/* Two definitions; five inbound notes (m-0..2, m-fail, m-lost). */
+	CHECK(series(text, "agentbus_triggers_fired_total{trigger=\"definition\"}") >= 2);
+	CHECK(series(text, "agentbus_triggers_fired_total{trigger=\"inbound\"}") == 5);
 	CHECK(series(text, "agentbus_connected") == 1);
 	free(text);
 
