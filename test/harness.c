@@ -361,7 +361,10 @@ static void daemon_start(struct th_daemon *d, const char *const *args, bool own_
 
 	memset(d, 0, sizeof *d);
 	d->own_group = own_group;
-	argv[n++] = th_agentbus_bin();
+	if (args[0] && args[0][0] == '/')
+		argv[n++] = *args++;	/* th_process_start: a program of its own */
+	else
+		argv[n++] = th_agentbus_bin();
 	while (*args && n < 63)
 		argv[n++] = *args++;
 	argv[n] = NULL;
@@ -372,6 +375,11 @@ static void daemon_start(struct th_daemon *d, const char *const *args, bool own_
 	d->pid = spawn(argv, &d->out_fd, &d->err_fd, own_group);
 	if (pthread_create(&d->reader, NULL, read_daemon, d) != 0)
 		die("pthread_create");
+}
+
+void th_process_start(struct th_daemon *d, const char *const *argv)
+{
+	daemon_start(d, argv, false);
 }
 
 void th_daemon_start(struct th_daemon *d, const char *const *args)

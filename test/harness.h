@@ -78,6 +78,9 @@ struct th_daemon {
 	bool own_group;		/* leads its own process group, like a terminal job */
 };
 
+/* Runs the program argv[0] (an absolute path) like a daemon: its output is
+ * captured, th_daemon_wait_output and th_daemon_stop work on it. */
+void th_process_start(struct th_daemon *d, const char *const *argv);
 /* Runs the agentbus under test with `args` (NULL-terminated). */
 void th_daemon_start(struct th_daemon *d, const char *const *args);
 /* The same, as the leader of a new process group; th_daemon_stop() then
