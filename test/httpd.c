@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -178,4 +179,45 @@ void th_httpd_stop(struct th_httpd *h)
 	pthread_cond_destroy(&h->changed);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
+}
+
+struct got {
+	char *data;
+	size_t len;
+};
+
+static size_t on_got(char *p, size_t size, size_t n, void *arg)
+{
+	struct got *b = arg;
+	char *grown = realloc(b->data, b->len + size * n + 1);
+
+	if (!grown)
+		return 0;
+	b->data = grown;
+	memcpy(b->data + b->len, p, size * n);
+	b->len += size * n;
+	b->data[b->len] = '\0';
+	return size * n;
+}
+
+long th_http_get(const char *addr, const char *path, char **body)
+{
+	struct got b = { calloc(1, 1), 0 };
+	char url[512];
+	long status = 0;
+	CURL *c = curl_easy_init();
+
+	if (!b.data || !c)
+		exit(2);
+	snprintf(url, sizeof url, "http://%s%s", addr, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_got);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	*body = b.data;
+	return status;
 }

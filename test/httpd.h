@@ -21,4 +21,8 @@ bool th_httpd_wait_requests(struct th_httpd *h, const char *path, int n, int tim
 int th_httpd_requests(struct th_httpd *h, const char *path);
 void th_httpd_stop(struct th_httpd *h);
 
+/* The client side: GET http://`addr``path`; returns the status (0 when no
+ * answer came within 10 s) and the body (malloc'd, never NULL). */
+long th_http_get(const char *addr, const char *path, char **body);
+
 #endif

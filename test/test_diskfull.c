@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "test/check.h"
+#include "test/httpd.h"
 #include "test/rig.h"
 
 #define MESSAGES 5
@@ -50,7 +51,8 @@ int main(void)
 {
 	struct rig r = { .id = "full", .persistence = true };
 	char *mnt = th_tmpdir("tmpfs"), *filler, *state, *text = malloc(MESSAGE_BYTES + 1);
-	const char *extra[] = { "--state-dir", NULL, NULL };
+	const char *extra[] = { "--state-dir", NULL, "--http", "127.0.0.1:0", NULL };
+	char addr[64] = "", *body;
 	struct th_msg *m;
 
 	if (mount("tmpfs", mnt, "tmpfs", 0, "size=64m") != 0) {
@@ -61,6 +63,8 @@ int main(void)
 	filler = rig_fmt("%s/filler", mnt);
 	extra[1] = state;
 	rig_start(&r, extra);
+	REQUIRE(th_daemon_wait_output(&r.daemon, false, "http: serving", TH_TIMEOUT_MS));
+	REQUIRE(sscanf(strstr(strstr(r.daemon.err, "http: serving"), " on ") + 4, "%63s", addr) == 1);
 	rig_define(&r, "eng");
 	th_client_publish_text(&r.client, "parachute/agent/eng/inbox", "room");
 	cJSON_Delete(rig_expect(&r, "parachute/agent/eng/reply", NULL, "echo: room"));
@@ -82,6 +86,10 @@ int main(void)
 		snprintf(topic, sizeof topic, "me/full/%d", i);
 		CHECK_INT(th_client_count(&r.client, topic, ""), 0);
 	}
+	/* Health says why. */
+	CHECK_INT(th_http_get(addr, "/healthz", &body), 503);
+	CHECK_CONTAINS(body, "the state cannot be written");
+	free(body);
 
 	/* Room again: agentbus finds out by itself. */
 	REQUIRE(unlink(filler) == 0);
@@ -105,6 +113,8 @@ int main(void)
 		CHECK_INT(th_client_count(&r.client, topic, ""), 0);
 	}
 	CHECK_INT(th_client_count(&r.client, "parachute/agent/eng/reply", "echo: 0zzz"), 1);
+	CHECK_INT(th_http_get(addr, "/healthz", &body), 200);
+	free(body);
 	rig_stop(&r);
 	umount2(mnt, MNT_DETACH);
 	free(text);

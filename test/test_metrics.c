@@ -8,45 +8,12 @@
 #include <string.h>
 
 #include "test/check.h"
+#include "test/httpd.h"
 #include "test/rig.h"
 
-struct body {
-	char *data;
-	size_t len;
-};
-
-static size_t on_body(char *p, size_t size, size_t n, void *arg)
-{
-	struct body *b = arg;
-	char *grown = realloc(b->data, b->len + size * n + 1);
-
-	if (!grown)
-		return 0;
-	b->data = grown;
-	memcpy(b->data + b->len, p, size * n);
-	b->len += size * n;
-	b->data[b->len] = '\0';
-	return size * n;
-}
-
-/* GET http://ADDR/path; returns the status and the body (malloc'd). */
 static long get(const char *addr, const char *path, char **text)
 {
-	struct body b = { calloc(1, 1), 0 };
-	char url[256];
-	long status = 0;
-	CURL *c = curl_easy_init();
-
-	snprintf(url, sizeof url, "http://%s%s", addr, path);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-	if (curl_easy_perform(c) == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(c);
-	*text = b.data;
-	return status;
+	return th_http_get(addr, path, text);
 }
 
 /* The value of one series line "name{labels} value", or -1 when absent. */
