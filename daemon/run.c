@@ -80,8 +80,19 @@ struct agentbus {
 
 static struct status_counts current_counts(const struct agentbus *ab)
 {
-	return (struct status_counts){ runtime_agents(&ab->agents), runtime_queued(&ab->agents),
-				       runtime_running(&ab->agents) };
+	const struct metrics *m = &ab->metrics;
+
+	return (struct status_counts){
+		.agents = runtime_agents(&ab->agents),
+		.queued = runtime_queued(&ab->agents),
+		.running = runtime_running(&ab->agents),
+		.turns_ok = (long)metrics_sum(m, "agentbus_turns_total", "outcome=\"ok\""),
+		.turns_failed = (long)metrics_sum(m, "agentbus_turns_total", "outcome=\"error\""),
+		.deadletters = (long)metrics_sum(m, "agentbus_deadletters_total", NULL),
+		.reconnects = (long)metrics_sum(m, "agentbus_reconnects_total", NULL),
+		.state_write_failures = (long)metrics_sum(m, "agentbus_state_write_failures_total",
+							  NULL),
+	};
 }
 
 static void on_offline_acked(void *arg, int mid, int reason)
@@ -469,7 +480,7 @@ static void before_sleep(void *arg)
 static int setup_connection(struct agentbus *ab)
 {
 	const struct config *cfg = ab->cfg;
-	struct status_counts none = { 0, 0, 0 };
+	struct status_counts none = { 0 };
 	struct codec_buf will;
 	struct bus_conn_options opt = {
 		.host = ab->host,

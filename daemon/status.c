@@ -28,7 +28,13 @@ int status_encode(const struct status *st, bool online, const struct status_coun
 	    cJSON_AddStringToObject(doc, "started_at", st->started_at) &&
 	    cJSON_AddNumberToObject(doc, "agents", counts->agents) &&
 	    cJSON_AddNumberToObject(doc, "queued", counts->queued) &&
-	    cJSON_AddNumberToObject(doc, "running", counts->running))
+	    cJSON_AddNumberToObject(doc, "running", counts->running) &&
+	    cJSON_AddNumberToObject(doc, "turns_ok", (double)counts->turns_ok) &&
+	    cJSON_AddNumberToObject(doc, "turns_failed", (double)counts->turns_failed) &&
+	    cJSON_AddNumberToObject(doc, "deadletters", (double)counts->deadletters) &&
+	    cJSON_AddNumberToObject(doc, "reconnects", (double)counts->reconnects) &&
+	    cJSON_AddNumberToObject(doc, "state_write_failures",
+				    (double)counts->state_write_failures))
 		rc = codec_encode(doc, enc, out);
 	cJSON_Delete(doc);
 	return rc;
@@ -36,7 +42,10 @@ int status_encode(const struct status *st, bool online, const struct status_coun
 
 static bool counts_equal(const struct status_counts *a, const struct status_counts *b)
 {
-	return a->agents == b->agents && a->queued == b->queued && a->running == b->running;
+	return a->agents == b->agents && a->queued == b->queued && a->running == b->running &&
+	       a->turns_ok == b->turns_ok && a->turns_failed == b->turns_failed &&
+	       a->deadletters == b->deadletters && a->reconnects == b->reconnects &&
+	       a->state_write_failures == b->state_write_failures;
 }
 
 int status_timeout_ms(const struct status *st, const struct status_counts *counts,

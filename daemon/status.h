@@ -16,6 +16,8 @@ struct status_counts {
 	int agents;
 	int queued;
 	int running;
+	/* Totals since the start, as /metrics counts them. */
+	long turns_ok, turns_failed, deadletters, reconnects, state_write_failures;
 };
 
 struct status {

@@ -4,6 +4,7 @@
  * aside) runs in order with the printed port replaced by the real one, and
  * each must succeed, the answers the README shows among their output. */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +14,11 @@
 #include "test/check.h"
 #include "test/rig.h"
 
-/* `text` with every "40123" replaced by `port` and "agentbus " at the start
- * of a command by the binary under test. */
+/* The HTTP port agentbus serves on in this run, for the README's 9464. */
+static char http_port[16];
+
+/* `text` with every "40123" replaced by `port`, "9464" by the HTTP port,
+ * and "agentbus " at the start of a command by the binary under test. */
 static char *adapt(const char *line, const char *port)
 {
 	char *out = rig_fmt("%s", ""), *next;
@@ -27,13 +31,16 @@ static char *adapt(const char *line, const char *port)
 		p += 9;
 	}
 	while (*p) {
-		const char *hit = strstr(p, "40123");
-		size_t n = hit ? (size_t)(hit - p) : strlen(p);
+		const char *hit = strstr(p, "40123"), *web = strstr(p, "9464");
+		bool is_web = web && (!hit || web < hit);
+		size_t n = is_web ? (size_t)(web - p) : hit ? (size_t)(hit - p) : strlen(p);
 
-		next = rig_fmt("%s%.*s%s", out, (int)n, p, hit ? port : "");
+		if (is_web)
+			hit = web;
+		next = rig_fmt("%s%.*s%s", out, (int)n, p, hit ? (is_web ? http_port : port) : "");
 		free(out);
 		out = next;
-		p += n + (hit ? 5 : 0);
+		p += n + (hit ? (is_web ? 4 : 5) : 0);
 	}
 	return out;
 }
@@ -79,7 +86,8 @@ static int commands(const char *readme, const char *from, const char *to, const 
 				}
 				out[n++] = (struct command){ doc, NULL };
 			} else if ((strncmp(cmd, "mosquitto_", 10) == 0 ||
-				    strncmp(cmd, "agentbus ", 9) == 0) && !strstr(cmd, " tail ")) {
+				    strncmp(cmd, "agentbus ", 9) == 0 || strncmp(cmd, "curl ", 5) == 0) &&
+				   !strstr(cmd, " tail ")) {
 				char *a = adapt(cmd, port);
 
 				/* mosquitto_rr waits for ever without an answer. */
@@ -100,7 +108,7 @@ static int commands(const char *readme, const char *from, const char *to, const 
 int main(void)
 {
 	char *readme, *dir = th_tmpdir("readme"), *state = th_tmpdir("readme-state"), port[16];
-	const char *args[] = { "--id", "tour", "--state-dir", state, NULL };
+	const char *args[] = { "--id", "tour", "--state-dir", state, "--http", "127.0.0.1:0", NULL };
 	struct command cmds[64];
 	struct th_daemon d;
 	FILE *f = fopen(SOURCE_DIR "/README.md", "r");
@@ -114,7 +122,10 @@ int main(void)
 	REQUIRE(sscanf(strstr(d.out, " -p ") + 4, "%d", &p) == 1);
 	snprintf(port, sizeof port, "%d", p);
 	REQUIRE(th_daemon_wait_output(&d, false, "agent eng registered", TH_TIMEOUT_MS));
+	REQUIRE(sscanf(strstr(strstr(d.err, "http: serving"), "127.0.0.1:") + 10, "%15s", http_port) == 1);
 	n = commands(readme, "\n## Five-minute tour\n", "\n## Engines\n", port, cmds, 64);
+	n += commands(readme, "\n## Operations: metrics and health\n", "\n### Installing it", port,
+		      cmds + n, 64 - n);
 	CHECK_MSG(n >= 10, "the tour has its commands (%d)", n);
 	printf("%d commands from the README\n", n);
 	for (int i = 0; i < n; i++) {
@@ -139,6 +150,8 @@ int main(void)
 			CHECK_CONTAINS(out, "ops ");
 		if (strstr(cmds[i].script, " status "))
 			CHECK_CONTAINS(out, "tour ");
+		if (strstr(cmds[i].script, "/metrics"))
+			CHECK_CONTAINS(out, "agentbus_turns_total{agent=\"eng\",outcome=\"ok\"}");
 		free(out);
 		free(err);
 		free(cmds[i].script);

@@ -9,7 +9,7 @@
 static void test_json(void)
 {
 	struct status st;
-	struct status_counts counts = { 3, 2, 1 };
+	struct status_counts counts = { .agents = 3, .queued = 2, .running = 1, .turns_ok = 7 };
 	struct codec_buf buf;
 	cJSON *doc;
 
@@ -24,6 +24,8 @@ static void test_json(void)
 	CHECK_INT(cJSON_GetObjectItem(doc, "agents")->valueint, 3);
 	CHECK_INT(cJSON_GetObjectItem(doc, "queued")->valueint, 2);
 	CHECK_INT(cJSON_GetObjectItem(doc, "running")->valueint, 1);
+	CHECK_INT(cJSON_GetObjectItem(doc, "turns_ok")->valueint, 7);
+	CHECK_INT(cJSON_GetObjectItem(doc, "deadletters")->valueint, 0);
 	cJSON_Delete(doc);
 	codec_buf_free(&buf);
 }
@@ -32,7 +34,7 @@ static void test_json(void)
 static void test_msgpack(void)
 {
 	struct status st;
-	struct status_counts counts = { 3, 0, 0 };
+	struct status_counts counts = { .agents = 3 };
 	struct codec_buf buf;
 	msgpack_unpacked up;
 	msgpack_object_map *map;
@@ -45,7 +47,7 @@ static void test_msgpack(void)
 	REQUIRE(msgpack_unpack_next(&up, buf.data, buf.len, NULL) == MSGPACK_UNPACK_SUCCESS);
 	REQUIRE(up.data.type == MSGPACK_OBJECT_MAP);
 	map = &up.data.via.map;
-	CHECK_INT(map->size, 7);
+	CHECK_INT(map->size, 12);
 	for (uint32_t i = 0; i < map->size; i++) {
 		msgpack_object_str k = map->ptr[i].key.via.str;
 		msgpack_object *v = &map->ptr[i].val;
@@ -67,7 +69,7 @@ static void test_msgpack(void)
 static void test_refresh_policy(void)
 {
 	struct status st;
-	struct status_counts zero = { 0, 0, 0 }, busy = { 1, 4, 1 };
+	struct status_counts zero = { 0 }, busy = { .agents = 1, .queued = 4, .running = 1 };
 	int64_t t0 = 100000;
 
 	status_init(&st, "box");

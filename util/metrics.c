@@ -121,6 +121,31 @@ void metrics_label_escape(const char *value, char *out, size_t len)
 	out[o] = '\0';
 }
 
+struct sum {
+	const char *family;
+	const char *labels_part;
+	double total;
+};
+
+static void add_to_sum(void *arg, const char *key, void *value)
+{
+	struct sum *s = arg;
+	const struct series *x = value;
+
+	(void)key;
+	if (strcmp(x->family->name, s->family) == 0 &&
+	    (!s->labels_part || strstr(x->labels, s->labels_part)))
+		s->total += x->value;
+}
+
+double metrics_sum(const struct metrics *m, const char *family, const char *labels_part)
+{
+	struct sum s = { family, labels_part, 0 };
+
+	strmap_each(&m->series, add_to_sum, &s);
+	return s.total;
+}
+
 struct collect {
 	const struct metric_family *family;
 	const struct series **list;

@@ -34,6 +34,10 @@ void metrics_add(struct metrics *m, const char *family, const char *labels, doub
 void metrics_set(struct metrics *m, const char *family, const char *labels, double v);
 void metrics_observe(struct metrics *m, const char *family, const char *labels, double v);
 
+/* The sum of `family`'s series whose labels contain `labels_part` (NULL:
+ * all of them). */
+double metrics_sum(const struct metrics *m, const char *family, const char *labels_part);
+
 /* The exposition text, malloc'd; NULL when out of memory. */
 char *metrics_render(const struct metrics *m);
 
