@@ -49,6 +49,18 @@ static void test_listings(struct rig *r)
 	CHECK_CONTAINS(out, "rig                  online");
 	free(out);
 	free(err);
+	{
+		const char *status_json[] = { "status", "--json", "-p", r->port, NULL };
+
+		CHECK_INT(run_tool(status_json, &out, &err), 0);
+		list = cJSON_Parse(out);
+		CHECK(cJSON_IsArray(list) && cJSON_GetArraySize(list) == 1);
+		CHECK_STR(rig_str(cJSON_GetArrayItem(list, 0), "instance", NULL), "rig");
+		CHECK_STR(rig_str(cJSON_GetArrayItem(list, 0), "state", NULL), "online");
+		cJSON_Delete(list);
+		free(out);
+		free(err);
+	}
 }
 
 static void test_ask(struct rig *r, const char *gate)
