@@ -54,6 +54,18 @@ char *th_tmpdir(const char *name)
 	return path;
 }
 
+char *th_read_file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (!f || getdelim(&buf, &len, '\0', f) < 0)
+		die(path);
+	fclose(f);
+	return buf;
+}
+
 char *th_write_file(const char *dir, const char *name, const char *text)
 {
 	char *path;

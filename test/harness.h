@@ -19,6 +19,10 @@
 /* A fresh directory under the build tree for one test; malloc'd path. */
 char *th_tmpdir(const char *name);
 
+/* The whole of file `path` (malloc'd, NUL-terminated); the program stops
+ * when it cannot be read. */
+char *th_read_file(const char *path);
+
 /* Writes `text` to `dir/name`; returns the malloc'd path. */
 char *th_write_file(const char *dir, const char *name, const char *text);
 

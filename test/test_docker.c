@@ -14,18 +14,6 @@
 #include "test/check.h"
 #include "test/rig.h"
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t len = 0;
-
-	REQUIRE(f != NULL);
-	REQUIRE(getdelim(&buf, &len, '\0', f) > 0);
-	fclose(f);
-	return buf;
-}
-
 static void test_compose_config(void)
 {
 	char *dir = rig_fmt("%s/docker", SOURCE_DIR), *out, *err;
@@ -116,7 +104,7 @@ static void check_needed(const char *binary, const char *list)
 
 static void test_runtime_packages(void)
 {
-	char *dockerfile = slurp(SOURCE_DIR "/docker/Dockerfile");
+	char *dockerfile = th_read_file(SOURCE_DIR "/docker/Dockerfile");
 	char *agentbus = runtime_packages(dockerfile, "agentbus");
 	char *broker = runtime_packages(dockerfile, "broker");
 

@@ -49,18 +49,6 @@ struct rsa_key {
 	char *jwk;		/* JSON object */
 };
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t len = 0;
-
-	REQUIRE(f != NULL);
-	REQUIRE(getdelim(&buf, &len, '\0', f) > 0);
-	fclose(f);
-	return buf;
-}
-
 static char *b64url_of_bn(const BIGNUM *bn)
 {
 	unsigned char bin[1024];
@@ -100,8 +88,8 @@ static void make_key(struct rsa_key *k, const char *kid)
 	REQUIRE(th_run(out, &so, &se) == 0);
 	free(so);
 	free(se);
-	k->priv = slurp(priv);
-	k->pub = slurp(pub);
+	k->priv = th_read_file(priv);
+	k->pub = th_read_file(pub);
 	snprintf(k->kid, sizeof k->kid, "%s", kid);
 	bio = BIO_new_mem_buf(k->pub, -1);
 	pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
