@@ -78,14 +78,23 @@ struct agentbus {
 	int connections;	/* CONNACKs so far */
 };
 
+/* Cheap: read every loop iteration to tell whether a status is due. */
 static struct status_counts current_counts(const struct agentbus *ab)
 {
-	const struct metrics *m = &ab->metrics;
-
 	return (struct status_counts){
 		.agents = runtime_agents(&ab->agents),
 		.queued = runtime_queued(&ab->agents),
 		.running = runtime_running(&ab->agents),
+		.metrics_generation = ab->metrics.generation,
+	};
+}
+
+/* Sums over every series: only when a status goes out. */
+static struct status_totals current_totals(const struct agentbus *ab)
+{
+	const struct metrics *m = &ab->metrics;
+
+	return (struct status_totals){
 		.turns_ok = (long)metrics_sum(m, "agentbus_turns_total", "outcome=\"ok\""),
 		.turns_failed = (long)metrics_sum(m, "agentbus_turns_total", "outcome=\"error\""),
 		.deadletters = (long)metrics_sum(m, "agentbus_deadletters_total", NULL),
@@ -107,10 +116,11 @@ static void on_offline_acked(void *arg, int mid, int reason)
 static int publish_status(struct agentbus *ab, bool online)
 {
 	struct status_counts counts = current_counts(ab);
+	struct status_totals totals = current_totals(ab);
 	struct codec_buf buf;
 	int rc;
 
-	if (status_encode(&ab->status, online, &counts, ab->cfg->encoding, &buf) != 0)
+	if (status_encode(&ab->status, online, &counts, &totals, ab->cfg->encoding, &buf) != 0)
 		return -1;
 	rc = bus_conn_publish(ab->conn,
 			      &(struct bus_publish){ .topic = ab->topics.status, .payload = buf.data,
@@ -505,7 +515,8 @@ static int setup_connection(struct agentbus *ab)
 	    bus_conn_subscribe(ab->conn, ab->topics.cancels, BUS_SUB_NO_RETAINED) != 0 ||
 	    (ab->store.notes && bus_conn_subscribe(ab->conn, ab->topics.vault_write, 0) != 0))
 		return -1;
-	if (status_encode(&ab->status, false, &none, cfg->encoding, &will) != 0)
+	if (status_encode(&ab->status, false, &none, &(struct status_totals){ 0 }, cfg->encoding,
+			  &will) != 0)
 		return -1;
 	rc = bus_conn_set_will(ab->conn, &(struct bus_publish){
 		.topic = ab->topics.status, .payload = will.data, .len = will.len, .qos = 1,

@@ -16,7 +16,8 @@ void status_init(struct status *st, const char *instance)
 }
 
 int status_encode(const struct status *st, bool online, const struct status_counts *counts,
-		  enum payload_encoding enc, struct codec_buf *out)
+		  const struct status_totals *totals, enum payload_encoding enc,
+		  struct codec_buf *out)
 {
 	cJSON *doc = cJSON_CreateObject();
 	int rc = -1;
@@ -29,12 +30,12 @@ int status_encode(const struct status *st, bool online, const struct status_coun
 	    cJSON_AddNumberToObject(doc, "agents", counts->agents) &&
 	    cJSON_AddNumberToObject(doc, "queued", counts->queued) &&
 	    cJSON_AddNumberToObject(doc, "running", counts->running) &&
-	    cJSON_AddNumberToObject(doc, "turns_ok", (double)counts->turns_ok) &&
-	    cJSON_AddNumberToObject(doc, "turns_failed", (double)counts->turns_failed) &&
-	    cJSON_AddNumberToObject(doc, "deadletters", (double)counts->deadletters) &&
-	    cJSON_AddNumberToObject(doc, "reconnects", (double)counts->reconnects) &&
+	    cJSON_AddNumberToObject(doc, "turns_ok", (double)totals->turns_ok) &&
+	    cJSON_AddNumberToObject(doc, "turns_failed", (double)totals->turns_failed) &&
+	    cJSON_AddNumberToObject(doc, "deadletters", (double)totals->deadletters) &&
+	    cJSON_AddNumberToObject(doc, "reconnects", (double)totals->reconnects) &&
 	    cJSON_AddNumberToObject(doc, "state_write_failures",
-				    (double)counts->state_write_failures))
+				    (double)totals->state_write_failures))
 		rc = codec_encode(doc, enc, out);
 	cJSON_Delete(doc);
 	return rc;
@@ -43,9 +44,7 @@ int status_encode(const struct status *st, bool online, const struct status_coun
 static bool counts_equal(const struct status_counts *a, const struct status_counts *b)
 {
 	return a->agents == b->agents && a->queued == b->queued && a->running == b->running &&
-	       a->turns_ok == b->turns_ok && a->turns_failed == b->turns_failed &&
-	       a->deadletters == b->deadletters && a->reconnects == b->reconnects &&
-	       a->state_write_failures == b->state_write_failures;
+	       a->metrics_generation == b->metrics_generation;
 }
 
 int status_timeout_ms(const struct status *st, const struct status_counts *counts,

@@ -16,7 +16,12 @@ struct status_counts {
 	int agents;
 	int queued;
 	int running;
-	/* Totals since the start, as /metrics counts them. */
+	unsigned long long metrics_generation;	/* moves whenever a counter does */
+};
+
+/* Totals since the start, as /metrics counts them; summed only when a
+ * status is published, never to decide whether one is due. */
+struct status_totals {
 	long turns_ok, turns_failed, deadletters, reconnects, state_write_failures;
 };
 
@@ -29,9 +34,10 @@ struct status {
 
 void status_init(struct status *st, const char *instance);
 
-/* Encodes the status payload for `online` with `counts`. */
+/* Encodes the status payload for `online` with `counts` and `totals`. */
 int status_encode(const struct status *st, bool online, const struct status_counts *counts,
-		  enum payload_encoding enc, struct codec_buf *out);
+		  const struct status_totals *totals, enum payload_encoding enc,
+		  struct codec_buf *out);
 
 /* True when `counts` differ from the retained message and the last publish is
  * at least STATUS_REFRESH_MS old. */

@@ -9,12 +9,13 @@
 static void test_json(void)
 {
 	struct status st;
-	struct status_counts counts = { .agents = 3, .queued = 2, .running = 1, .turns_ok = 7 };
+	struct status_counts counts = { .agents = 3, .queued = 2, .running = 1 };
+	struct status_totals totals = { .turns_ok = 7 };
 	struct codec_buf buf;
 	cJSON *doc;
 
 	status_init(&st, "box");
-	REQUIRE(status_encode(&st, true, &counts, ENCODING_JSON, &buf) == 0);
+	REQUIRE(status_encode(&st, true, &counts, &totals, ENCODING_JSON, &buf) == 0);
 	CHECK_STR(buf.content_type, "application/json");
 	doc = cJSON_ParseWithLength(buf.data, buf.len);
 	REQUIRE(doc != NULL);
@@ -41,7 +42,8 @@ static void test_msgpack(void)
 	int seen = 0;
 
 	status_init(&st, "box");
-	REQUIRE(status_encode(&st, false, &counts, ENCODING_MSGPACK, &buf) == 0);
+	REQUIRE(status_encode(&st, false, &counts, &(struct status_totals){ 0 }, ENCODING_MSGPACK,
+			      &buf) == 0);
 	CHECK_STR(buf.content_type, "application/msgpack");
 	msgpack_unpacked_init(&up);
 	REQUIRE(msgpack_unpack_next(&up, buf.data, buf.len, NULL) == MSGPACK_UNPACK_SUCCESS);
@@ -81,6 +83,9 @@ static void test_refresh_policy(void)
 	CHECK(status_due(&st, &busy, t0 + STATUS_REFRESH_MS));
 	status_published(&st, &busy, t0 + STATUS_REFRESH_MS);
 	CHECK(!status_due(&st, &busy, t0 + 3 * STATUS_REFRESH_MS));
+	/* A counter moved (a turn ended, a dead letter): the totals are due. */
+	busy.metrics_generation++;
+	CHECK(status_due(&st, &busy, t0 + 3 * STATUS_REFRESH_MS));
 }
 
 int main(void)

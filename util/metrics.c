@@ -78,16 +78,20 @@ void metrics_add(struct metrics *m, const char *family, const char *labels, doub
 {
 	struct series *s = series_of(m, family, labels);
 
-	if (s)
+	if (s) {
 		s->value += v;
+		m->generation++;
+	}
 }
 
 void metrics_set(struct metrics *m, const char *family, const char *labels, double v)
 {
 	struct series *s = series_of(m, family, labels);
 
-	if (s)
+	if (s && s->value != v) {
 		s->value = v;
+		m->generation++;
+	}
 }
 
 void metrics_observe(struct metrics *m, const char *family, const char *labels, double v)
@@ -96,6 +100,7 @@ void metrics_observe(struct metrics *m, const char *family, const char *labels, 
 
 	if (!s)
 		return;
+	m->generation++;
 	s->value += v;
 	s->count++;
 	for (size_t i = 0; i < N_BUCKETS; i++)

@@ -21,6 +21,7 @@ struct metrics {
 	const struct metric_family *families;
 	size_t n_families;
 	struct strmap series;	/* "name{labels}" -> struct series * */
+	unsigned long long generation;	/* counts every change, so readers can tell */
 };
 
 /* `families` must outlive the registry. */
@@ -35,7 +36,7 @@ void metrics_set(struct metrics *m, const char *family, const char *labels, doub
 void metrics_observe(struct metrics *m, const char *family, const char *labels, double v);
 
 /* The sum of `family`'s series whose labels contain `labels_part` (NULL:
- * all of them). */
+ * all of them). Walks every series: not for each loop iteration. */
 double metrics_sum(const struct metrics *m, const char *family, const char *labels_part);
 
 /* The exposition text, malloc'd; NULL when out of memory. */
