@@ -59,14 +59,6 @@ static cJSON *anthropic_body(const struct engine_job *job)
 	return body;
 }
 
-static long count(const cJSON *usage, const char *name)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(usage, name);
-
-	return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e15 ? (long)v->valuedouble
-									      : -1;
-}
-
 static const char *anthropic_error_message(const cJSON *body)
 {
 	const cJSON *err = cJSON_GetObjectItemCaseSensitive(body, "error");
@@ -106,7 +98,7 @@ static enum api_step anthropic_event(struct api_turn *t, const char *type, const
 		const cJSON *msg = cJSON_GetObjectItemCaseSensitive(ev, "message");
 		const cJSON *usage = cJSON_GetObjectItemCaseSensitive(msg, "usage");
 
-		api_usage(t, count(usage, "input_tokens"), count(usage, "output_tokens"));
+		api_usage(t, api_count(usage, "input_tokens"), api_count(usage, "output_tokens"));
 	} else if (strcmp(kind, "content_block_delta") == 0) {
 		const cJSON *delta = cJSON_GetObjectItemCaseSensitive(ev, "delta");
 		const char *dt = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(delta, "type"));
@@ -117,7 +109,7 @@ static enum api_step anthropic_event(struct api_turn *t, const char *type, const
 	} else if (strcmp(kind, "message_delta") == 0) {
 		const cJSON *usage = cJSON_GetObjectItemCaseSensitive(ev, "usage");
 
-		api_usage(t, count(usage, "input_tokens"), count(usage, "output_tokens"));
+		api_usage(t, api_count(usage, "input_tokens"), api_count(usage, "output_tokens"));
 	} else if (strcmp(kind, "message_stop") == 0) {
 		step = API_END;
 	} else if (strcmp(kind, "error") == 0) {

@@ -35,7 +35,6 @@ struct api_turn {
 	size_t error_len;
 	char *reply;
 	size_t reply_len;
-	bool streamed;			/* text went out: no more retries */
 	unsigned seed;			/* the backoff's jitter */
 	long input_tokens, output_tokens;
 };
@@ -65,7 +64,6 @@ void api_text(struct api_turn *t, const char *text, size_t len)
 	memcpy(t->reply + t->reply_len, text, len);
 	t->reply_len += len;
 	t->reply[t->reply_len] = '\0';
-	t->streamed = true;
 	engine_job_delta(t->job, text, len);
 }
 
@@ -81,6 +79,14 @@ void api_fail(struct api_turn *t, const char *why)
 {
 	if (!t->why)
 		t->why = strdup(why);
+}
+
+long api_count(const struct cJSON *usage, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(usage, name);
+
+	return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e15 ? (long)v->valuedouble
+									      : -1;
 }
 
 long api_max_tokens(const struct engine_job *job, long fallback)
@@ -249,7 +255,7 @@ static bool judge(struct api_turn *t, int code, const char *error, long status, 
 	bool retry = false;
 
 	if (code != 0 && !aborted) {
-		if (code == 28 /* CURLE_OPERATION_TIMEDOUT */ && status == 200)
+		if (http_code_is_timeout(code) && status == 200)
 			snprintf(why, sizeof why, "the stream sent nothing for %d s",
 				 t->job->def->idle_timeout);
 		else
@@ -274,7 +280,7 @@ static bool judge(struct api_turn *t, int code, const char *error, long status, 
 	free(t->why);
 	t->why = strdup(why);
 	/* Text already streamed cannot be taken back: never a second reply. */
-	return retry && !t->streamed;
+	return retry && t->reply_len == 0;
 }
 
 static void on_done(void *arg, int code, const char *error, long status, long retry_after_ms,

@@ -41,6 +41,10 @@ void api_text(struct api_turn *t, const char *text, size_t len);
 void api_usage(struct api_turn *t, long input_tokens, long output_tokens);
 void api_fail(struct api_turn *t, const char *why);
 
+/* A token count in a usage object, or -1 when absent or not a count (for
+ * api_usage, which then keeps what it had). */
+long api_count(const struct cJSON *usage, const char *name);
+
 /* The output tokens the turn's budget pays for at the engine's price_out, or
  * `fallback` when that is lower or there is no budget or price. */
 long api_max_tokens(const struct engine_job *job, long fallback);

@@ -34,7 +34,7 @@ struct exec_run {
 	size_t input_len, input_off;
 	char *prompt_file;		/* the system prompt, for the command to read */
 	char *out;			/* format=text: the reply; stream-json: the partial line */
-	size_t out_len;
+	size_t out_len, out_cap;	/* grown as output comes, up to max_output */
 	char err_tail[STDERR_TAIL];	/* the last bytes of stderr, as a ring */
 	size_t err_total;
 	int status;			/* wait status, once exited */
@@ -199,6 +199,30 @@ static void rearm_idle(struct engine_job *job)
 	r->idle_timer = loop_timer(l, (int64_t)job->def->idle_timeout * 1000, on_idle, job);
 }
 
+/* Room for `more` bytes after what `out` holds, within max_output; -1 when
+ * that would pass it or memory ran out. */
+static int out_reserve(struct engine_job *job, size_t more)
+{
+	struct exec_run *r = job->impl;
+	size_t need = r->out_len + more, cap = r->out_cap ? r->out_cap : 4096;
+	char *grown;
+
+	if (need > (size_t)job->def->max_output)
+		return -1;
+	if (need <= r->out_cap)
+		return 0;
+	while (cap < need)
+		cap *= 2;
+	if (cap > (size_t)job->def->max_output)
+		cap = (size_t)job->def->max_output;
+	grown = realloc(r->out, cap);
+	if (!grown)
+		return -1;
+	r->out = grown;
+	r->out_cap = cap;
+	return 0;
+}
+
 /* stream-json: complete lines go to the parser; a partial one waits. */
 static int feed_claude(struct engine_job *job, const char *data, size_t n)
 {
@@ -208,7 +232,7 @@ static int feed_claude(struct engine_job *job, const char *data, size_t n)
 		char *text;
 
 		if (data[i] != '\n') {
-			if (r->out_len + 1 >= (size_t)job->def->max_output)
+			if (out_reserve(job, 1) != 0)
 				return -1;
 			r->out[r->out_len++] = data[i];
 			continue;
@@ -255,7 +279,7 @@ static void on_stdout(void *arg, int fd, int mask)
 	n = read_output(job, &r->out_fd, buf, sizeof buf);
 	if (n <= 0)
 		return;
-	if (!claude && r->out_len + (size_t)n <= (size_t)job->def->max_output) {
+	if (!claude && out_reserve(job, (size_t)n) == 0) {
 		memcpy(r->out + r->out_len, buf, (size_t)n);
 		r->out_len += (size_t)n;
 		engine_job_delta(job, buf, (size_t)n);
@@ -479,9 +503,7 @@ static int exec_start(struct engine_job *job)
 	r->input = job->req->message;
 	job->req->message = NULL;
 	r->input_len = strlen(r->input);
-	/* The reply (text) or the longest line (stream-json) is at most this. */
-	r->out = malloc((size_t)job->def->max_output);
-	if (!r->out || (job->req->system_prompt && write_prompt(job, r) != 0) ||
+	if ((job->req->system_prompt && write_prompt(job, r) != 0) ||
 	    spawn(job, r) != 0) {
 		if (asprintf(&job->error, "cannot run the command: %s", strerror(errno)) < 0)
 			job->error = NULL;

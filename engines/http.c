@@ -41,6 +41,11 @@ const char *http_library_version(void)
 	return curl_version_info(CURLVERSION_NOW)->version;
 }
 
+int http_code_is_timeout(int code)
+{
+	return code == CURLE_OPERATION_TIMEDOUT;
+}
+
 int http_code_is_connection(int code)
 {
 	return code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST ||

@@ -45,6 +45,9 @@ void http_cancel(struct http_transfer *t);
 /* libcurl's version ("8.x.y"). */
 const char *http_library_version(void);
 
+/* Is `code` (a curl code from done) the idle or connect timeout? */
+int http_code_is_timeout(int code);
+
 /* Is `code` (a curl code from done) a connection failure worth retrying? */
 int http_code_is_connection(int code);
 

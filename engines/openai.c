@@ -68,14 +68,6 @@ fail:
 	return NULL;
 }
 
-static long count(const cJSON *usage, const char *name)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(usage, name);
-
-	return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e15 ? (long)v->valuedouble
-									      : -1;
-}
-
 static const char *openai_error_message(const cJSON *body)
 {
 	const cJSON *err = cJSON_GetObjectItemCaseSensitive(body, "error");
@@ -119,7 +111,7 @@ static enum api_step openai_event(struct api_turn *t, const char *type, const ch
 	}
 	usage = cJSON_GetObjectItemCaseSensitive(chunk, "usage");
 	if (cJSON_IsObject(usage))
-		api_usage(t, count(usage, "prompt_tokens"), count(usage, "completion_tokens"));
+		api_usage(t, api_count(usage, "prompt_tokens"), api_count(usage, "completion_tokens"));
 	cJSON_Delete(chunk);
 	return step;
 }
