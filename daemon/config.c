@@ -187,20 +187,22 @@ static int engine_def_append(struct str_list *list, const char *value, char *msg
 	return str_list_append(list, value, msg, msglen);
 }
 
-/* Whether `name` is an engine: a kind or a declared instance. */
+/* Whether `name` is an engine: a kind or a declared instance (the specs
+ * were checked as they were read, so each parses). */
 static bool engine_declared(const struct config *cfg, const char *name)
 {
-	size_t len = strlen(name);
+	bool found = engine_kind_known(name);
+	char msg[256];
 
-	if (engine_kind_known(name))
-		return true;
-	for (size_t i = 0; i < cfg->engine_defs.n; i++) {
-		const char *spec = cfg->engine_defs.v[i] + strspn(cfg->engine_defs.v[i], " \t");
+	for (size_t i = 0; !found && i < cfg->engine_defs.n; i++) {
+		struct engine_def d;
 
-		if (strncmp(spec, name, len) == 0 && (spec[len] == ' ' || spec[len] == '\t'))
-			return true;
+		if (engine_def_parse(cfg->engine_defs.v[i], &d, msg, sizeof msg) == 0) {
+			found = strcmp(d.name, name) == 0;
+			engine_def_free(&d);
+		}
 	}
-	return false;
+	return found;
 }
 
 /* Checks a trigger spec and keeps its text; the daemon builds the set. */

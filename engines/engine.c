@@ -36,13 +36,11 @@ struct engines {
 static const struct engine_kind *const kinds[] = { &echo_engine, &gate_engine, &exec_engine,
 						    &openai_engine, &anthropic_engine };
 
-/* Every kind a definition may name; those without an implementation in
- * kinds[] fail their turns with "not available in this build". */
-static const char *const kind_names[] = { "echo", "gate", "exec", "openai", "anthropic" };
+#define N_KINDS (sizeof kinds / sizeof kinds[0])
 
 static const struct engine_kind *kind_named(const char *name)
 {
-	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+	for (size_t i = 0; i < N_KINDS; i++)
 		if (strcmp(kinds[i]->name, name) == 0)
 			return kinds[i];
 	return NULL;
@@ -71,10 +69,9 @@ static void defs_free(struct engines *e)
  * then the bare kinds' defaults. */
 static int defs_load(struct engines *e, const struct engine_options *opt)
 {
-	size_t n_kinds = sizeof kind_names / sizeof kind_names[0];
 	char err[256];
 
-	e->defs = calloc(opt->n_defs + n_kinds, sizeof *e->defs);
+	e->defs = calloc(opt->n_defs + N_KINDS, sizeof *e->defs);
 	if (!e->defs)
 		return -1;
 	for (size_t i = 0; i < opt->n_defs; i++) {
@@ -93,8 +90,8 @@ static int defs_load(struct engines *e, const struct engine_options *opt)
 			e->n_defs++;
 		e->defs[j] = d;
 	}
-	for (size_t i = 0; i < n_kinds; i++)
-		if (engine_def_defaults(&e->defs[e->n_defs++], kind_names[i], kind_names[i]) != 0)
+	for (size_t i = 0; i < N_KINDS; i++)
+		if (engine_def_defaults(&e->defs[e->n_defs++], kinds[i]->name, kinds[i]->name) != 0)
 			return -1;
 	return 0;
 }
@@ -262,9 +259,7 @@ struct engine_job *engine_start(struct engines *e, struct engine_request *req,
 		e->jobs->prev = job;
 	e->jobs = job;
 	e->n_jobs++;
-	if (!job->kind && asprintf(&job->error, job->def ? "engine '%s' is not available in this build"
-							 : "no engine named '%s'",
-				   job->def ? job->def->kind : req->engine) < 0)
+	if (!job->kind && asprintf(&job->error, "no engine named '%s'", req->engine) < 0)
 		job->error = NULL;
 	engine_job_count(job, "agentbus_engine_requests_total");
 	if (!job->kind || job->kind->start(job) != 0) {
