@@ -366,17 +366,16 @@ static void *read_daemon(void *arg)
 	return NULL;
 }
 
-static void daemon_start(struct th_daemon *d, const char *const *args, bool own_group)
+/* Runs `program` with `args` (NULL-terminated) and reads its output. */
+static void daemon_start(struct th_daemon *d, const char *program, const char *const *args,
+			 bool own_group)
 {
 	const char *argv[64];
 	size_t n = 0;
 
 	memset(d, 0, sizeof *d);
 	d->own_group = own_group;
-	if (args[0] && args[0][0] == '/')
-		argv[n++] = *args++;	/* th_process_start: a program of its own */
-	else
-		argv[n++] = th_agentbus_bin();
+	argv[n++] = program;
 	while (*args && n < 63)
 		argv[n++] = *args++;
 	argv[n] = NULL;
@@ -391,17 +390,17 @@ static void daemon_start(struct th_daemon *d, const char *const *args, bool own_
 
 void th_process_start(struct th_daemon *d, const char *const *argv)
 {
-	daemon_start(d, argv, false);
+	daemon_start(d, argv[0], argv + 1, false);
 }
 
 void th_daemon_start(struct th_daemon *d, const char *const *args)
 {
-	daemon_start(d, args, false);
+	daemon_start(d, th_agentbus_bin(), args, false);
 }
 
 void th_daemon_start_in_group(struct th_daemon *d, const char *const *args)
 {
-	daemon_start(d, args, true);
+	daemon_start(d, th_agentbus_bin(), args, true);
 }
 
 bool th_daemon_wait_output(struct th_daemon *d, bool on_stdout, const char *text,

@@ -11,11 +11,6 @@
 #include "test/httpd.h"
 #include "test/rig.h"
 
-static long get(const char *addr, const char *path, char **text)
-{
-	return th_http_get(addr, path, text);
-}
-
 /* The value of one series line "name{labels} value", or -1 when absent. */
 static double series(const char *text, const char *name_and_labels)
 {
@@ -56,7 +51,7 @@ int main(void)
 	rig_send_inbound(&r, "m-lost", "nobody", "lost", "");
 	cJSON_Delete(rig_expect(&r, "parachute/agentbus/deadletter", NULL, "unknown_agent"));
 
-	CHECK_INT(get(addr, "/metrics", &text), 200);
+	CHECK_INT(th_http_get(addr, "/metrics", &text), 200);
 	CHECK_CONTAINS(text, "# TYPE agentbus_turns_total counter");
 	CHECK_CONTAINS(text, "# TYPE agentbus_turn_duration_seconds histogram");
 	CHECK(series(text, "agentbus_turns_total{agent=\"eng\",outcome=\"ok\"}") == 3);
@@ -77,27 +72,27 @@ int main(void)
 	CHECK(series(text, "agentbus_connected") == 1);
 	free(text);
 
-	CHECK_INT(get(addr, "/healthz", &text), 200);
+	CHECK_INT(th_http_get(addr, "/healthz", &text), 200);
 	CHECK_STR(text, "ok\n");
 	free(text);
-	CHECK_INT(get(addr, "/nope", &text), 404);
+	CHECK_INT(th_http_get(addr, "/nope", &text), 404);
 	free(text);
 
 	/* The broker goes away: unhealthy, with the reason; back: healthy. */
 	th_broker_kill(&r.broker);
 	REQUIRE(th_daemon_wait_output(&r.daemon, false, "lost the broker", TH_TIMEOUT_MS));
-	CHECK_INT(get(addr, "/healthz", &text), 503);
+	CHECK_INT(th_http_get(addr, "/healthz", &text), 503);
 	CHECK_CONTAINS(text, "not connected to the broker");
 	free(text);
-	CHECK_INT(get(addr, "/readyz", &text), 503);
+	CHECK_INT(th_http_get(addr, "/readyz", &text), 503);
 	free(text);
 	th_client_close(&r.client);
 	th_broker_restart(&r.broker);
 	th_client_open(&r.client, r.broker.child.port, "#");
 	cJSON_Delete(rig_expect(&r, "parachute/agentbus/status/rig", NULL, "online"));
-	CHECK_INT(get(addr, "/readyz", &text), 200);
+	CHECK_INT(th_http_get(addr, "/readyz", &text), 200);
 	free(text);
-	CHECK_INT(get(addr, "/metrics", &text), 200);
+	CHECK_INT(th_http_get(addr, "/metrics", &text), 200);
 	CHECK(series(text, "agentbus_reconnects_total") == 1);
 	free(text);
 
