@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,8 +20,6 @@
 #include "test/rig.h"
 
 #define UPDATED "parachute/vault/default/event/note.updated"
-
-static char *dir;
 
 
 static void test_text_format(void)
@@ -138,45 +138,45 @@ static void test_claude_stream_json(void)
 	free(spec);
 }
 
-/* Whether process `pid` is gone (not even a zombie), waiting up to 10 s. */
+/* Whether process `pid` has ended, waiting up to 10 s on its pidfd, which
+ * turns readable when it does. */
 static bool process_gone(long pid)
 {
-	char path[64];
-	struct timespec pause = { 0, 20 * 1000000 };
+	int fd = pidfd_open((pid_t)pid, 0);
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	bool gone;
 
-	snprintf(path, sizeof path, "/proc/%ld", pid);
-	for (int i = 0; i < 500; i++) {
-		if (access(path, F_OK) != 0)
-			return true;
-		nanosleep(&pause, NULL);
-	}
-	return false;
+	if (fd < 0)
+		return errno == ESRCH;	/* gone and reaped already */
+	gone = poll(&p, 1, TH_TIMEOUT_MS) == 1;
+	close(fd);
+	return gone;
 }
 
-static long read_pid(const char *path)
+/* The pid the command printed first: its first streamed text event. */
+static long printed_pid(struct rig *r, const char *agent, const char *id)
 {
-	struct timespec pause = { 0, 20 * 1000000 };
+	char *topic = rig_fmt("parachute/agent/%s/events", agent);
+	struct th_msg *m;
+	long pid = -1;
 
-	for (int i = 0; i < 500; i++) {
-		FILE *f = fopen(path, "r");
-		long pid = 0;
+	while (pid < 0 && (m = th_client_wait_for(&r->client, topic, id, TH_TIMEOUT_MS)) != NULL) {
+		cJSON *ev = cJSON_Parse(m->payload);
 
-		if (f && fscanf(f, "%ld", &pid) == 1 && pid > 0) {
-			fclose(f);
-			return pid;
-		}
-		if (f)
-			fclose(f);
-		nanosleep(&pause, NULL);
+		if (strcmp(rig_str(ev, "kind", NULL), "text") == 0)
+			pid = strtol(rig_str(ev, "text", NULL), NULL, 10);
+		cJSON_Delete(ev);
+		th_msg_free(m);
 	}
-	return -1;
+	free(topic);
+	return pid;
 }
 
 static void test_hung_cancel_and_cap(void)
 {
-	char *pid1 = rig_fmt("%s/hang.pid", dir), *pid2 = rig_fmt("%s/cancel.pid", dir);
-	char *hang = rig_fmt("hang exec format=text command=\"echo $$ > %s; exec sleep 600\"", pid1);
-	char *wait = rig_fmt("wait exec format=text command=\"echo $$ > %s; exec sleep 600\"", pid2);
+	/* Each prints its pid (the shell's, which sleep then takes over). */
+	const char *hang = "hang exec format=text command=\"echo $$; exec sleep 600\"";
+	const char *wait = "wait exec format=text command=\"echo $$; exec sleep 600\"";
 	const char *const extra[] = { "--engine-def", hang, "--engine-def", wait,
 				      "--engine-def", "flood exec format=text max_output=1000 command=yes",
 				      "--max-turns", "8", NULL };
@@ -188,7 +188,7 @@ static void test_hung_cancel_and_cap(void)
 	rig_define_meta(&r, "stuck", ",\"engine\":\"hang\",\"timeout\":\"2\"");
 	rig_define(&r, "quick");
 	rig_send_inbound(&r, "h-1", "stuck", "never answered", "");
-	pid = read_pid(pid1);
+	pid = printed_pid(&r, "stuck", "h-1");
 	REQUIRE(pid > 0);
 	/* Another agent's turn completes while the command hangs. */
 	rig_send_inbound(&r, "h-2", "quick", "meanwhile", "");
@@ -208,7 +208,7 @@ static void test_hung_cancel_and_cap(void)
 
 	rig_define_meta(&r, "patient", ",\"engine\":\"wait\"");
 	rig_send_inbound(&r, "w-1", "patient", "wait for it", "");
-	pid = read_pid(pid2);
+	pid = printed_pid(&r, "patient", "w-1");
 	REQUIRE(pid > 0);
 	th_client_publish_text(&r.client, "parachute/agent/patient/cancel", "w-1");
 	reply = rig_reply(&r, "patient", "w-1");
@@ -223,18 +223,13 @@ static void test_hung_cancel_and_cap(void)
 		       "the command's output passed max_output (1000 bytes)");
 	cJSON_Delete(reply);
 	rig_stop(&r);
-	free(hang);
-	free(wait);
-	free(pid1);
-	free(pid2);
+
 }
 
 int main(void)
 {
-	dir = th_tmpdir("exec");
 	RUN(test_text_format);
 	RUN(test_claude_stream_json);
 	RUN(test_hung_cancel_and_cap);
-	free(dir);
 	return check_summary();
 }
