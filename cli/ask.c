@@ -7,11 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <unistd.h>
 
 #include "cli/cli.h"
 #include "util/clock.h"
+#include "util/ulid.h"
 
 struct ask {
 	const char *subject;
@@ -52,20 +51,6 @@ static int ask_option(void *ctx, int val, const char *arg)
 		return *end || a->timeout_s < 1 ? -1 : 0;
 	}
 	return -1;
-}
-
-static void random_id(char out[17])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char b[8] = { 0 };
-
-	if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
-		memset(b, (int)getpid(), sizeof b);
-	for (int i = 0; i < 8; i++) {
-		out[2 * i] = hex[b[i] >> 4];
-		out[2 * i + 1] = hex[b[i] & 15];
-	}
-	out[16] = '\0';
 }
 
 /* The message as the inbox takes it: JSON, so it can carry the correlation. */
@@ -131,7 +116,7 @@ static int on_answer(const struct ask *a, const char *payload, bool streamed)
 
 static int run(const struct ask *a, const struct config *cfg, const char *agent, const char *text)
 {
-	char corr[17], topic[512], reply_topic[512], events[512], err[512];
+	char corr[ULID_LEN + 1], topic[512], reply_topic[512], events[512], err[512];
 	char *msg;
 	struct bus_client *c = cli_connect(cfg);
 	int64_t deadline = clock_mono_ms() + (int64_t)a->timeout_s * 1000;
@@ -140,7 +125,10 @@ static int run(const struct ask *a, const struct config *cfg, const char *agent,
 
 	if (!c)
 		return CLI_FAILED;
-	random_id(corr);
+	if (ulid_next(&(struct ulid_gen){ 0 }, corr) != 0) {
+		bus_client_close(c);
+		return CLI_FAILED;
+	}
 	snprintf(topic, sizeof topic, "%s/agent/%s/inbox", cfg->root, agent);
 	snprintf(reply_topic, sizeof reply_topic, "%s/agent/%s/reply/ask-%s", cfg->root, agent, corr);
 	snprintf(events, sizeof events, "%s/agent/%s/events", cfg->root, agent);

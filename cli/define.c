@@ -6,12 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/frontmatter.h"
 #include "util/clock.h"
+#include "util/ulid.h"
 
 struct define {
 	int timeout_s;
@@ -69,12 +68,11 @@ static char *agent_name(cJSON *md, const char *path)
 static char *definition_write(cJSON *md, const char *name, const char *body)
 {
 	cJSON *w = cJSON_CreateObject(), *note = cJSON_CreateObject(), *tags;
-	char rid[64], path[128], *out = NULL;
-	unsigned int r = 0;
+	char rid[128], id[ULID_LEN + 1], path[128], *out = NULL;
 
-	if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
-		r = (unsigned)getpid();
-	snprintf(rid, sizeof rid, "define-%s-%08x", name, r);
+	if (ulid_next(&(struct ulid_gen){ 0 }, id) != 0)
+		return NULL;
+	snprintf(rid, sizeof rid, "define-%s-%s", name, id);
 	snprintf(path, sizeof path, "Agents/%s", name);
 	if (w && note && cJSON_AddNumberToObject(w, "v", 1) && cJSON_AddStringToObject(w, "op", "upsert") &&
 	    cJSON_AddStringToObject(w, "request_id", rid) &&
