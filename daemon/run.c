@@ -184,21 +184,24 @@ static void sink_deadletter(void *arg, const struct bus_message *msg, const stru
 	cJSON_Delete(doc);
 }
 
+/* Once per message: the labels are constants, only an event type is formatted. */
 static void count_message(struct agentbus *ab, enum topic_kind kind, const char *level,
 			  size_t len)
 {
-	static const char *const kinds[] = { [TOPIC_VAULT_EVENT] = "vault_event",
-					     [TOPIC_VAULT_WRITE] = "vault_write",
-					     [TOPIC_AGENT_INBOX] = "inbox",
-					     [TOPIC_AGENT_CANCEL] = "cancel", [TOPIC_OTHER] = "other" };
-	char labels[96];
+	static const char *const labels[] = { [TOPIC_VAULT_EVENT] = "kind=\"vault_event\"",
+					      [TOPIC_VAULT_WRITE] = "kind=\"vault_write\"",
+					      [TOPIC_AGENT_INBOX] = "kind=\"inbox\"",
+					      [TOPIC_AGENT_CANCEL] = "kind=\"cancel\"",
+					      [TOPIC_OTHER] = "kind=\"other\"" };
+	char type[96];
 
-	snprintf(labels, sizeof labels, "kind=\"%s\"",
-		 (unsigned)kind < sizeof kinds / sizeof kinds[0] && kinds[kind] ? kinds[kind] : "other");
-	metrics_add(&ab->metrics, "agentbus_messages_total", labels, 1);
+	metrics_add(&ab->metrics, "agentbus_messages_total",
+		    (unsigned)kind < sizeof labels / sizeof labels[0] && labels[kind] ? labels[kind]
+										: "kind=\"other\"",
+		    1);
 	if (kind == TOPIC_VAULT_EVENT && len < 48) {
-		snprintf(labels, sizeof labels, "type=\"%.*s\"", (int)len, level);
-		metrics_add(&ab->metrics, "agentbus_events_total", labels, 1);
+		snprintf(type, sizeof type, "type=\"%.*s\"", (int)len, level);
+		metrics_add(&ab->metrics, "agentbus_events_total", type, 1);
 	}
 }
 

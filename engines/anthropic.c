@@ -16,27 +16,11 @@
 static int anthropic_target(const struct engine_job *job, const char *key, char **url,
 			    char ***headers)
 {
-	const char *base = job->def->base_url;
-	size_t len = strlen(base);
-	char **h = calloc(5, sizeof *h);
-	int n = 0;
+	static const char *const fixed[] = { "Content-Type: application/json",
+					     "Accept: text/event-stream",
+					     "anthropic-version: 2023-06-01", NULL };
 
-	if (!h)
-		return -1;
-	while (len > 0 && base[len - 1] == '/')
-		len--;
-	if (asprintf(url, "%.*s/v1/messages", (int)len, base) < 0 ||
-	    !(h[n++] = strdup("Content-Type: application/json")) ||
-	    !(h[n++] = strdup("Accept: text/event-stream")) ||
-	    !(h[n++] = strdup("anthropic-version: 2023-06-01")) ||
-	    (key && asprintf(&h[n++], "x-api-key: %s", key) < 0)) {
-		for (int i = 0; i < 4; i++)
-			free(h[i]);
-		free(h);
-		return -1;
-	}
-	*headers = h;
-	return 0;
+	return api_target(job, "/v1/messages", fixed, "x-api-key: ", key, url, headers);
 }
 
 static cJSON *anthropic_body(const struct engine_job *job)

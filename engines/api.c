@@ -81,6 +81,41 @@ void api_fail(struct api_turn *t, const char *why)
 		t->why = strdup(why);
 }
 
+int api_target(const struct engine_job *job, const char *path, const char *const *fixed,
+	       const char *key_header, const char *key, char **url, char ***headers)
+{
+	const char *base = job->def->base_url;
+	size_t len = strlen(base), n = 0, i = 0;
+	char **h;
+
+	while (fixed[n])
+		n++;
+	h = calloc(n + 2, sizeof *h);
+	if (!h)
+		return -1;
+	while (len > 0 && base[len - 1] == '/')
+		len--;
+	if (asprintf(url, "%.*s%s", (int)len, base, path) < 0)
+		*url = NULL;
+	for (; *url && i < n; i++)
+		if (!(h[i] = strdup(fixed[i])))
+			break;
+	if (*url && i == n && key && asprintf(&h[n], "%s%s", key_header, key) < 0) {
+		h[n] = NULL;	/* asprintf leaves it undefined when it fails */
+		i = 0;		/* and so does this call */
+	}
+	if (*url && i == n) {
+		*headers = h;
+		return 0;
+	}
+	for (i = 0; i <= n; i++)
+		free(h[i]);
+	free(h);
+	free(*url);
+	*url = NULL;
+	return -1;
+}
+
 long api_count(const struct cJSON *usage, const char *name)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(usage, name);

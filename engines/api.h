@@ -41,6 +41,12 @@ void api_text(struct api_turn *t, const char *text, size_t len);
 void api_usage(struct api_turn *t, long input_tokens, long output_tokens);
 void api_fail(struct api_turn *t, const char *why);
 
+/* For providers' target(): `{base_url without trailing /}{path}` and the
+ * headers: `fixed` (NULL-terminated), then `key_header` + `key` when there is
+ * a key. 0 or -1 (out of memory). */
+int api_target(const struct engine_job *job, const char *path, const char *const *fixed,
+	       const char *key_header, const char *key, char **url, char ***headers);
+
 /* A token count in a usage object, or -1 when absent or not a count (for
  * api_usage, which then keeps what it had). */
 long api_count(const struct cJSON *usage, const char *name);

@@ -15,26 +15,11 @@
 static int openai_target(const struct engine_job *job, const char *key, char **url,
 			 char ***headers)
 {
-	const char *base = job->def->base_url;
-	size_t len = strlen(base);
-	char **h = calloc(4, sizeof *h);
-	int n = 0;
+	static const char *const fixed[] = { "Content-Type: application/json",
+					     "Accept: text/event-stream", NULL };
 
-	if (!h)
-		return -1;
-	while (len > 0 && base[len - 1] == '/')
-		len--;
-	if (asprintf(url, "%.*s/chat/completions", (int)len, base) < 0 ||
-	    !(h[n++] = strdup("Content-Type: application/json")) ||
-	    !(h[n++] = strdup("Accept: text/event-stream")) ||
-	    (key && asprintf(&h[n++], "Authorization: Bearer %s", key) < 0)) {
-		for (int i = 0; i < 3; i++)
-			free(h[i]);
-		free(h);
-		return -1;
-	}
-	*headers = h;
-	return 0;
+	return api_target(job, "/chat/completions", fixed, "Authorization: Bearer ", key, url,
+			  headers);
 }
 
 static cJSON *openai_body(const struct engine_job *job)
