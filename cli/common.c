@@ -2,7 +2,6 @@
  * and reading retained messages to their end. */
 #include "cli/cli.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,38 +24,19 @@ static const struct option conn_options[] = {
 
 #define N_CONN (sizeof conn_options / sizeof conn_options[0])
 
-static int replace(char **field, const char *value)
+/* The daemon's own option, by its long name: the same checks and defaults. */
+static const char *conn_option_name(int c)
 {
-	char *copy = strdup(value);
-
-	if (!copy)
-		return -1;
-	free(*field);
-	*field = copy;
-	return 0;
-}
-
-static int apply(struct config *cfg, int c, const char *arg)
-{
-	char *end;
-	long port;
-
 	switch (c) {
-	case 'h': return replace(&cfg->host, arg);
-	case 'u': return replace(&cfg->username, arg);
-	case 'P': return replace(&cfg->password, arg);
-	case OPT_PASSWORD_FILE: return replace(&cfg->password_file, arg);
-	case OPT_ROOT: return replace(&cfg->root, arg);
-	case OPT_VAULT: return replace(&cfg->vault, arg);
-	case 'p':
-		errno = 0;
-		port = strtol(arg, &end, 10);
-		if (errno || *end || port < 1 || port > 65535)
-			return -1;
-		cfg->port = (int)port;
-		return 0;
+	case 'h': return "host";
+	case 'p': return "port";
+	case 'u': return "username";
+	case 'P': return "password";
+	case OPT_PASSWORD_FILE: return "password-file";
+	case OPT_ROOT: return "root";
+	case OPT_VAULT: return "vault";
 	}
-	return -1;
+	return NULL;
 }
 
 int cli_parse(int argc, char **argv, const struct option *own, cli_option_fn *fn, void *ctx,
@@ -96,11 +76,14 @@ int cli_parse(int argc, char **argv, const struct option *own, cli_option_fn *fn
 	if (file && config_load_file(cfg, file, stderr) != 0)
 		return -1;
 	for (size_t i = 0; i < n_seen; i++) {
-		int o = seen[i].c;
-		bool conn = o == 'h' || o == 'p' || o == 'u' || o == 'P' ||
-			    (o >= OPT_PASSWORD_FILE && o <= OPT_VAULT);
+		const char *name = conn_option_name(seen[i].c);
+		char msg[256] = "";
 
-		if (conn ? apply(cfg, seen[i].c, seen[i].arg) != 0 : fn(ctx, seen[i].c, seen[i].arg) != 0) {
+		if (name && config_set(cfg, name, seen[i].arg, msg, sizeof msg) != 0) {
+			fprintf(stderr, "agentbus %s: --%s: %s\n%s", argv[0], name, msg, usage);
+			return -1;
+		}
+		if (!name && fn(ctx, seen[i].c, seen[i].arg) != 0) {
 			fprintf(stderr, "agentbus %s: bad value '%s'\n%s", argv[0],
 				seen[i].arg ? seen[i].arg : "", usage);
 			return -1;

@@ -342,6 +342,18 @@ static char *trim(char *s)
 	return s;
 }
 
+int config_set(struct config *cfg, const char *name, const char *value, char *msg,
+	       size_t msglen)
+{
+	const struct option_def *opt = option_find(name);
+
+	if (!opt) {
+		snprintf(msg, msglen, "unknown option '%s'", name);
+		return -1;
+	}
+	return option_apply(cfg, opt, value, msg, msglen);
+}
+
 int config_load_file(struct config *cfg, const char *path, FILE *err)
 {
 	FILE *f = fopen(path, "r");

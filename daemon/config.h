@@ -62,6 +62,11 @@ enum config_action {
  * The caller frees `cfg` with config_free() whatever the result. */
 enum config_action config_parse_args(struct config *cfg, int argc, char **argv, FILE *err);
 
+/* Sets option `name` (its long name) to `value` with the same checks as the
+ * command line. Returns 0, or -1 with a message in `msg`. */
+int config_set(struct config *cfg, const char *name, const char *value, char *msg,
+	       size_t msglen);
+
 /* Applies `key value` lines from `path` on top of `cfg`. Returns 0 or -1
  * after writing "path:line: message" to `err`. */
 int config_load_file(struct config *cfg, const char *path, FILE *err);

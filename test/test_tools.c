@@ -192,6 +192,15 @@ static void test_no_broker(void)
 	CHECK_CONTAINS(err, "usage: agentbus ask");
 	free(out);
 	free(err);
+	{
+		/* The daemon's own checks apply to the shared options. */
+		const char *port0[] = { "agents", "-p", "0", NULL };
+
+		CHECK_INT(run_tool(port0, &out, &err), 2);
+		CHECK_CONTAINS(err, "--port: '0' is not a whole number from 1 to 65535");
+		free(out);
+		free(err);
+	}
 }
 
 int main(void)
