@@ -135,8 +135,12 @@ static struct engine_result *result_of(struct engine_job *job)
 		res->error = strdup(why);
 	else if (claude)
 		res->reply = strdup(r->claude.result ? r->claude.result : "");
-	else
-		res->reply = r->out ? strndup(r->out, r->out_len) : strdup("");
+	else if ((res->reply = malloc(r->out_len + 1)) != NULL) {
+		/* Not strndup: the buffer holds exactly out_len bytes, no NUL. */
+		if (r->out_len)
+			memcpy(res->reply, r->out, r->out_len);
+		res->reply[r->out_len] = '\0';
+	}
 	if (claude) {
 		res->session = r->claude.session ? strdup(r->claude.session) : NULL;
 		res->input_tokens = r->claude.input_tokens;
