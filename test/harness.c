@@ -191,10 +191,10 @@ static void broker_launch(struct th_broker *b, int port)
 		.port = port,
 		.persistence = b->persistence,
 		.extra = b->extra,
-		.deny_anonymous = b->extra != NULL,
+		.deny_anonymous = b->locked,
 #ifdef SANITIZER_RUNTIME
 		/* A locked broker loads our sanitized plugin. */
-		.preload = b->extra ? SANITIZER_RUNTIME : NULL,
+		.preload = b->locked ? SANITIZER_RUNTIME : NULL,
 #endif
 	};
 
@@ -220,6 +220,17 @@ void th_broker_start(struct th_broker *b, const char *name, bool persistence)
 }
 
 void th_broker_start_locked(struct th_broker *b, const char *name, const char *extra)
+{
+	memset(b, 0, sizeof *b);
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->logged, NULL);
+	b->dir = th_tmpdir(name);
+	b->extra = xstrdup(extra);
+	b->locked = true;
+	broker_launch(b, 0);
+}
+
+void th_broker_start_with(struct th_broker *b, const char *name, const char *extra)
 {
 	memset(b, 0, sizeof *b);
 	pthread_mutex_init(&b->lock, NULL);

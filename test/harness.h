@@ -40,7 +40,8 @@ struct th_broker {
 	struct broker_child child;
 	char *dir;
 	bool persistence;
-	char *extra;		/* appended to mosquitto.conf; clients must then log in */
+	char *extra;		/* appended to mosquitto.conf */
+	bool locked;		/* clients must log in (through the plugin) */
 	pthread_t drain;	/* copies the broker's log to dir/mosquitto.log */
 	bool draining;
 	pthread_mutex_t lock;
@@ -54,6 +55,8 @@ void th_broker_start(struct th_broker *b, const char *name, bool persistence);
 /* Starts a broker that refuses anonymous clients, with `extra` appended to
  * its mosquitto.conf (a plugin and its options). */
 void th_broker_start_locked(struct th_broker *b, const char *name, const char *extra);
+/* An open broker with `extra` appended to its mosquitto.conf. */
+void th_broker_start_with(struct th_broker *b, const char *name, const char *extra);
 /* Starts it again on the same port and dir, after a stop or kill. */
 void th_broker_restart(struct th_broker *b);
 /* Waits until the broker's log holds `count` lines containing `text`. */
