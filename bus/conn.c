@@ -3,6 +3,7 @@
  * connection and all state (no locks) and the loop can wait on other fds. */
 #include "bus/conn.h"
 
+#include <errno.h>
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "bus/wakeup.h"
 #include "util/clock.h"
 #include "util/strmap.h"
 #include "util/log.h"
@@ -18,6 +20,7 @@
 #define RECONNECT_FIRST_MS 250
 /* loop_misc() sends PINGREQ and notices a silent broker; once a second is
  * plenty for keepalives measured in tens of seconds. */
+#define RECEIVE_MAXIMUM 65535
 #define MISC_INTERVAL_MS 1000
 /* mosquitto 2.0 closes the older of two connections with one client id
  * without a DISCONNECT reason; sessions this short, this many times in a
@@ -180,6 +183,16 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc,
 		conn->h.offline(conn->arg, rc >= 0x80 ? rc : 0, why);
 }
 
+/* mosquitto_loop_read() stops reading packets as soon as errno says EAGAIN,
+ * whoever set it: a nonblocking call in a handler, or libmosquitto's own
+ * wake-up write into its socket pair while queueing the PUBACK before this
+ * very callback. Left alone, one loop iteration would handle one packet.
+ * Every callback that runs inside it clears errno on its way out. */
+static void keep_reading(void)
+{
+	errno = 0;
+}
+
 static void on_publish(struct mosquitto *mosq, void *arg, int mid, int reason,
 		       const mosquitto_property *props)
 {
@@ -193,13 +206,12 @@ static void on_publish(struct mosquitto *mosq, void *arg, int mid, int reason,
 
 	snprintf(key, sizeof key, "%d", mid);
 	f = strmap_remove(&conn->inflight, key);
-	if (!f)
-		return;		/* QoS 0, or not ours to track */
-	if (reason != 0 && reason != MQTT_RC_NO_MATCHING_SUBSCRIBERS)
+	if (f && reason != 0 && reason != MQTT_RC_NO_MATCHING_SUBSCRIBERS)
 		log_warn("broker rejected publish %d: %s", mid, mosquitto_reason_string(reason));
-	if (f->done)
+	if (f && f->done)
 		f->done(f->arg, mid, reason == MQTT_RC_NO_MATCHING_SUBSCRIBERS ? 0 : reason);
-	free(f);
+	free(f);	/* NULL: QoS 0, or not ours to track */
+	keep_reading();
 }
 
 static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto_message *m,
@@ -236,11 +248,13 @@ static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto
 	free(content_type);
 	free(response_topic);
 	free(correlation);
+	keep_reading();
 }
 
 int bus_conn_create(const struct bus_conn_options *opt, const struct bus_conn_handlers *h,
 		    void *arg, struct bus_conn **out)
 {
+	struct wakeup_probe probe;
 	struct bus_conn *conn;
 	int rc;
 
@@ -254,11 +268,13 @@ int bus_conn_create(const struct bus_conn_options *opt, const struct bus_conn_ha
 	conn->arg = arg;
 	conn->rand_state = (unsigned)clock_mono_ms() ^ (unsigned)(uintptr_t)conn;
 	/* clean_session=false is MQTT v5 clean_start=false. */
+	wakeup_probe_before(&probe);
 	conn->mosq = mosquitto_new(opt->client_id, false, conn);
 	if (!conn->mosq) {
 		log_error("cannot create MQTT client '%s'", opt->client_id);
 		goto error;
 	}
+	wakeup_silence(&probe);
 	/* libmosquitto 2.0 acknowledges a QoS 1 message before on_message runs,
 	 * and writes the PUBACK at once unless told the application drives the
 	 * socket. Told so, it only queues packets; the owner's loop writes them
@@ -270,6 +286,13 @@ int bus_conn_create(const struct bus_conn_options *opt, const struct bus_conn_ha
 		rc = mosquitto_int_option(conn->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
 	if (rc == 0)
 		rc = mosquitto_int_option(conn->mosq, MOSQ_OPT_TCP_NODELAY, 1);
+	/* Acknowledging late (after the group commit) means every message the
+	 * broker sends waits for its PUBACK until the iteration ends; with the
+	 * default window of 20 the broker would stall between iterations, and
+	 * iterations would stay small. The socket buffer, not agentbus, holds
+	 * what the window lets through. */
+	if (rc == 0)
+		rc = mosquitto_int_option(conn->mosq, MOSQ_OPT_RECEIVE_MAXIMUM, RECEIVE_MAXIMUM);
 	/* MQTT v5 lets a password (a JWT) go without a username. */
 	if (rc == 0 && (opt->username || opt->password))
 		rc = mosquitto_username_pw_set(conn->mosq, opt->username, opt->password);
@@ -541,12 +564,17 @@ bool bus_conn_want_write(struct bus_conn *conn)
 	return conn->state != CONN_SUSPENDED && mosquitto_want_write(conn->mosq);
 }
 
-void bus_conn_io(struct bus_conn *conn, bool readable, bool writable)
+/* Errors close the socket and arrive through on_disconnect. */
+void bus_conn_read(struct bus_conn *conn)
 {
-	/* Errors close the socket and arrive through on_disconnect. */
-	if (readable && mosquitto_socket(conn->mosq) >= 0)
+	if (mosquitto_socket(conn->mosq) >= 0)
 		mosquitto_loop_read(conn->mosq, 1);
-	if (writable && mosquitto_socket(conn->mosq) >= 0 && conn->state != CONN_SUSPENDED)
+}
+
+void bus_conn_write(struct bus_conn *conn)
+{
+	if (mosquitto_socket(conn->mosq) >= 0 && conn->state != CONN_SUSPENDED &&
+	    mosquitto_want_write(conn->mosq))
 		mosquitto_loop_write(conn->mosq, 1);
 }
 

@@ -1,7 +1,8 @@
 /* bus/conn: the daemon's one MQTT v5 connection. It never blocks the caller
  * (after the first attempt) and never runs a thread: the owner polls
- * bus_conn_fd(), calls bus_conn_io() when it is ready and bus_conn_tick() when
- * bus_conn_timeout_ms() runs out. Losing the broker is not an error here: the
+ * bus_conn_fd(), calls bus_conn_read() when it is readable, bus_conn_write()
+ * once what it handled is committed (that is when PUBACKs may go out), and
+ * bus_conn_tick() when bus_conn_timeout_ms() runs out. Losing the broker is not an error here: the
  * connection retries with capped exponential backoff until bus_conn_close(). */
 #ifndef AB_BUS_CONN_H
 #define AB_BUS_CONN_H
@@ -34,7 +35,7 @@ struct bus_conn_options {
  * 2.0 closes the older connection without a reason). */
 #define BUS_TAKEN_OVER 0x8E
 
-/* Called on the owner's thread, from inside bus_conn_io()/bus_conn_tick(). */
+/* Called on the owner's thread, from inside bus_conn_read()/bus_conn_tick(). */
 struct bus_conn_handlers {
 	/* CONNACK accepted; `session_present`: the broker kept our session. */
 	void (*online)(void *arg, bool session_present);
@@ -101,7 +102,10 @@ size_t bus_conn_unacked(const struct bus_conn *conn);
 /* Event loop plumbing. bus_conn_fd() is -1 while there is no socket. */
 int bus_conn_fd(struct bus_conn *conn);
 bool bus_conn_want_write(struct bus_conn *conn);
-void bus_conn_io(struct bus_conn *conn, bool readable, bool writable);
+/* Reads what arrived, calling the handlers; queues (never writes) PUBACKs. */
+void bus_conn_read(struct bus_conn *conn);
+/* Writes what is queued, as far as the socket takes it. */
+void bus_conn_write(struct bus_conn *conn);
 int bus_conn_timeout_ms(const struct bus_conn *conn, int64_t now_ms);
 void bus_conn_tick(struct bus_conn *conn, int64_t now_ms);
 

@@ -60,6 +60,9 @@ static int write_config(const struct broker_child_options *opt, int port, char *
 		   "set_tcp_nodelay true\n"
 		   /* The default 1000 silently drops QoS 1 messages under load. */
 		   "max_queued_messages 1000000\n"
+		   /* The default 20 unacknowledged publishes per client would make
+		    * the clients queue the rest themselves. */
+		   "max_inflight_messages 0\n"
 		   "log_dest stderr\n"
 		   "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n",
 		port, opt->deny_anonymous ? "false" : "true");

@@ -336,13 +336,16 @@ static void on_broker_log(void *arg, int fd, int mask)
 	bus_conn_close(ab->conn);
 }
 
+/* Reads only: what it queues (the PUBACKs of what was handled) is written
+ * by before_sleep, after the group commit. Writability only wakes the loop. */
 static void on_conn_io(void *arg, int fd, int mask)
 {
 	struct agentbus *ab = arg;
 
 	(void)fd;
-	bus_conn_io(ab->conn, mask & LOOP_READ, mask & LOOP_WRITE);
-	/* Acknowledgements come in bursts: one commit forgets them all. */
+	if (mask & LOOP_READ)
+		bus_conn_read(ab->conn);
+	/* Acknowledgements come in bursts: one statement list forgets them all. */
 	runtime_settle(&ab->agents);
 	store_vault_settle(&ab->store);
 }
@@ -465,6 +468,17 @@ static void arm_tick(struct agentbus *ab)
 	ab->tick_due = t >= 0 ? now + t : -1;
 }
 
+/* A group that does not commit leaves its database failing, which
+ * before_sleep notices before anything is written. */
+static void commit_groups(struct agentbus *ab)
+{
+	int state_rc = runtime_commit(&ab->agents);
+	int store_rc = store_vault_commit(&ab->store);
+
+	if (state_rc > 0 || store_rc > 0)
+		crash_point("group-committed");
+}
+
 static void before_sleep(void *arg)
 {
 	struct agentbus *ab = arg;
@@ -476,11 +490,17 @@ static void before_sleep(void *arg)
 	 * the restart rather than publish writes the exit would drop. */
 	if (!ab->stopping && !ab->failing)
 		runtime_schedule(&ab->agents);
+	/* The group commit: everything this iteration handled, in one
+	 * transaction per database. Only then may its PUBACKs and the outboxes'
+	 * publishes go out. */
+	commit_groups(ab);
 	runtime_flush(&ab->agents, now, &ab->retry_ms);
 	store_vault_flush(&ab->store, now, &store_retry);
 	ab->retry_ms = min_timeout(ab->retry_ms, store_retry);
 	if (!ab->failing && !ab->stopping && state_is_failing(ab, &why))
 		enter_failing(ab);
+	if (!ab->failing)
+		bus_conn_write(ab->conn);
 	/* Stopping ends with DISCONNECT once the offline status and everything
 	 * published before or since has been acknowledged: a write that is only
 	 * in libmosquitto's queue when the process exits is lost. */
@@ -670,6 +690,9 @@ static int agentbus_start(struct agentbus *ab)
 					       &ab->sink, (size_t)cfg->max_payload) != 0)
 		return -1;
 	if (start_runtime(ab) != 0)
+		return -1;
+	/* From here on, each loop iteration commits once per database. */
+	if (state_group(ab->state, true) != 0 || store_vault_group(&ab->store, true) != 0)
 		return -1;
 	status_init(&ab->status, cfg->id);
 	if (cfg->http && start_web(ab) != 0)

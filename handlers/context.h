@@ -58,6 +58,7 @@ struct agent_runtime {
 	uint64_t next_turn;
 	struct engines *engines;
 	bool paused;			/* the state is failing: start nothing */
+	bool rewound;			/* a rewind could not reload: again on resume */
 };
 
 /* A fresh ULID into `out` (returned, to be used in place); on the

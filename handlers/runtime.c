@@ -179,9 +179,15 @@ bool runtime_paused(const struct agent_runtime *rt)
 	return rt->paused;
 }
 
+static void reload_from_state(struct agent_runtime *rt);
+
 void runtime_resume(struct agent_runtime *rt)
 {
 	rt->paused = false;
+	if (rt->rewound) {
+		rt->rewound = false;
+		reload_from_state(rt);
+	}
 }
 
 static int send_recorded(void *arg, const struct bus_publish *pub, bus_publish_done_fn *done,
@@ -204,8 +210,38 @@ void runtime_flush(struct agent_runtime *rt, int64_t now_ms, int *retry_ms)
 
 void runtime_settle(struct agent_runtime *rt)
 {
-	if (outbox_settle(state_outbox(rt->state)) != 0)
+	if (state_settle(rt->state) != 0)
 		rt->paused = true;
+}
+
+/* What the runtime holds in memory goes back to what the state says, as at
+ * a restart: the running turns end (their engines stop) and, like every
+ * accepted turn, wait in their queues again. Their thread notes' writes
+ * carry the ids the state recorded, so the rerun writes the same notes. */
+static void reload_from_state(struct agent_runtime *rt)
+{
+	turn_free_all(rt);
+	queues_free(&rt->queues);
+	queues_free(&rt->accepted);
+	registry_free(rt);
+	if (registry_load(rt) != 0 || state_turns_load(rt->state, requeue_row, rt) != 0) {
+		log_error("cannot reload the agents and turns from the state; again when it "
+			  "can be written");
+		rt->rewound = true;
+	}
+}
+
+int runtime_commit(struct agent_runtime *rt)
+{
+	int rc = state_group_commit(rt->state);
+
+	if (rc >= 0)
+		return rc;
+	log_error("the state did not commit this iteration's writes; agents and turns go back "
+		  "to what it holds");
+	reload_from_state(rt);
+	rt->paused = true;
+	return -1;
 }
 
 void runtime_connected(struct agent_runtime *rt, bool session_present)

@@ -48,6 +48,10 @@ void runtime_resume(struct agent_runtime *rt);
 void runtime_flush(struct agent_runtime *rt, int64_t now_ms, int *retry_ms);
 /* Forgets the acknowledged publishes, once per loop iteration. */
 void runtime_settle(struct agent_runtime *rt);
+/* The group commit of the state (state_group_commit()): 1 committed, 0
+ * nothing to commit, -1 failed, and then the runtime went back to what the
+ * state holds and is paused. */
+int runtime_commit(struct agent_runtime *rt);
 /* Connected; `session_present` false: the broker redelivers nothing. */
 void runtime_connected(struct agent_runtime *rt, bool session_present);
 

@@ -7,6 +7,9 @@
 
 struct sqlite3;
 
+/* The WAL size, in pages, at which the checkpoint thread copies it back. */
+#define CHECKPOINT_PAGES 1000
+
 /* Commits one small write into `db`'s meta-like table `table` (key, value):
  * 0 when it committed, so the file can be written again; else -1 with
  * SQLite's message in `why`. Never inside an open transaction. */

@@ -1,6 +1,7 @@
 /* state/outbox: one table per database, rows deleted on PUBACK. Every entry
- * lives in exactly one list: new (its transaction is open), ready, or
- * waiting (in flight, or backing off after a failure). */
+ * lives in exactly one list: new (its transaction is open), ready, in flight,
+ * or backing off after a failure. Only the last is ever scanned, so the cost
+ * per iteration does not grow with the publishes awaiting their PUBACK. */
 #include "state/outbox.h"
 
 #include <sqlite3.h>
@@ -28,8 +29,8 @@ struct outbox_entry {
 	bool retain;
 	bool in_flight;		/* sent, no answer yet */
 	int attempts;		/* failed sends or refusals */
-	int64_t retry_at;	/* monotonic ms; when !in_flight on the waiting list */
-	struct outbox_entry *next, *prev;	/* prev: only on the waiting list */
+	int64_t retry_at;	/* monotonic ms; when backing off */
+	struct outbox_entry *next, *prev;	/* prev: only on the two waiting lists */
 };
 
 static const char table[] =
@@ -158,7 +159,8 @@ void outbox_close(struct outbox *ob)
 		outbox_settle(ob);
 	free_list(ob->new_head);
 	free_list(ob->ready_head);
-	free_list(ob->waiting);
+	free_list(ob->in_flight);
+	free_list(ob->backing_off);
 	free(ob->done);
 	sqlite3_finalize(ob->add);
 	sqlite3_finalize(ob->remove);
@@ -211,12 +213,34 @@ void outbox_rollback(struct outbox *ob)
 	ob->new_head = ob->new_tail = NULL;
 }
 
+struct outbox_entry *outbox_last_new(const struct outbox *ob)
+{
+	return ob->new_tail;
+}
+
+void outbox_rollback_after(struct outbox *ob, struct outbox_entry *mark)
+{
+	if (!mark) {
+		outbox_rollback(ob);
+		return;
+	}
+	free_list(mark->next);
+	mark->next = NULL;
+	ob->new_tail = mark;
+}
+
+/* The list an entry waits on follows from `in_flight`. */
+static struct outbox_entry **waiting_list(struct outbox *ob, const struct outbox_entry *e)
+{
+	return e->in_flight ? &ob->in_flight : &ob->backing_off;
+}
+
 static void unlink_waiting(struct outbox *ob, struct outbox_entry *e)
 {
 	if (e->prev)
 		e->prev->next = e->next;
 	else
-		ob->waiting = e->next;
+		*waiting_list(ob, e) = e->next;
 	if (e->next)
 		e->next->prev = e->prev;
 	e->next = e->prev = NULL;
@@ -224,11 +248,13 @@ static void unlink_waiting(struct outbox *ob, struct outbox_entry *e)
 
 static void push_waiting(struct outbox *ob, struct outbox_entry *e)
 {
+	struct outbox_entry **list = waiting_list(ob, e);
+
 	e->prev = NULL;
-	e->next = ob->waiting;
-	if (ob->waiting)
-		ob->waiting->prev = e;
-	ob->waiting = e;
+	e->next = *list;
+	if (*list)
+		(*list)->prev = e;
+	*list = e;
 }
 
 /* The row is finished with: deleted by the next settle. */
@@ -320,9 +346,9 @@ void outbox_flush(struct outbox *ob, int64_t now_ms, outbox_send_fn *send, void 
 
 	/* Entries due again go before newer ones; collect them first, since
 	 * sending changes the waiting list. */
-	for (e = ob->waiting; e; e = next) {
+	for (e = ob->backing_off; e; e = next) {
 		next = e->next;
-		if (!e->in_flight && e->retry_at <= now_ms) {
+		if (e->retry_at <= now_ms) {
 			unlink_waiting(ob, e);
 			e->next = due;
 			due = e;
@@ -344,8 +370,8 @@ int outbox_retry_ms(const struct outbox *ob, int64_t now_ms)
 {
 	int64_t next = -1;
 
-	for (const struct outbox_entry *e = ob->waiting; e; e = e->next)
-		if (!e->in_flight && (next < 0 || e->retry_at < next))
+	for (const struct outbox_entry *e = ob->backing_off; e; e = e->next)
+		if (next < 0 || e->retry_at < next)
 			next = e->retry_at;
 	if (next < 0)
 		return -1;

@@ -28,7 +28,8 @@ struct outbox {
 	struct sqlite3_stmt *add, *remove;
 	struct outbox_entry *ready_head, *ready_tail;	/* committed, to send now */
 	struct outbox_entry *new_head, *new_tail;	/* recorded, not yet committed */
-	struct outbox_entry *waiting;	/* sent or backing off; until answered */
+	struct outbox_entry *in_flight;	/* sent, until answered */
+	struct outbox_entry *backing_off;	/* failed, until its retry is due */
 	int64_t *done;			/* rows answered, not yet deleted */
 	size_t n_done, cap_done;
 };
@@ -46,6 +47,10 @@ int outbox_add(struct outbox *ob, const struct bus_publish *pub);
 void outbox_commit(struct outbox *ob);
 /* It rolled back: forget them. */
 void outbox_rollback(struct outbox *ob);
+/* The newest entry not yet committed (NULL: none), and forgetting every
+ * entry recorded after it (a savepoint rolled back). */
+struct outbox_entry *outbox_last_new(const struct outbox *ob);
+void outbox_rollback_after(struct outbox *ob, struct outbox_entry *mark);
 
 /* Sends what is ready and what is due again at `now_ms`, in order. */
 void outbox_flush(struct outbox *ob, int64_t now_ms, outbox_send_fn *send, void *arg);

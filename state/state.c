@@ -13,8 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "state/checkpoint.h"
 #include "state/db.h"
 #include "state/outbox.h"
+#include "state/txn.h"
 #include "util/log.h"
 
 struct state {
@@ -30,8 +32,8 @@ struct state {
 		sqlite3_stmt *stmt;
 	} cache[32];
 	int n_cached;
-	int txn_depth;		/* state_begin() nesting */
-	bool txn_failed;	/* a step of the open transaction failed */
+	struct txn txn;		/* state_begin() nesting, the group commit */
+	struct checkpointer *checkpointer;
 	bool failing;		/* the last write failed; cleared by a probe */
 	char why[256];
 };
@@ -126,8 +128,7 @@ static int lock_dir(const char *dir, int *fd_out)
  * failing until a probe succeeds. */
 static void note_failure(struct state *st)
 {
-	if (st->txn_depth > 0)
-		st->txn_failed = true;
+	txn_fail(&st->txn);
 	if (!st->failing)
 		log_error("state: writes are failing: %s", sqlite3_errmsg(st->db));
 	st->failing = true;
@@ -224,11 +225,11 @@ int state_open(const char *dir, struct state **out)
 		goto error;
 	}
 	sqlite3_busy_timeout(st->db, 5000);
-	/* Exclusive locking: the flock above already keeps every other process
-	 * out, so SQLite need not take and drop file locks on each transaction
-	 * (and keeps the WAL index in memory instead of a shared file). */
-	if (exec_sql(st->db, "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; "
-			     "PRAGMA synchronous = NORMAL;") != 0 ||
+	/* Normal locking, though the flock above keeps every other process out:
+	 * the checkpoint thread's connection (state/checkpoint.h) shares the
+	 * WAL. Savepoints (state/txn.h) keep their undo journal in memory. */
+	if (exec_sql(st->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
+			     "PRAGMA temp_store = MEMORY;") != 0 ||
 	    migrate(st->db) != 0 || mark_running(st) != 0)
 		goto error;
 	if (sqlite3_prepare_v3(st->db,
@@ -239,6 +240,15 @@ int state_open(const char *dir, struct state **out)
 	}
 	if (outbox_open(&st->outbox, st->db) != 0)
 		goto error;
+	if (txn_init(&st->txn, st->db, &st->outbox) != 0) {
+		outbox_close(&st->outbox);
+		goto error;
+	}
+	if (checkpointer_start(path, st->db, CHECKPOINT_PAGES, &st->checkpointer) != 0) {
+		txn_free(&st->txn);
+		outbox_close(&st->outbox);
+		goto error;
+	}
 	if (st->crashed)
 		log_warn("state: the previous agentbus on %s did not stop cleanly", dir);
 	*out = st;
@@ -323,49 +333,51 @@ static int run_sql(struct state *st, const char *sql, const char *const *params,
 
 int state_begin(struct state *st)
 {
-	if (st->txn_depth++ > 0)
-		return st->txn_failed ? -1 : 0;
-	st->txn_failed = false;
-	if (exec_sql(st->db, "BEGIN IMMEDIATE;") == 0)
+	if (txn_begin(&st->txn) == 0)
 		return 0;
-	st->txn_depth--;
 	note_failure(st);
 	return -1;
 }
 
-static void rollback(struct state *st)
-{
-	if (!sqlite3_get_autocommit(st->db))
-		exec_sql(st->db, "ROLLBACK;");
-	outbox_rollback(&st->outbox);
-	st->txn_failed = false;
-}
-
 int state_commit(struct state *st)
 {
-	if (st->txn_depth == 0) {
-		log_error("state: commit without a transaction");
-		return -1;
-	}
-	if (--st->txn_depth > 0)
-		return st->txn_failed ? -1 : 0;
-	if (st->txn_failed) {
-		rollback(st);
-		return -1;
-	}
-	if (exec_sql(st->db, "COMMIT;") != 0) {
-		note_failure(st);
-		rollback(st);
-		return -1;
-	}
-	outbox_commit(&st->outbox);
-	return 0;
+	bool failed = st->txn.failed;
+
+	if (txn_commit(&st->txn) == 0)
+		return 0;
+	if (!failed)
+		note_failure(st);	/* SQLite refused; a marked unit was logged already */
+	return -1;
 }
 
 void state_fail(struct state *st)
 {
-	if (st->txn_depth > 0)
-		st->txn_failed = true;
+	txn_fail(&st->txn);
+}
+
+int state_group(struct state *st, bool on)
+{
+	return txn_group(&st->txn, on);
+}
+
+int state_group_commit(struct state *st)
+{
+	int rc = txn_group_commit(&st->txn);
+
+	if (rc < 0)
+		note_failure(st);
+	return rc;
+}
+
+int state_settle(struct state *st)
+{
+	int rc = state_begin(st);
+
+	if (rc == 0 && outbox_settle(&st->outbox) != 0) {
+		note_failure(st);
+		rc = -1;
+	}
+	return state_commit(st) == 0 ? rc : -1;
 }
 
 bool state_failing(const struct state *st, const char **why)
@@ -377,7 +389,7 @@ bool state_failing(const struct state *st, const char **why)
 
 int state_probe(struct state *st)
 {
-	if (st->txn_depth > 0 || db_probe(st->db, "meta", st->why, sizeof st->why) != 0)
+	if (txn_active(&st->txn) || db_probe(st->db, "meta", st->why, sizeof st->why) != 0)
 		return -1;
 	st->failing = false;
 	return 0;
@@ -395,7 +407,7 @@ int state_send(struct state *st, const struct bus_publish *pub)
 		return -1;
 	}
 	/* Outside a transaction the row committed by itself. */
-	if (st->txn_depth == 0)
+	if (!txn_active(&st->txn))
 		outbox_commit(&st->outbox);
 	return 0;
 }
@@ -626,6 +638,11 @@ void state_close(struct state *st)
 {
 	if (!st)
 		return;
+	if (txn_group(&st->txn, false) != 0)
+		log_error("state: the last group of writes did not commit: %s",
+			  sqlite3_errmsg(st->db));
+	txn_free(&st->txn);
+	checkpointer_stop(st->checkpointer);
 	outbox_close(&st->outbox);
 	sqlite3_finalize(st->mark_seen);
 	for (int i = 0; i < st->n_cached; i++)

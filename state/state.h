@@ -34,6 +34,15 @@ int state_begin(struct state *st);
 int state_commit(struct state *st);
 /* Marks the open transaction failed (a step outside state/ failed). */
 void state_fail(struct state *st);
+/* Group commit (state/txn.h): with grouping on, each outermost pair above
+ * is a savepoint of one transaction that state_group_commit() commits;
+ * nothing recorded in the outbox is sent before that. The commit returns 1
+ * (committed), 0 (nothing open) or -1: then every pair since the last one
+ * is undone. */
+int state_group(struct state *st, bool on);
+int state_group_commit(struct state *st);
+/* Deletes the outbox rows the broker has acknowledged, as one pair. */
+int state_settle(struct state *st);
 
 /* The state could not be written (disk full, I/O errors): set by any failed
  * write, cleared by a successful state_probe(). `why` is SQLite's message. */

@@ -11,7 +11,9 @@
 
 #include "bus/meta.h"
 #include "state/db.h"
+#include "state/checkpoint.h"
 #include "state/outbox.h"
+#include "state/txn.h"
 #include "bus/merge.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -21,6 +23,8 @@ struct note_store {
 	sqlite3 *db;
 	struct ulid_gen ids;
 	struct outbox outbox;	/* the events this vault publishes */
+	struct txn txn;
+	struct checkpointer *checkpointer;
 };
 
 /* A note as stored; every field owned. */
@@ -35,9 +39,10 @@ struct note_row {
 };
 
 static const char schema[] =
-	/* One daemon per state dir (state/ holds the flock), so no file locks
-	 * per transaction. */
-	"PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+	/* One daemon per state dir (state/ holds the flock); normal locking
+	 * all the same, for the checkpoint thread's connection. Savepoints
+	 * (state/txn.h) keep their undo journal in memory. */
+	"PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;"
 	"CREATE TABLE IF NOT EXISTS notes ("
 	"  id TEXT PRIMARY KEY, path TEXT UNIQUE COLLATE NOCASE,"
 	"  content TEXT NOT NULL, tags TEXT NOT NULL, metadata TEXT NOT NULL,"
@@ -68,7 +73,9 @@ int note_store_open(const char *dir, struct note_store **out)
 	snprintf(path, sizeof path, "%s/notes.db", dir);
 	if (sqlite3_open_v2(path, &ns->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
 		    SQLITE_OK ||
-	    exec(ns, schema) != 0 || outbox_open(&ns->outbox, ns->db) != 0) {
+	    exec(ns, schema) != 0 || outbox_open(&ns->outbox, ns->db) != 0 ||
+	    txn_init(&ns->txn, ns->db, &ns->outbox) != 0 ||
+	    checkpointer_start(path, ns->db, CHECKPOINT_PAGES, &ns->checkpointer) != 0) {
 		log_error("note store: cannot open %s: %s", path, sqlite3_errmsg(ns->db));
 		note_store_close(ns);
 		return -1;
@@ -81,6 +88,11 @@ void note_store_close(struct note_store *ns)
 {
 	if (!ns)
 		return;
+	if (ns->txn.db && txn_group(&ns->txn, false) != 0)
+		log_error("note store: the last group of writes did not commit: %s",
+			  sqlite3_errmsg(ns->db));
+	txn_free(&ns->txn);
+	checkpointer_stop(ns->checkpointer);
 	outbox_close(&ns->outbox);
 	sqlite3_close(ns->db);
 	free(ns);
@@ -393,24 +405,39 @@ static cJSON *event_note(const struct note_row *r, enum note_event ev)
 
 int note_store_begin(struct note_store *ns)
 {
-	return exec(ns, "BEGIN IMMEDIATE");
+	return txn_begin(&ns->txn);
 }
 
 int note_store_commit(struct note_store *ns)
 {
-	if (exec(ns, "COMMIT") == 0) {
-		outbox_commit(&ns->outbox);
-		return 0;
-	}
-	note_store_rollback(ns);
-	return -1;
+	return txn_commit(&ns->txn);
 }
 
 void note_store_rollback(struct note_store *ns)
 {
-	if (!sqlite3_get_autocommit(ns->db))
-		exec(ns, "ROLLBACK");
-	outbox_rollback(&ns->outbox);
+	txn_fail(&ns->txn);
+	txn_commit(&ns->txn);
+}
+
+int note_store_group(struct note_store *ns, bool on)
+{
+	return txn_group(&ns->txn, on);
+}
+
+int note_store_group_commit(struct note_store *ns)
+{
+	return txn_group_commit(&ns->txn);
+}
+
+int note_store_settle(struct note_store *ns)
+{
+	int rc = txn_begin(&ns->txn);
+
+	if (rc == 0 && outbox_settle(&ns->outbox) != 0) {
+		txn_fail(&ns->txn);
+		rc = -1;
+	}
+	return txn_commit(&ns->txn) == 0 ? rc : -1;
 }
 
 const char *note_store_error(const struct note_store *ns)

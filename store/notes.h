@@ -30,11 +30,16 @@ struct store_result {
 };
 
 /* A transaction around note_store_apply() and what the caller records with
- * it (the event, in the outbox). Rolling back also forgets what was queued
- * in the outbox. */
+ * it (the event, in the outbox); state/txn.h. Rolling back also forgets what
+ * was queued in the outbox. Must be paired: begin, then commit or rollback. */
 int note_store_begin(struct note_store *ns);
 int note_store_commit(struct note_store *ns);
 void note_store_rollback(struct note_store *ns);
+/* Group commit, as state_group() and state_group_commit(). */
+int note_store_group(struct note_store *ns, bool on);
+int note_store_group_commit(struct note_store *ns);
+/* Deletes the outbox rows the broker has acknowledged. */
+int note_store_settle(struct note_store *ns);
 /* SQLite's message for the last failure. */
 const char *note_store_error(const struct note_store *ns);
 /* 0 when notes.db can be written (state/db.h); else -1 and why. */

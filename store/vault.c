@@ -90,10 +90,14 @@ static int apply_and_record(struct store_vault *sv, const struct note_write *w,
 	}
 	if (res->ok && res->note)
 		rc = record_event(sv, w, res);
-	if (rc != 0 || note_store_commit(sv->notes) != 0) {
+	if (rc != 0) {
 		note_store_rollback(sv->notes);
 		store_result_free(res);
 		return rc == -2 ? -2 : -1;
+	}
+	if (note_store_commit(sv->notes) != 0) {
+		store_result_free(res);
+		return -1;
 	}
 	crash_point("store-committed");
 	return 0;
@@ -143,10 +147,27 @@ void store_vault_flush(struct store_vault *sv, int64_t now_ms, int *retry_ms)
 
 void store_vault_settle(struct store_vault *sv)
 {
-	if (sv->notes && outbox_settle(note_store_outbox(sv->notes)) != 0) {
+	if (sv->notes && note_store_settle(sv->notes) != 0) {
 		snprintf(sv->why, sizeof sv->why, "%s", note_store_error(sv->notes));
 		sv->failing = true;
 	}
+}
+
+int store_vault_group(struct store_vault *sv, bool on)
+{
+	return sv->notes ? note_store_group(sv->notes, on) : 0;
+}
+
+int store_vault_commit(struct store_vault *sv)
+{
+	int rc = sv->notes ? note_store_group_commit(sv->notes) : 0;
+
+	if (rc < 0) {
+		snprintf(sv->why, sizeof sv->why, "%s", note_store_error(sv->notes));
+		log_error("store: notes.db did not commit this iteration's writes (%s)", sv->why);
+		sv->failing = true;
+	}
+	return rc;
 }
 
 int store_vault_probe(struct store_vault *sv)

@@ -45,6 +45,10 @@ int store_vault_receive(struct store_vault *sv, const struct bus_message *msg);
 void store_vault_flush(struct store_vault *sv, int64_t now_ms, int *retry_ms);
 /* Forgets the acknowledged events, once per loop iteration. */
 void store_vault_settle(struct store_vault *sv);
+/* Group commit of notes.db (note_store_group()): on from the daemon's start;
+ * the commit returns 1, 0 or -1 (then the store is failing). */
+int store_vault_group(struct store_vault *sv, bool on);
+int store_vault_commit(struct store_vault *sv);
 /* While failing: 0 once notes.db can be written again. */
 int store_vault_probe(struct store_vault *sv);
 
