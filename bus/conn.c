@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include "bus/wakeup.h"
@@ -571,11 +573,28 @@ void bus_conn_read(struct bus_conn *conn)
 		mosquitto_loop_read(conn->mosq, 1);
 }
 
+/* libmosquitto writes each packet with a write() of its own; with
+ * TCP_NODELAY each would leave as a segment of its own, and on loopback
+ * the receiving side's work runs in the sender's system call. Corked, the
+ * kernel packs what one iteration produced into full segments, sent at
+ * the uncork. */
+static void set_cork(int fd, int on)
+{
+	if (setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on) != 0)
+		log_debug("TCP_CORK: %s", strerror(errno));
+}
+
 void bus_conn_write(struct bus_conn *conn)
 {
-	if (mosquitto_socket(conn->mosq) >= 0 && conn->state != CONN_SUSPENDED &&
-	    mosquitto_want_write(conn->mosq))
-		mosquitto_loop_write(conn->mosq, 1);
+	int fd = mosquitto_socket(conn->mosq);
+
+	if (fd < 0 || conn->state == CONN_SUSPENDED || !mosquitto_want_write(conn->mosq))
+		return;
+	set_cork(fd, 1);
+	mosquitto_loop_write(conn->mosq, 1);
+	/* The write may have closed the socket (an error, a DISCONNECT). */
+	if (mosquitto_socket(conn->mosq) == fd)
+		set_cork(fd, 0);
 }
 
 int bus_conn_timeout_ms(const struct bus_conn *conn, int64_t now_ms)

@@ -25,13 +25,7 @@ struct state {
 	int lock_fd;
 	bool crashed;
 	sqlite3_stmt *mark_seen;	/* prepared once: it runs for every event */
-	/* Statements of run_sql(), prepared once, by the address of their SQL
-	 * (always a string literal). */
-	struct {
-		const char *sql;
-		sqlite3_stmt *stmt;
-	} cache[32];
-	int n_cached;
+	struct db_statements statements;	/* of run_sql() */
 	struct txn txn;		/* state_begin() nesting, the group commit */
 	struct checkpointer *checkpointer;
 	bool failing;		/* the last write failed; cleared by a probe */
@@ -225,10 +219,11 @@ int state_open(const char *dir, struct state **out)
 		goto error;
 	}
 	sqlite3_busy_timeout(st->db, 5000);
+	db_statements_init(&st->statements, st->db);
 	/* Normal locking, though the flock above keeps every other process out:
 	 * the checkpoint thread's connection (state/checkpoint.h) shares the
 	 * WAL. Savepoints (state/txn.h) keep their undo journal in memory. */
-	if (exec_sql(st->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
+	if (exec_sql(st->db, "PRAGMA page_size = 1024; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
 			     "PRAGMA temp_store = MEMORY;") != 0 ||
 	    migrate(st->db) != 0 || mark_running(st) != 0)
 		goto error;
@@ -255,6 +250,7 @@ int state_open(const char *dir, struct state **out)
 	return 0;
 error:
 	sqlite3_finalize(st->mark_seen);
+	db_statements_free(&st->statements);
 	if (st->db)
 		sqlite3_close(st->db);
 	if (st->lock_fd >= 0)
@@ -282,24 +278,13 @@ int state_mark_seen(struct state *st, const char *key)
 /* The prepared statement for `sql`, from the cache or prepared into it. */
 static sqlite3_stmt *statement(struct state *st, const char *sql)
 {
-	sqlite3_stmt *stmt;
+	sqlite3_stmt *stmt = db_statement(&st->statements, sql);
 
-	for (int i = 0; i < st->n_cached; i++)
-		if (st->cache[i].sql == sql)
-			return st->cache[i].stmt;
-	if (st->n_cached == (int)(sizeof st->cache / sizeof st->cache[0]) ||
-	    sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) !=
-		    SQLITE_OK) {
+	if (!stmt)
 		log_error("state: %s", sqlite3_errmsg(st->db));
-		return NULL;
-	}
-	st->cache[st->n_cached].sql = sql;
-	st->cache[st->n_cached++].stmt = stmt;
 	return stmt;
 }
 
-/* Runs `sql` with text parameters (NULL binds NULL) to completion; rows, if
- * any, go to `row` one by one. Returns 0 or -1 (logged). */
 static int run_sql(struct state *st, const char *sql, const char *const *params, int n,
 		   state_row_fn *row, void *arg)
 {
@@ -645,8 +630,7 @@ void state_close(struct state *st)
 	checkpointer_stop(st->checkpointer);
 	outbox_close(&st->outbox);
 	sqlite3_finalize(st->mark_seen);
-	for (int i = 0; i < st->n_cached; i++)
-		sqlite3_finalize(st->cache[i].stmt);
+	db_statements_free(&st->statements);
 	exec_sql(st->db, "UPDATE meta SET value = '0' WHERE key = 'running';");
 	/* Fold the WAL back so the file is complete on its own. */
 	exec_sql(st->db, "PRAGMA wal_checkpoint(TRUNCATE);");

@@ -25,6 +25,7 @@ struct note_store {
 	struct outbox outbox;	/* the events this vault publishes */
 	struct txn txn;
 	struct checkpointer *checkpointer;
+	struct db_statements statements;
 };
 
 /* A note as stored; every field owned. */
@@ -42,7 +43,7 @@ static const char schema[] =
 	/* One daemon per state dir (state/ holds the flock); normal locking
 	 * all the same, for the checkpoint thread's connection. Savepoints
 	 * (state/txn.h) keep their undo journal in memory. */
-	"PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;"
+	"PRAGMA page_size = 1024; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;"
 	"CREATE TABLE IF NOT EXISTS notes ("
 	"  id TEXT PRIMARY KEY, path TEXT UNIQUE COLLATE NOCASE,"
 	"  content TEXT NOT NULL, tags TEXT NOT NULL, metadata TEXT NOT NULL,"
@@ -71,8 +72,10 @@ int note_store_open(const char *dir, struct note_store **out)
 	if (!ns)
 		return -1;
 	snprintf(path, sizeof path, "%s/notes.db", dir);
-	if (sqlite3_open_v2(path, &ns->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-		    SQLITE_OK ||
+	if (sqlite3_open_v2(path, &ns->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) ==
+	    SQLITE_OK)
+		db_statements_init(&ns->statements, ns->db);
+	if (!ns->statements.db ||
 	    exec(ns, schema) != 0 || outbox_open(&ns->outbox, ns->db) != 0 ||
 	    txn_init(&ns->txn, ns->db, &ns->outbox) != 0 ||
 	    checkpointer_start(path, ns->db, CHECKPOINT_PAGES, &ns->checkpointer) != 0) {
@@ -94,6 +97,7 @@ void note_store_close(struct note_store *ns)
 	txn_free(&ns->txn);
 	checkpointer_stop(ns->checkpointer);
 	outbox_close(&ns->outbox);
+	db_statements_free(&ns->statements);
 	sqlite3_close(ns->db);
 	free(ns);
 }
@@ -115,19 +119,19 @@ static char *column_dup(sqlite3_stmt *st, int i)
 	return t ? strdup((const char *)t) : NULL;
 }
 
-/* Loads the note with `key` in `column` ("id" or "path"). Returns 1 found,
+/* Loads the note whose id (or path, `by_path`) is `key`. Returns 1 found,
  * 0 absent, -1 on error. */
-static int row_load(struct note_store *ns, const char *column, const char *key,
-		    struct note_row *r)
+static int row_load(struct note_store *ns, bool by_path, const char *key, struct note_row *r)
 {
-	char sql[160];
-	sqlite3_stmt *st;
+	static const char by_id_sql[] = "SELECT id, path, content, tags, metadata, created_at, "
+					"updated_at FROM notes WHERE id = ?";
+	static const char by_path_sql[] = "SELECT id, path, content, tags, metadata, created_at, "
+					  "updated_at FROM notes WHERE path = ?";
+	sqlite3_stmt *st = db_statement(&ns->statements, by_path ? by_path_sql : by_id_sql);
 	int rc;
 
 	memset(r, 0, sizeof *r);
-	snprintf(sql, sizeof sql, "SELECT id, path, content, tags, metadata, created_at, "
-		 "updated_at FROM notes WHERE %s = ?", column);
-	if (sqlite3_prepare_v2(ns->db, sql, -1, &st, NULL) != SQLITE_OK)
+	if (!st)
 		return -1;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -143,7 +147,7 @@ static int row_load(struct note_store *ns, const char *column, const char *key,
 	} else {
 		rc = rc == SQLITE_DONE ? 0 : -1;
 	}
-	sqlite3_finalize(st);
+	db_statement_done(st);
 	if (rc < 0)
 		row_free(r);
 	return rc;
@@ -152,7 +156,7 @@ static int row_load(struct note_store *ns, const char *column, const char *key,
 /* By id when the write names one, else by path. */
 static int row_find(struct note_store *ns, const struct note_write *w, struct note_row *r)
 {
-	return w->id ? row_load(ns, "id", w->id, r) : row_load(ns, "path", w->path, r);
+	return w->id ? row_load(ns, false, w->id, r) : row_load(ns, true, w->path, r);
 }
 
 static int row_save(struct note_store *ns, const struct note_row *r)
@@ -163,9 +167,8 @@ static int row_save(struct note_store *ns, const struct note_row *r)
 	int rc = -1;
 
 	if (tags && meta &&
-	    sqlite3_prepare_v2(ns->db, "INSERT OR REPLACE INTO notes (id, path, content, tags, "
-			       "metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-			       -1, &st, NULL) == SQLITE_OK) {
+	    (st = db_statement(&ns->statements, "INSERT OR REPLACE INTO notes (id, path, content, "
+			       "tags, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"))) {
 		sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, r->path, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, r->content, -1, SQLITE_STATIC);
@@ -174,8 +177,8 @@ static int row_save(struct note_store *ns, const struct note_row *r)
 		sqlite3_bind_text(st, 6, r->created_at, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 7, r->updated_at, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+		db_statement_done(st);
 	}
-	sqlite3_finalize(st);
 	free(tags);
 	free(meta);
 	return rc;
@@ -183,15 +186,14 @@ static int row_save(struct note_store *ns, const struct note_row *r)
 
 static int row_delete(struct note_store *ns, const char *id)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = db_statement(&ns->statements, "DELETE FROM notes WHERE id = ?");
 	int rc;
 
-	if (sqlite3_prepare_v2(ns->db, "DELETE FROM notes WHERE id = ?", -1, &st, NULL) !=
-	    SQLITE_OK)
+	if (!st)
 		return -1;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-	sqlite3_finalize(st);
+	db_statement_done(st);
 	return rc;
 }
 
@@ -275,12 +277,12 @@ static int row_create(struct note_store *ns, const struct note_write *w, struct 
 	int found;
 
 	memset(r, 0, sizeof *r);
-	if (w->id && (found = row_load(ns, "id", w->id, &other)) != 0) {
+	if (w->id && (found = row_load(ns, false, w->id, &other)) != 0) {
 		row_free(&other);
 		return found < 0 ? -1 : (bus_fail(err, REASON_INVALID_WRITE,
 						  "a note with id %s already exists", w->id), 1);
 	}
-	if (w->path && (found = row_load(ns, "path", w->path, &other)) != 0) {
+	if (w->path && (found = row_load(ns, true, w->path, &other)) != 0) {
 		row_free(&other);
 		return found < 0 ? -1 : (bus_fail(err, REASON_INVALID_WRITE,
 						  "a note at path %.200s already exists", w->path), 1);
@@ -310,7 +312,7 @@ static int apply_op(struct note_store *ns, const struct note_write *w, struct no
 		found = row_create(ns, w, r, &out->err);
 		return found != 0 ? found : row_save(ns, r);
 	}
-	found = w->op == WRITE_UPSERT ? row_load(ns, "path", w->path, r) : row_find(ns, w, r);
+	found = w->op == WRITE_UPSERT ? row_load(ns, true, w->path, r) : row_find(ns, w, r);
 	if (found < 0)
 		return -1;
 	if (!found && w->op == WRITE_UPSERT) {
@@ -353,18 +355,18 @@ static cJSON *answer_build(const char *request_id, const struct note_row *r,
 /* The stored answer of an applied request id. 1 found, 0 not, -1 error. */
 static int request_lookup(struct note_store *ns, const char *request_id, cJSON **answer)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = db_statement(&ns->statements,
+					"SELECT answer FROM requests WHERE request_id = ?");
 	int rc;
 
 	*answer = NULL;
-	if (sqlite3_prepare_v2(ns->db, "SELECT answer FROM requests WHERE request_id = ?", -1, &st,
-			       NULL) != SQLITE_OK)
+	if (!st)
 		return -1;
 	sqlite3_bind_text(st, 1, request_id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*answer = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	db_statement_done(st);
 	if (rc == SQLITE_ROW)
 		return *answer ? 1 : -1;
 	return rc == SQLITE_DONE ? 0 : -1;
@@ -376,13 +378,13 @@ static int request_record(struct note_store *ns, const char *request_id, const c
 	sqlite3_stmt *st = NULL;
 	int rc = -1;
 
-	if (text && sqlite3_prepare_v2(ns->db, "INSERT INTO requests (request_id, answer, at) "
-				       "VALUES (?, ?, unixepoch())", -1, &st, NULL) == SQLITE_OK) {
+	if (text && (st = db_statement(&ns->statements, "INSERT INTO requests (request_id, "
+				       "answer, at) VALUES (?, ?, unixepoch())"))) {
 		sqlite3_bind_text(st, 1, request_id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+		db_statement_done(st);
 	}
-	sqlite3_finalize(st);
 	free(text);
 	return rc;
 }
@@ -500,7 +502,7 @@ struct cJSON *note_store_get(struct note_store *ns, const char *id_or_path)
 	struct note_row r;
 	cJSON *doc = NULL;
 
-	if (row_load(ns, "id", id_or_path, &r) == 1 || row_load(ns, "path", id_or_path, &r) == 1)
+	if (row_load(ns, false, id_or_path, &r) == 1 || row_load(ns, true, id_or_path, &r) == 1)
 		doc = row_doc(&r);
 	row_free(&r);
 	return doc;
