@@ -2,9 +2,10 @@
 # machine they install what is missing, elsewhere they print one line.
 #   make run [ARGS="-h broker -p 1883 ..."]   build and run agentbus
 #   make test                                 build twice (plain, sanitizers), run every test
+#   make bench                                bench/run: agentbus against the bare broker
 JOBS := $(shell nproc)
 
-.PHONY: run test build clean
+.PHONY: run test bench build clean
 
 build:
 	@scripts/bootstrap
@@ -17,6 +18,9 @@ run: build
 test:
 	@scripts/bootstrap
 	@scripts/test
+
+bench:
+	@bench/run $(ARGS)
 
 clean:
 	rm -rf build build-asan

@@ -13,9 +13,9 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include "bus/inflight.h"
 #include "bus/wakeup.h"
 #include "util/clock.h"
-#include "util/strmap.h"
 #include "util/log.h"
 #include "util/secret.h"
 
@@ -40,12 +40,6 @@ enum conn_state {
 	CONN_CLOSED,
 };
 
-/* One QoS 1 publish the broker has not answered yet. */
-struct inflight {
-	bus_publish_done_fn *done;
-	void *arg;
-};
-
 struct bus_conn {
 	struct mosquitto *mosq;
 	struct bus_conn_options opt;	/* strings owned by the caller */
@@ -63,7 +57,7 @@ struct bus_conn {
 	/* QoS 1 publishes the broker has not answered, by message id ("%d"):
 	 * libmosquitto reports every publish, QoS 0 too, so only the ids found
 	 * here close an outstanding QoS 1. */
-	struct strmap inflight;
+	struct inflight_table inflight;	/* QoS 1 publishes not yet answered */
 	size_t subacks;		/* SUBACKs received on this connection */
 	int64_t online_at;	/* monotonic ms of the last CONNACK */
 	int short_sessions;	/* in a row, ended by the broker */
@@ -203,16 +197,13 @@ static void on_publish(struct mosquitto *mosq, void *arg, int mid, int reason,
 	(void)mosq;
 	(void)props;
 	/* 0x10 "no matching subscribers" still means the broker has it. */
-	struct inflight *f;
-	char key[16];
+	struct inflight_slot f;
+	bool tracked = inflight_take(&conn->inflight, mid, &f);	/* not: QoS 0 */
 
-	snprintf(key, sizeof key, "%d", mid);
-	f = strmap_remove(&conn->inflight, key);
-	if (f && reason != 0 && reason != MQTT_RC_NO_MATCHING_SUBSCRIBERS)
+	if (tracked && reason != 0 && reason != MQTT_RC_NO_MATCHING_SUBSCRIBERS)
 		log_warn("broker rejected publish %d: %s", mid, mosquitto_reason_string(reason));
-	if (f && f->done)
-		f->done(f->arg, mid, reason == MQTT_RC_NO_MATCHING_SUBSCRIBERS ? 0 : reason);
-	free(f);	/* NULL: QoS 0, or not ours to track */
+	if (tracked && f.done)
+		f.done(f.arg, mid, reason == MQTT_RC_NO_MATCHING_SUBSCRIBERS ? 0 : reason);
 	keep_reading();
 }
 
@@ -314,13 +305,6 @@ error:
 	return -1;
 }
 
-static void free_inflight(void *arg, const char *key, void *value)
-{
-	(void)arg;
-	(void)key;
-	free(value);
-}
-
 void bus_conn_destroy(struct bus_conn *conn)
 {
 	if (!conn)
@@ -332,8 +316,7 @@ void bus_conn_destroy(struct bus_conn *conn)
 		free(conn->subs[i]);
 	free(conn->subs);
 	free(conn->sub_options);
-	strmap_each(&conn->inflight, free_inflight, NULL);
-	strmap_free(&conn->inflight);
+	inflight_free(&conn->inflight);
 	free(conn);
 }
 
@@ -446,12 +429,8 @@ int bus_conn_publish(struct bus_conn *conn, const struct bus_publish *pub,
 		     bus_publish_done_fn *done, void *arg)
 {
 	mosquitto_property *props;
-	struct inflight *f = pub->qos > 0 ? malloc(sizeof *f) : NULL;
 	int rc = publish_props(pub, &props), id = -1;
-	char key[16];
 
-	if (pub->qos > 0 && !f)
-		rc = MOSQ_ERR_NOMEM;
 	if (rc == 0)
 		rc = mosquitto_publish_v5(conn->mosq, &id, pub->topic, (int)pub->len, pub->payload,
 					  pub->qos, pub->retain, props);
@@ -459,17 +438,9 @@ int bus_conn_publish(struct bus_conn *conn, const struct bus_publish *pub,
 	/* NO_CONN: a QoS 1 message is queued in the library and resent later. */
 	if (rc == MOSQ_ERR_NO_CONN && pub->qos > 0)
 		rc = 0;
-	if (rc == 0 && f) {
-		*f = (struct inflight){ done, arg };
-		snprintf(key, sizeof key, "%d", id);
-		free(strmap_remove(&conn->inflight, key));
-		if (strmap_put(&conn->inflight, key, f) != 0) {
-			log_error("cannot track publish %d: out of memory", id);
-			free(f);
-		}
-		f = NULL;
-	}
-	free(f);
+	/* Its answer can only come from a later read: tracking it now is in time. */
+	if (rc == 0 && pub->qos > 0 && inflight_put(&conn->inflight, id, done, arg) != 0)
+		log_error("cannot track publish %d: out of memory", id);
 	if (rc != 0) {
 		log_error("cannot publish on %s: %s", pub->topic, mosquitto_strerror(rc));
 		return publish_error_is_final(rc) ? -2 : -1;

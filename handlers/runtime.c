@@ -1,5 +1,6 @@
-/* handlers/runtime: start-up, the dispatch of incoming messages inside one
- * transaction each, and scheduling under the global cap. */
+/* handlers/runtime: start-up, the dispatch of incoming messages as one unit
+ * of work each (state/txn.h), scheduling under the global cap, and the
+ * group commit's undo. */
 #include "handlers/runtime.h"
 
 #include <cjson/cJSON.h>

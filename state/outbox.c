@@ -16,14 +16,15 @@
 #define RETRY_FIRST_MS 250
 #define RETRY_MAX_MS 30000
 
+/* One allocation per entry: the strings and bytes live in `data`. */
 struct outbox_entry {
 	struct outbox *ob;
 	int64_t id;
 	char *topic;
-	void *payload;
+	void *payload;		/* NULL when len is 0 */
 	size_t len;
 	char *content_type;
-	void *correlation;
+	void *correlation;	/* NULL when correlation_len is 0 */
 	size_t correlation_len;
 	int qos;
 	bool retain;
@@ -31,6 +32,7 @@ struct outbox_entry {
 	int attempts;		/* failed sends or refusals */
 	int64_t retry_at;	/* monotonic ms; when backing off */
 	struct outbox_entry *next, *prev;	/* prev: only on the two waiting lists */
+	char data[];
 };
 
 static const char table[] =
@@ -40,20 +42,7 @@ static const char table[] =
 
 static void entry_free(struct outbox_entry *e)
 {
-	free(e->topic);
-	free(e->payload);
-	free(e->content_type);
-	free(e->correlation);
 	free(e);
-}
-
-static void *memdup(const void *p, size_t n)
-{
-	void *q = n ? malloc(n) : NULL;
-
-	if (q)
-		memcpy(q, p, n);
-	return q;
 }
 
 static void append(struct outbox_entry **head, struct outbox_entry **tail, struct outbox_entry *e)
@@ -78,25 +67,35 @@ static void free_list(struct outbox_entry *e)
 
 static struct outbox_entry *entry_new(struct outbox *ob, int64_t id, const struct bus_publish *pub)
 {
-	struct outbox_entry *e = calloc(1, sizeof *e);
+	size_t topic_len = strlen(pub->topic) + 1;
+	size_t type_len = pub->content_type ? strlen(pub->content_type) + 1 : 0;
+	struct outbox_entry *e = malloc(sizeof *e + topic_len + type_len + pub->len +
+					pub->correlation_len);
+	char *p;
 
 	if (!e)
 		return NULL;
+	memset(e, 0, sizeof *e);
 	e->ob = ob;
 	e->id = id;
-	e->topic = strdup(pub->topic);
-	e->payload = memdup(pub->payload, pub->len);
 	e->len = pub->len;
-	e->content_type = pub->content_type ? strdup(pub->content_type) : NULL;
-	e->correlation = memdup(pub->correlation, pub->correlation_len);
-	e->correlation_len = e->correlation ? pub->correlation_len : 0;
+	e->correlation_len = pub->correlation_len;
 	e->qos = pub->qos;
 	e->retain = pub->retain;
-	if (e->topic && (!pub->len || e->payload) && (!pub->content_type || e->content_type) &&
-	    (!pub->correlation_len || e->correlation))
-		return e;
-	entry_free(e);
-	return NULL;
+	p = e->data;
+	e->topic = memcpy(p, pub->topic, topic_len);
+	p += topic_len;
+	if (type_len) {
+		e->content_type = memcpy(p, pub->content_type, type_len);
+		p += type_len;
+	}
+	if (pub->len) {
+		e->payload = memcpy(p, pub->payload, pub->len);
+		p += pub->len;
+	}
+	if (pub->correlation_len)
+		e->correlation = memcpy(p, pub->correlation, pub->correlation_len);
+	return e;
 }
 
 /* Rows from an earlier run, oldest first. */

@@ -159,7 +159,7 @@ static int row_find(struct note_store *ns, const struct note_write *w, struct no
 	return w->id ? row_load(ns, false, w->id, r) : row_load(ns, true, w->path, r);
 }
 
-static int row_save(struct note_store *ns, const struct note_row *r)
+static int row_insert(struct note_store *ns, const struct note_row *r)
 {
 	char *tags = cJSON_PrintUnformatted(r->tags);
 	char *meta = cJSON_PrintUnformatted(r->metadata);
@@ -167,7 +167,7 @@ static int row_save(struct note_store *ns, const struct note_row *r)
 	int rc = -1;
 
 	if (tags && meta &&
-	    (st = db_statement(&ns->statements, "INSERT OR REPLACE INTO notes (id, path, content, "
+	    (st = db_statement(&ns->statements, "INSERT INTO notes (id, path, content, "
 			       "tags, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"))) {
 		sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, r->path, -1, SQLITE_STATIC);
@@ -180,6 +180,28 @@ static int row_save(struct note_store *ns, const struct note_row *r)
 		db_statement_done(st);
 	}
 	free(tags);
+	free(meta);
+	return rc;
+}
+
+/* An update changes only content, metadata and updated_at (id, path, tags
+ * and created_at stay): rewriting the row in place leaves both indexes
+ * alone, where INSERT OR REPLACE would delete and insert it again. */
+static int row_update(struct note_store *ns, const struct note_row *r)
+{
+	char *meta = cJSON_PrintUnformatted(r->metadata);
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	if (meta && (st = db_statement(&ns->statements, "UPDATE notes SET content = ?, "
+				       "metadata = ?, updated_at = ? WHERE id = ?"))) {
+		sqlite3_bind_text(st, 1, r->content, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, meta, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, r->updated_at, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, r->id, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(ns->db) == 1 ? 0 : -1;
+		db_statement_done(st);
+	}
 	free(meta);
 	return rc;
 }
@@ -310,7 +332,7 @@ static int apply_op(struct note_store *ns, const struct note_write *w, struct no
 	if (w->op == WRITE_CREATE) {
 		out->event = NOTE_CREATED;
 		found = row_create(ns, w, r, &out->err);
-		return found != 0 ? found : row_save(ns, r);
+		return found != 0 ? found : row_insert(ns, r);
 	}
 	found = w->op == WRITE_UPSERT ? row_load(ns, true, w->path, r) : row_find(ns, w, r);
 	if (found < 0)
@@ -318,7 +340,7 @@ static int apply_op(struct note_store *ns, const struct note_write *w, struct no
 	if (!found && w->op == WRITE_UPSERT) {
 		out->event = NOTE_CREATED;
 		found = row_create(ns, w, r, &out->err);
-		return found != 0 ? found : row_save(ns, r);
+		return found != 0 ? found : row_insert(ns, r);
 	}
 	if (!found) {
 		bus_fail(&out->err, REASON_INVALID_WRITE, "%s: no note with %s %.200s",
@@ -333,7 +355,7 @@ static int apply_op(struct note_store *ns, const struct note_write *w, struct no
 	row_touch(r, false);
 	if (row_apply_fields(r, w, false) != 0)
 		return -1;
-	return row_save(ns, r);
+	return row_update(ns, r);
 }
 
 static cJSON *answer_build(const char *request_id, const struct note_row *r,

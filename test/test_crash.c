@@ -155,24 +155,33 @@ int main(void)
 #else
 	/* Receiving: the write arrived, nothing of it is done or acknowledged. */
 	RUN2(crash_at, "message-received", NULL);
-	/* The store applied the write and recorded its event, unsent. */
+	/* The store applied the write and recorded its event in the open group
+	 * of writes (daemon/run.c commits once per loop iteration), uncommitted. */
 	RUN2(crash_at, "store-committed", NULL);
-	/* The turn is accepted (recorded), not yet queued. */
+	/* The turn is accepted (in the group), not yet queued. */
 	RUN2(crash_at, "inbound-accepted", NULL);
 	/* While the turn runs. */
 	RUN2(crash_at, "turn-running", NULL);
-	/* Between the thread note and the reply: nothing of the end committed. */
+	/* Between the thread note and the reply: nothing of the end recorded. */
 	RUN2(crash_at, "turn-finishing", NULL);
-	/* Everything committed, nothing of the end published. */
+	/* The end recorded in the group, nothing of it published. */
 	RUN2(crash_at, "turn-finished", NULL);
 	/* While publishing: the start write and the thread end are out. */
 	RUN2(crash_at, "published", "2");
-	/* Every input path, killed after its handler committed and before the
-	 * broker got the acknowledgement: the message comes again. */
+	/* Every input path, killed after its handler and before the group
+	 * commit: nothing of it is durable or acknowledged. */
 	RUN2(crash_at, "message-handled", NULL);	/* a note write, to the store */
 	RUN2(crash_at, "message-handled", "1");	/* the inbound note's event */
 	RUN2(crash_inbox_at, "message-handled");	/* an inbox message */
 	RUN2(crash_inbox_at, "message-received");
+	/* After a group commit, before its PUBACKs and publishes went out: the
+	 * broker delivers again what the state already holds, and the dedupe
+	 * keys, request ids and inbox packet ids make it a no-op. The first
+	 * commits after the write: the store's, the runtime's accept, the start. */
+	RUN2(crash_at, "group-committed", NULL);
+	RUN2(crash_at, "group-committed", "1");
+	RUN2(crash_at, "group-committed", "2");
+	RUN2(crash_inbox_at, "group-committed");
 	return check_summary();
 #endif
 }

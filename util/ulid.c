@@ -26,6 +26,18 @@ static int increment(unsigned char r[10])
 	return 0;
 }
 
+static int draw(struct ulid_gen *gen, unsigned char out[10])
+{
+	if (gen->pool_used == 0 || gen->pool_used >= sizeof gen->pool) {
+		if (getrandom(gen->pool, sizeof gen->pool, 0) != (ssize_t)sizeof gen->pool)
+			return -1;
+		gen->pool_used = 0;
+	}
+	memcpy(out, gen->pool + gen->pool_used, 10);
+	gen->pool_used += 10;
+	return 0;
+}
+
 int ulid_next(struct ulid_gen *gen, char out[ULID_LEN + 1])
 {
 	unsigned long long ms = now_ms();
@@ -35,8 +47,7 @@ int ulid_next(struct ulid_gen *gen, char out[ULID_LEN + 1])
 		ms = gen->last_ms;
 		if (!increment(gen->last_rand))
 			ms = ++gen->last_ms;	/* 2^80 ids in one ms: borrow the next one */
-	} else if (getrandom(gen->last_rand, sizeof gen->last_rand, 0) !=
-		   (ssize_t)sizeof gen->last_rand) {
+	} else if (draw(gen, gen->last_rand) != 0) {
 		return -1;
 	}
 	gen->last_ms = ms;

@@ -9,6 +9,10 @@
 struct ulid_gen {
 	unsigned long long last_ms;
 	unsigned char last_rand[10];
+	/* Random bytes drawn ahead: one getrandom() per 16 milliseconds in use,
+	 * not one per millisecond. Zeroed: empty. */
+	unsigned char pool[160];
+	unsigned pool_used;
 };
 
 int ulid_next(struct ulid_gen *gen, char out[ULID_LEN + 1]);
