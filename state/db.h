@@ -7,8 +7,10 @@
 
 struct sqlite3;
 
-/* The WAL size, in pages, at which the checkpoint thread copies it back. */
-#define CHECKPOINT_PAGES 4000
+/* The WAL size, in pages, at which it starts over (state/checkpoint.h): the
+ * thread copies it back every eighth of that. Larger means fewer copies of
+ * pages that change often; at 1 KiB pages, 16 MiB of WAL per database. */
+#define CHECKPOINT_PAGES 16000
 
 /* Commits one small write into `db`'s meta-like table `table` (key, value):
  * 0 when it committed, so the file can be written again; else -1 with

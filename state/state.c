@@ -222,9 +222,11 @@ int state_open(const char *dir, struct state **out)
 	db_statements_init(&st->statements, st->db);
 	/* Normal locking, though the flock above keeps every other process out:
 	 * the checkpoint thread's connection (state/checkpoint.h) shares the
-	 * WAL. Savepoints (state/txn.h) keep their undo journal in memory. */
-	if (exec_sql(st->db, "PRAGMA page_size = 1024; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
-			     "PRAGMA temp_store = MEMORY;") != 0 ||
+	 * WAL. Savepoints (state/txn.h) keep their undo journal in memory.
+	 * Small pages for new files: rows are small, and a commit writes every
+	 * page it touched. */
+	if (exec_sql(st->db, "PRAGMA page_size = 1024; PRAGMA journal_mode = WAL; "
+			     "PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;") != 0 ||
 	    migrate(st->db) != 0 || mark_running(st) != 0)
 		goto error;
 	if (sqlite3_prepare_v3(st->db,

@@ -42,8 +42,10 @@ struct note_row {
 static const char schema[] =
 	/* One daemon per state dir (state/ holds the flock); normal locking
 	 * all the same, for the checkpoint thread's connection. Savepoints
-	 * (state/txn.h) keep their undo journal in memory. */
-	"PRAGMA page_size = 1024; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;"
+	 * (state/txn.h) keep their undo journal in memory. Small pages, as in
+	 * state/state.c. */
+	"PRAGMA page_size = 1024; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+	"PRAGMA temp_store = MEMORY;"
 	"CREATE TABLE IF NOT EXISTS notes ("
 	"  id TEXT PRIMARY KEY, path TEXT UNIQUE COLLATE NOCASE,"
 	"  content TEXT NOT NULL, tags TEXT NOT NULL, metadata TEXT NOT NULL,"
