@@ -100,6 +100,9 @@ void note_store_close(struct note_store *ns)
 	checkpointer_stop(ns->checkpointer);
 	outbox_close(&ns->outbox);
 	db_statements_free(&ns->statements);
+	/* Fold the WAL back so the file is complete on its own. */
+	if (ns->db)
+		exec(ns, "PRAGMA wal_checkpoint(TRUNCATE)");
 	sqlite3_close(ns->db);
 	free(ns);
 }
