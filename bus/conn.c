@@ -6,11 +6,11 @@
 #include <errno.h>
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include "bus/inflight.h"
@@ -22,8 +22,9 @@
 #define RECONNECT_FIRST_MS 250
 /* loop_misc() sends PINGREQ and notices a silent broker; once a second is
  * plenty for keepalives measured in tens of seconds. */
-#define RECEIVE_MAXIMUM 65535
 #define MISC_INTERVAL_MS 1000
+/* Unacknowledged messages the broker may send (see bus_conn_create). */
+#define RECEIVE_MAXIMUM 65535
 /* mosquitto 2.0 closes the older of two connections with one client id
  * without a DISCONNECT reason; sessions this short, this many times in a
  * row, are taken to mean that. */
@@ -54,10 +55,10 @@ struct bus_conn {
 	char **subs;		/* filters made on every connect; owned */
 	int *sub_options;
 	size_t n_subs;
-	/* QoS 1 publishes the broker has not answered, by message id ("%d"):
+	/* QoS 1 publishes the broker has not answered, by packet id:
 	 * libmosquitto reports every publish, QoS 0 too, so only the ids found
 	 * here close an outstanding QoS 1. */
-	struct inflight_table inflight;	/* QoS 1 publishes not yet answered */
+	struct inflight_table inflight;
 	size_t subacks;		/* SUBACKs received on this connection */
 	int64_t online_at;	/* monotonic ms of the last CONNACK */
 	int short_sessions;	/* in a row, ended by the broker */

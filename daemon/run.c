@@ -347,7 +347,8 @@ static void on_conn_io(void *arg, int fd, int mask)
 	(void)fd;
 	if (mask & LOOP_READ)
 		bus_conn_read(ab->conn);
-	/* Acknowledgements come in bursts: one statement list forgets them all. */
+	/* Acknowledgements come in bursts: their rows go in this iteration's
+	 * group commit. */
 	runtime_settle(&ab->agents);
 	store_vault_settle(&ab->store);
 }
@@ -470,15 +471,18 @@ static void arm_tick(struct agentbus *ab)
 	ab->tick_due = t >= 0 ? now + t : -1;
 }
 
-/* A group that does not commit leaves its database failing, which
- * before_sleep notices before anything is written. */
+/* A group that does not commit leaves its database failing (which
+ * before_sleep then notices) and the connection dropped at once, stopping
+ * or not: none of the PUBACKs libmosquitto queued for it may go out. */
 static void commit_groups(struct agentbus *ab)
 {
 	int state_rc = runtime_commit(&ab->agents);
 	int store_rc = store_vault_commit(&ab->store);
 
+	if (state_rc < 0 || store_rc < 0)
+		bus_conn_suspend(ab->conn);
 	/* The crash tests' point: a message's work committed, its PUBACK not out. */
-	if (ab->handled && (state_rc > 0 || store_rc > 0))
+	else if (ab->handled && (state_rc > 0 || store_rc > 0))
 		crash_point("group-committed");
 	ab->handled = false;
 }
