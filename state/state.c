@@ -453,8 +453,10 @@ int state_thread_put(struct state *st, const char *path, const char *id, const c
 {
 	const char *p[] = { path, id, meta };
 
-	return run_sql(st, "INSERT OR REPLACE INTO threads (path, id, meta) VALUES (?, ?, ?)", p, 3,
-		       NULL, NULL);
+	/* An upsert rewrites the row in place (twice a turn); INSERT OR REPLACE
+	 * would delete and insert it, and with it both of its index entries. */
+	return run_sql(st, "INSERT INTO threads (path, id, meta) VALUES (?, ?, ?) ON CONFLICT (path) "
+		       "DO UPDATE SET id = excluded.id, meta = excluded.meta", p, 3, NULL, NULL);
 }
 
 int state_thread_get(struct state *st, const char *path, state_row_fn *row, void *arg)
