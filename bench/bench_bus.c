@@ -30,6 +30,7 @@
 
 #include "bench/load.h"
 #include "bench/measure.h"
+#include "bus/client.h"
 #include "bus/codec.h"
 #include "test/harness.h"
 
@@ -156,18 +157,11 @@ static int publish_inbound(struct load *l, long i, void *arg)
 	return publish_doc(l, t->path == PATH_STORE ? WRITES : EVENTS, doc, t->enc);
 }
 
-static bool topic_is(const char *topic, const char *prefix, const char *suffix)
-{
-	size_t t = strlen(topic), p = strlen(prefix), s = strlen(suffix);
-
-	return t >= p + s && strncmp(topic, prefix, p) == 0 && strcmp(topic + t - s, suffix) == 0;
-}
-
 static bool is_reply(const struct mosquitto_message *m, const mosquitto_property *p, void *arg)
 {
 	(void)p;
 	(void)arg;
-	return topic_is(m->topic, ROOT "/agent/", "/reply");
+	return bus_topic_matches(ROOT "/agent/+/reply", m->topic);
 }
 
 /* Agents a<first>, a<first + 1>, ...: written to the store where there is
@@ -198,7 +192,7 @@ static bool is_definition(const struct mosquitto_message *m, const mosquitto_pro
 {
 	(void)p;
 	(void)arg;
-	return topic_is(m->topic, ROOT "/agent/", "/definition") && m->payloadlen > 0;
+	return bus_topic_matches(ROOT "/agent/+/definition", m->topic) && m->payloadlen > 0;
 }
 
 static int publish_inbox(struct load *l, long i, void *arg)

@@ -83,18 +83,7 @@ void need(void *p, const char *what)
 
 long long io_write_bytes(pid_t pid)
 {
-	char path[64], line[128];
-	long long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof path, "/proc/%d/io", (int)pid);
-	f = fopen(path, "r");
-	while (f && fgets(line, sizeof line, f))
-		if (sscanf(line, "write_bytes: %lld", &v) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return v;
+	return th_proc_field(pid, "io", "write_bytes");
 }
 
 /* perf starts with its counters disabled and says "ack" once they are

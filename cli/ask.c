@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "util/clock.h"
+#include "util/text.h"
 #include "util/ulid.h"
 
 struct ask {
@@ -40,15 +41,17 @@ static const char ask_usage[] =
 static int ask_option(void *ctx, int val, const char *arg)
 {
 	struct ask *a = ctx;
-	char *end;
+	long n;
 
 	switch (val) {
 	case ASK_SUBJECT: a->subject = arg; return 0;
 	case ASK_SENDER: a->sender = arg; return 0;
 	case ASK_JSON: a->json = true; return 0;
 	case ASK_TIMEOUT:
-		a->timeout_s = (int)strtol(arg, &end, 10);
-		return *end || a->timeout_s < 1 ? -1 : 0;
+		if (text_parse_long(arg, 1, 86400 * 7, &n) != 0)
+			return -1;
+		a->timeout_s = (int)n;
+		return 0;
 	}
 	return -1;
 }

@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "cli/frontmatter.h"
 #include "util/clock.h"
+#include "util/text.h"
 #include "util/ulid.h"
 
 struct define {
@@ -34,12 +35,14 @@ static const char define_usage[] =
 static int define_option(void *ctx, int val, const char *arg)
 {
 	struct define *d = ctx;
-	char *end;
+	long n;
 
 	if (val != DEFINE_TIMEOUT)
 		return -1;
-	d->timeout_s = (int)strtol(arg, &end, 10);
-	return *end || d->timeout_s < 1 ? -1 : 0;
+	if (text_parse_long(arg, 1, 86400 * 7, &n) != 0)
+		return -1;
+	d->timeout_s = (int)n;
+	return 0;
 }
 
 /* The name: front matter `name`, else the file's name without ".md". */

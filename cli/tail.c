@@ -2,6 +2,7 @@
  * readable line per turn event (and per dead letter with --deadletters),
  * coloured only on a terminal; --json prints the events as they come. */
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "util/clock.h"
+#include "util/text.h"
 
 #define MAX_STARTS 1024
 
@@ -51,14 +53,12 @@ static void on_signal(int sig)
 static int tail_option(void *ctx, int val, const char *arg)
 {
 	struct tail *t = ctx;
-	char *end;
 
 	switch (val) {
 	case TAIL_JSON: t->json = true; return 0;
 	case TAIL_DEADLETTERS: t->deadletters = true; return 0;
 	case TAIL_COUNT:
-		t->count = strtol(arg, &end, 10);
-		return *end || t->count < 1 ? -1 : 0;
+		return text_parse_long(arg, 1, LONG_MAX, &t->count);
 	}
 	return -1;
 }

@@ -227,7 +227,6 @@ static int option_apply(struct config *cfg, const struct option_def *opt, const 
 			char *msg, size_t msglen)
 {
 	char *field = (char *)cfg + opt->offset;
-	char *end;
 	long n;
 	bool b;
 	int idx;
@@ -275,9 +274,7 @@ static int option_apply(struct config *cfg, const struct option_def *opt, const 
 	case OPT_ENGINE_DEF:
 		return engine_def_append((struct str_list *)field, value, msg, msglen);
 	case OPT_INT:
-		errno = 0;
-		n = strtol(value, &end, 10);
-		if (errno || end == value || *end || n < opt->min || n > opt->max) {
+		if (text_parse_long(value, opt->min, opt->max, &n) != 0) {
 			snprintf(msg, msglen, "'%s' is not a whole number from %ld to %ld", value,
 				 opt->min, opt->max);
 			return -1;

@@ -482,20 +482,27 @@ void th_daemon_free(struct th_daemon *d)
 	d->out = d->err = NULL;
 }
 
-long th_rss_kb(pid_t pid)
+long long th_proc_field(pid_t pid, const char *file, const char *key)
 {
 	char path[64], line[256];
-	long kb = -1;
+	size_t n = strlen(key);
+	long long v = -1;
 	FILE *f;
 
-	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
 	f = fopen(path, "r");
 	while (f && fgets(line, sizeof line, f))
-		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+		if (strncmp(line, key, n) == 0 && line[n] == ':' &&
+		    sscanf(line + n + 1, "%lld", &v) == 1)
 			break;
 	if (f)
 		fclose(f);
-	return kb;
+	return v;
+}
+
+long th_rss_kb(pid_t pid)
+{
+	return (long)th_proc_field(pid, "status", "VmRSS");
 }
 
 int th_run(const char *const *argv, char **out, char **err)

@@ -108,6 +108,8 @@ void th_daemon_free(struct th_daemon *d);
 
 /* Resident memory of process `pid` in kB (VmRSS), or -1. */
 long th_rss_kb(pid_t pid);
+/* The number after "key:" in /proc/PID/FILE ("status", "io"), or -1. */
+long long th_proc_field(pid_t pid, const char *file, const char *key);
 
 /* Runs a command to completion, capturing stdout and stderr (malloc'd). */
 int th_run(const char *const *argv, char **out, char **err);

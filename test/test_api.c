@@ -331,22 +331,6 @@ static void test_budgets(void)
 	rig_stop(&r);
 }
 
-static long threads_of(pid_t pid)
-{
-	char path[64], line[256];
-	FILE *f;
-	long n = -1;
-
-	snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
-	f = fopen(path, "r");
-	while (f && fgets(line, sizeof line, f))
-		if (sscanf(line, "Threads: %ld", &n) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return n;
-}
-
 /* 200 streams at once, one thread (subjects are drain keys of their own). */
 static void test_many_at_once(void)
 {
@@ -368,7 +352,7 @@ static void test_many_at_once(void)
 	}
 	REQUIRE(llm_wait(llm, "stall many-", 200, 30000));
 	rss1 = th_rss_kb(r.daemon.pid);
-	threads = threads_of(r.daemon.pid);
+	threads = (long)th_proc_field(r.daemon.pid, "status", "Threads");
 	printf("200 streamed turns in flight: %ld threads in agentbus, RSS %ld kB -> %ld kB "
 	       "(%.1f kB per turn)\n", threads, rss0, rss1, (double)(rss1 - rss0) / 200);
 	CHECK_MSG(threads <= 4, "bounded threads (%ld)", threads);

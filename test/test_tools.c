@@ -201,6 +201,21 @@ static void test_no_broker(void)
 		free(out);
 		free(err);
 	}
+	{
+		/* Numbers past what the option can hold are usage errors, not
+		 * wrapped into something that looks valid. */
+		const char *huge[] = { "ask", "eng", "hi", "--timeout", "99999999999", NULL };
+		const char *count[] = { "tail", "--count", "5x", NULL };
+
+		CHECK_INT(run_tool(huge, &out, &err), 2);
+		CHECK_CONTAINS(err, "usage: agentbus ask");
+		free(out);
+		free(err);
+		CHECK_INT(run_tool(count, &out, &err), 2);
+		CHECK_CONTAINS(err, "usage: agentbus tail");
+		free(out);
+		free(err);
+	}
 }
 
 int main(void)

@@ -14,4 +14,8 @@ bool text_is_topic_level(const char *s);
  * separated by single '/', none empty. */
 bool text_is_topic_prefix(const char *s);
 
+/* A whole decimal number from `min` to `max`, and nothing else: 0 with it in
+ * `out`, or -1 (out of range, overflow, trailing characters, empty). */
+int text_parse_long(const char *s, long min, long max, long *out);
+
 #endif
