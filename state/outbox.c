@@ -406,6 +406,11 @@ int outbox_settle(struct outbox *ob)
 	return 0;
 }
 
+bool outbox_has_answered(const struct outbox *ob)
+{
+	return ob->n_done > 0;
+}
+
 int outbox_count(struct outbox *ob)
 {
 	sqlite3_stmt *st;

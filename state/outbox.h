@@ -10,6 +10,7 @@
 #ifndef AB_STATE_OUTBOX_H
 #define AB_STATE_OUTBOX_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "bus/message.h"
@@ -60,6 +61,9 @@ int outbox_retry_ms(const struct outbox *ob, int64_t now_ms);
  * commit each would cost more than the publishes did). Returns 0 or -1 (the
  * rows stay and are deleted later). */
 int outbox_settle(struct outbox *ob);
+/* Whether answered rows wait for outbox_settle() (so a caller opens no
+ * transaction for nothing). */
+bool outbox_has_answered(const struct outbox *ob);
 /* Rows recorded and not yet answered (for tests and status). */
 int outbox_count(struct outbox *ob);
 

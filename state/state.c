@@ -358,7 +358,12 @@ int state_group_commit(struct state *st)
 
 int state_settle(struct state *st)
 {
-	int rc = state_begin(st);
+	int rc;
+
+	/* Called at every read of the socket: most bring no PUBACK. */
+	if (!outbox_has_answered(&st->outbox))
+		return 0;
+	rc = state_begin(st);
 
 	if (rc == 0 && outbox_settle(&st->outbox) != 0) {
 		note_failure(st);

@@ -460,7 +460,11 @@ int note_store_group_commit(struct note_store *ns)
 
 int note_store_settle(struct note_store *ns)
 {
-	int rc = txn_begin(&ns->txn);
+	int rc;
+
+	if (!outbox_has_answered(&ns->outbox))
+		return 0;
+	rc = txn_begin(&ns->txn);
 
 	if (rc == 0 && outbox_settle(&ns->outbox) != 0) {
 		txn_fail(&ns->txn);

@@ -79,8 +79,11 @@ static void test_commit_and_rollback(void)
 	CHECK_INT(w.sends, 1);
 	CHECK_STR(w.last, "kept");
 	CHECK_INT(outbox_count(&ob), 1);	/* until the broker answers */
+	CHECK(!outbox_has_answered(&ob));
 	answer(&w, 0);
+	CHECK(outbox_has_answered(&ob));
 	CHECK_INT(outbox_settle(&ob), 0);
+	CHECK(!outbox_has_answered(&ob));
 	CHECK_INT(outbox_count(&ob), 0);
 	outbox_close(&ob);
 	sqlite3_close(db);
