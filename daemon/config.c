@@ -26,6 +26,7 @@ enum option_kind {
 	OPT_ENGINE,		/* a known turn engine name */
 	OPT_TRIGGER,		/* a trigger spec, appended to a list; repeatable */
 	OPT_ENGINE_DEF,		/* an engine instance spec, appended; repeatable */
+	OPT_PATH_LIST,		/* an absolute path, appended; repeatable */
 };
 
 struct option_def {
@@ -42,6 +43,7 @@ struct option_def {
 
 static const char *const encoding_choices[] = { "json", "msgpack", NULL };
 static const char *const embedded_choices[] = { "auto", "yes", "no", NULL };
+static const char *const sandbox_choices[] = { "on", "off", NULL };
 
 #define FIELD(f) offsetof(struct config, f)
 
@@ -105,6 +107,17 @@ static const struct option_def options[] = {
 	  "the echo engine waits this long before it answers (for trying queues by hand)" },
 	{ "gate", 0, "FIFO", OPT_STRING, FIELD(gate), 0, 0, NULL, NULL,
 	  "for tests: the FIFO of the 'gate' engine, whose turns wait for a byte each" },
+	{ "sandbox", 0, "on|off", OPT_CHOICE, FIELD(sandbox), 0, 0, sandbox_choices, "on",
+	  "confine exec turns with bubblewrap (off: they run as the daemon, unconfined)" },
+	{ "sandbox-bwrap", 0, "PATH", OPT_STRING, FIELD(sandbox_bwrap), 0, 0, NULL, "bwrap",
+	  "the bubblewrap program (searched in PATH)" },
+	{ "sandbox-user", 0, "USER", OPT_STRING, FIELD(sandbox_user), 0, 0, NULL, "nobody",
+	  "who sandboxed turns run as when the daemon runs as root" },
+	{ "sandbox-pids", 0, "N", OPT_INT, FIELD(sandbox_pids), 8, 1 << 20, NULL, "512",
+	  "processes and threads one sandboxed turn may have at once" },
+	{ "sandbox-bind", 0, "PATH", OPT_PATH_LIST, FIELD(sandbox_binds), 0, 0, NULL, NULL,
+	  "a host path every sandbox sees read-only at the same place (e.g. a CLI installed "
+	  "outside /usr); repeatable" },
 	{ "trigger", 0, "SPEC", OPT_TRIGGER, FIELD(triggers), 0, 0, NULL, NULL,
 	  "add or replace a trigger: 'NAME definition|inbound [events=..] [tags=..] "
 	  "[has_metadata=..] [missing_metadata=..] [has_content=true|false]'; repeatable" },
@@ -273,6 +286,12 @@ static int option_apply(struct config *cfg, const struct option_def *opt, const 
 		return trigger_spec_append((struct str_list *)field, value, msg, msglen);
 	case OPT_ENGINE_DEF:
 		return engine_def_append((struct str_list *)field, value, msg, msglen);
+	case OPT_PATH_LIST:
+		if (value[0] != '/') {
+			snprintf(msg, msglen, "'%s' is not an absolute path", value);
+			return -1;
+		}
+		return str_list_append((struct str_list *)field, value, msg, msglen);
 	case OPT_INT:
 		if (text_parse_long(value, opt->min, opt->max, &n) != 0) {
 			snprintf(msg, msglen, "'%s' is not a whole number from %ld to %ld", value,
@@ -595,20 +614,18 @@ void config_print_help(FILE *out)
 
 void config_free(struct config *cfg)
 {
-	for (size_t i = 0; i < cfg->triggers.n; i++)
-		free(cfg->triggers.v[i]);
-	free(cfg->triggers.v);
-	cfg->triggers.v = NULL;
-	cfg->triggers.n = 0;
-	for (size_t i = 0; i < cfg->engine_defs.n; i++)
-		free(cfg->engine_defs.v[i]);
-	free(cfg->engine_defs.v);
-	cfg->engine_defs.v = NULL;
-	cfg->engine_defs.n = 0;
 	for (size_t i = 0; i < N_OPTIONS; i++) {
 		enum option_kind k = options[i].kind;
 
-		if (k == OPT_STRING || k == OPT_TOPIC_LEVEL || k == OPT_TOPIC_PREFIX ||
+		if (k == OPT_TRIGGER || k == OPT_ENGINE_DEF || k == OPT_PATH_LIST) {
+			struct str_list *list = (struct str_list *)((char *)cfg + options[i].offset);
+
+			for (size_t j = 0; j < list->n; j++)
+				free(list->v[j]);
+			free(list->v);
+			list->v = NULL;
+			list->n = 0;
+		} else if (k == OPT_STRING || k == OPT_TOPIC_LEVEL || k == OPT_TOPIC_PREFIX ||
 		    k == OPT_ENGINE) {
 			char **slot = (char **)((char *)cfg + options[i].offset);
 

@@ -45,6 +45,11 @@ struct config {
 	char *gate;		/* FIFO of the test engine "gate"; NULL: none */
 	struct str_list triggers;	/* `trigger` specs, applied over the defaults */
 	struct str_list engine_defs;	/* `engine-def` specs, checked; later names win */
+	int sandbox;		/* 0: on, 1: off (the order of the option's choices) */
+	char *sandbox_bwrap;
+	char *sandbox_user;	/* sandboxes' user when the daemon is root */
+	int sandbox_pids;
+	struct str_list sandbox_binds;	/* read-only in every sandbox */
 
 	bool host_set, port_set;	/* given explicitly, not defaulted */
 };

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -29,6 +30,7 @@
 #include "daemon/telemetry.h"
 #include "daemon/web.h"
 #include "handlers/runtime.h"
+#include "sandbox/sandbox.h"
 #include "state/state.h"
 #include "store/vault.h"
 #include "util/crash.h"
@@ -77,6 +79,7 @@ struct agentbus {
 	struct metrics metrics;
 	struct web *web;	/* NULL without --http */
 	int connections;	/* CONNACKs so far */
+	struct sandbox *sandbox;	/* confines exec turns */
 };
 
 /* Cheap: read every loop iteration to tell whether a status is due. */
@@ -626,6 +629,49 @@ static int start_web(struct agentbus *ab)
 	return web_open(ab->loop, ab->cfg->http, &routes, &ab->web);
 }
 
+/* The sandbox of exec turns. Its paths are absolute (bwrap binds a path at
+ * the same place inside); a `full` sandbox never sees the state dir nor the
+ * files the config names. */
+static int start_sandbox(struct agentbus *ab)
+{
+	const struct config *cfg = ab->cfg;
+	char *state = realpath(cfg->state_dir, NULL), *hidden[3], *workspaces = NULL;
+	size_t n_hidden = 0;
+	struct sandbox_options opt = {
+		.off = cfg->sandbox == 1, .bwrap = cfg->sandbox_bwrap, .user = cfg->sandbox_user,
+		.pids = cfg->sandbox_pids, .binds = cfg->sandbox_binds.v,
+		.n_binds = cfg->sandbox_binds.n, .hidden = hidden,
+	};
+	int rc = -1;
+
+	if (state && asprintf(&workspaces, "%s/workspaces", state) < 0)
+		workspaces = NULL;
+	if (!workspaces) {
+		log_error("cannot resolve the state dir %s: %s", cfg->state_dir, strerror(errno));
+		goto out;
+	}
+	hidden[n_hidden++] = state;
+	if (cfg->config_file && (hidden[n_hidden] = realpath(cfg->config_file, NULL)))
+		n_hidden++;
+	if (cfg->password_file && (hidden[n_hidden] = realpath(cfg->password_file, NULL)))
+		n_hidden++;
+	opt.n_hidden = n_hidden;
+	opt.workspaces = workspaces;
+	rc = sandbox_open(&opt, &ab->sandbox);
+	if (rc != 0)
+		log_error("cannot set up the sandbox: out of memory");
+	else if (sandbox_unavailable(ab->sandbox))
+		log_warn("%s", sandbox_describe(ab->sandbox));
+	else
+		log_info("%s", sandbox_describe(ab->sandbox));
+	for (size_t i = 1; i < n_hidden; i++)
+		free(hidden[i]);
+out:
+	free(state);
+	free(workspaces);
+	return rc;
+}
+
 static int start_runtime(struct agentbus *ab)
 {
 	const struct config *cfg = ab->cfg;
@@ -638,7 +684,7 @@ static int start_runtime(struct agentbus *ab)
 		.max_payload = (size_t)cfg->max_payload,
 		.metrics = &ab->metrics,
 		.engine = { .echo_delay_ms = cfg->echo_delay, .gate_path = cfg->gate,
-			    .tmp_dir = cfg->state_dir, .metrics = &ab->metrics,
+			    .tmp_dir = cfg->state_dir, .metrics = &ab->metrics, .sandbox = ab->sandbox,
 			    .defs = cfg->engine_defs.v, .n_defs = cfg->engine_defs.n },
 	};
 
@@ -697,7 +743,7 @@ static int agentbus_start(struct agentbus *ab)
 	if (!cfg->no_store && store_vault_open(&ab->store, cfg->state_dir, &ab->topics, cfg->vault,
 					       &ab->sink, (size_t)cfg->max_payload) != 0)
 		return -1;
-	if (start_runtime(ab) != 0)
+	if (start_sandbox(ab) != 0 || start_runtime(ab) != 0)
 		return -1;
 	/* From here on, each loop iteration commits once per database. */
 	if (state_group(ab->state, true) != 0 || store_vault_group(&ab->store, true) != 0)
@@ -714,6 +760,7 @@ static void agentbus_cleanup(struct agentbus *ab)
 {
 	web_close(ab->web);
 	runtime_close(&ab->agents);
+	sandbox_close(ab->sandbox);
 	/* Before the outboxes: the connection holds their entries in flight. */
 	bus_conn_destroy(ab->conn);
 	store_vault_close(&ab->store);
@@ -732,6 +779,9 @@ int agentbus_run(const struct config *cfg)
 {
 	struct agentbus ab = { .cfg = cfg, .signal_fd = -1 };
 
+	/* What the daemon writes (state, workspaces) is its own; a root daemon
+	 * opens its state dir's search bit to its sandboxes' user. */
+	umask(077);
 	metrics_init(&ab.metrics, telemetry_families, telemetry_n_families);
 	log_configure(cfg->verbose ? LOG_DEBUG : LOG_INFO, NULL);
 	if (agentbus_start(&ab) != 0) {

@@ -28,6 +28,9 @@ void engine_def_free(struct engine_def *d)
 	free(d->model);
 	free(d->api_key_env);
 	free(d->command);
+	for (size_t i = 0; i < d->n_env; i++)
+		free(d->env[i]);
+	free(d->env);
 	memset(d, 0, sizeof *d);
 }
 
@@ -147,6 +150,44 @@ static const struct {
 	{ "attempts", offsetof(struct engine_def, attempts), 1, 10 },
 };
 
+static bool is_env_name(const char *s, size_t n)
+{
+	if (n == 0 || n > 128 || (s[0] >= '0' && s[0] <= '9'))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_", s[i]))
+			return false;
+	return true;
+}
+
+/* env=NAME,NAME...: the names, checked, replacing any earlier list. */
+static int set_env(struct engine_def *d, const char *v, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < d->n_env; i++)
+		free(d->env[i]);
+	d->n_env = 0;
+	while (*v) {
+		size_t n = strcspn(v, ",");
+		char **grown;
+
+		if (!is_env_name(v, n)) {
+			snprintf(err, errlen, "env must be variable names separated by commas");
+			return -1;
+		}
+		grown = realloc(d->env, (d->n_env + 1) * sizeof *grown);
+		if (!grown || !(grown[d->n_env] = strndup(v, n))) {
+			if (grown)
+				d->env = grown;
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		d->env = grown;
+		d->n_env++;
+		v += n + (v[n] == ',');
+	}
+	return 0;
+}
+
 /* One key=value; the message names the key and what it takes. */
 static int apply(struct engine_def *d, const char *key, const char *v, char *err, size_t errlen)
 {
@@ -168,6 +209,8 @@ static int apply(struct engine_def *d, const char *key, const char *v, char *err
 		}
 		return set(field, v);
 	}
+	if (strcmp(key, "env") == 0)
+		return set_env(d, v, err, errlen);
 	if (strcmp(key, "format") == 0) {
 		if (strcmp(v, "text") == 0)
 			d->format = ENGINE_FORMAT_TEXT;
@@ -197,8 +240,8 @@ static int apply(struct engine_def *d, const char *key, const char *v, char *err
 		return 0;
 	}
 	snprintf(err, errlen, "unknown key '%s' (base_url, model, api_key_env, timeout, "
-		 "max_output, price_in, price_out, command, format, idle_timeout, history_turns, "
-		 "attempts)", key);
+		 "max_output, price_in, price_out, command, format, env, idle_timeout, "
+		 "history_turns, attempts)", key);
 	return -1;
 }
 

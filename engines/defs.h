@@ -30,6 +30,8 @@ struct engine_def {
 	int idle_timeout;	/* seconds without a byte from a stream */
 	int history_turns;	/* API engines: previous turns sent along */
 	int attempts;		/* API engines: tries per turn, the first included */
+	char **env;		/* exec: variables a sandboxed command gets from ours */
+	size_t n_env;
 };
 
 /* The kinds, and whether `kind` is one. */

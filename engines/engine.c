@@ -10,6 +10,7 @@
 #include "engines/defs.h"
 #include "engines/http.h"
 #include "engines/job.h"
+#include "sandbox/sandbox.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/loop.h"
@@ -107,6 +108,11 @@ void engine_request_free(struct engine_request *r)
 	free(r->message);
 	free(r->session);
 	free(r->thread);
+	free(r->workspace_key);
+	if (r->sandbox) {
+		sandbox_policy_free(r->sandbox);
+		free(r->sandbox);
+	}
 	for (size_t i = 0; i < r->n_history; i++) {
 		free(r->history[i].user);
 		free(r->history[i].assistant);
@@ -159,6 +165,25 @@ void engine_job_reap(struct engine_job *job, int pid, int pidfd)
 	if (e->reapers)
 		e->reapers->prev = rp;
 	e->reapers = rp;
+}
+
+static bool runs_process(const struct engines *e, const char *name)
+{
+	const struct engine_def *d = engines_find(e, name);
+
+	return d && strcmp(d->kind, "exec") == 0;
+}
+
+const char *engines_unusable(const struct engines *e, const char *name)
+{
+	return runs_process(e, name) ? sandbox_unavailable(e->opt.sandbox) : NULL;
+}
+
+const char *engines_confinement(const struct engines *e, const char *name)
+{
+	if (!runs_process(e, name))
+		return NULL;
+	return sandbox_is_off(e->opt.sandbox) ? "off" : "bwrap";
 }
 
 void engine_result_free(struct engine_result *r)

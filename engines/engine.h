@@ -33,6 +33,8 @@ struct engine_request {
 	struct engine_exchange *history;	/* the thread's earlier turns, oldest first */
 	size_t n_history;
 	double max_cost_usd;	/* the turn's budget; 0: none (API engines cap output by it) */
+	struct sandbox_policy *sandbox;	/* exec: how the turn is confined; NULL: the defaults */
+	char *workspace_key;	/* exec: the thread key, naming the default workspace */
 };
 
 struct engine_result {
@@ -58,7 +60,8 @@ struct engine_events {
 struct engine_options {
 	int echo_delay_ms;	/* the echo engine waits this long (trying queues by hand) */
 	const char *gate_path;	/* FIFO of the test engine "gate"; NULL: none */
-	const char *tmp_dir;	/* where exec turns' prompt files go; NULL: /tmp */
+	const char *tmp_dir;	/* where unconfined exec turns' prompt files go; NULL: /tmp */
+	struct sandbox *sandbox;	/* confines exec turns; NULL or off: they run unconfined */
 	struct metrics *metrics;	/* engine calls are counted here; NULL: not */
 	char *const *defs;	/* engine-def specs (checked by the config); later names win */
 	size_t n_defs;
@@ -91,6 +94,13 @@ struct engine_job *engine_start(struct engines *e, struct engine_request *req,
 /* Ends `job` now: its fds, timers and memory are released before this
  * returns, and neither callback runs again. */
 void engine_cancel(struct engine_job *job);
+
+/* Why an agent on engine `name` cannot run here (its kind needs a sandbox
+ * that is unavailable), or NULL. */
+const char *engines_unusable(const struct engines *e, const char *name);
+/* How the turns of engine `name` are confined: "bwrap", "off" (the config
+ * turned the sandbox off), or NULL (the engine runs no process). */
+const char *engines_confinement(const struct engines *e, const char *name);
 
 /* Jobs started and not yet ended (for tests and status). */
 size_t engines_running(const struct engines *e);

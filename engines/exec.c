@@ -4,7 +4,11 @@
  * stream-json (format=claude-stream-json). All of it is fds on the loop: a
  * pidfd says when the child exited, so no SIGCHLD handler is needed and
  * nothing ever waits. The whole group is killed when the turn ends, for
- * whatever reason, so nothing a turn started outlives it. */
+ * whatever reason, so nothing a turn started outlives it.
+ *
+ * Confined (the default), the child is bubblewrap: the command runs in a
+ * pid namespace whose init dies with bwrap, so killing the group ends every
+ * process of the sandbox, whatever it did to its own groups and signals. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -18,6 +22,8 @@
 
 #include "engines/claude_stream.h"
 #include "engines/job.h"
+#include "engines/proxy.h"
+#include "sandbox/sandbox.h"
 #include "util/log.h"
 #include "util/loop.h"
 #include "util/proc.h"
@@ -42,6 +48,9 @@ struct exec_run {
 	uint64_t idle_timer;
 	struct claude_stream claude;
 	char *failure;			/* set: the turn fails with this, whatever the exit */
+	bool confined;			/* the child is bwrap */
+	char *workspace;		/* confined: the host path of the workspace */
+	struct egress_proxy *proxy;	/* confined with a restricted network */
 };
 
 static void close_fd(struct loop *l, int *fd)
@@ -77,6 +86,8 @@ static void run_free(struct engine_job *job)
 		waitpid(r->pid, NULL, 0);	/* no pidfd (it failed): SIGKILLed just now */
 	}
 	loop_timer_cancel(l, r->idle_timer);
+	egress_proxy_close(r->proxy);
+	free(r->workspace);
 	if (r->prompt_file) {
 		unlink(r->prompt_file);
 		free(r->prompt_file);
@@ -386,59 +397,102 @@ static void free_env(char **env)
 	free(env);
 }
 
-/* environ plus the turn's AGENTBUS_* variables (replacing inherited ones);
- * built before fork, so the child only calls execve. */
+/* Appends "NAME=value" to `env` (its count in `*k`); -1 when out of memory. */
+static int env_add(char **env, size_t *k, const char *name, const char *value)
+{
+	if (asprintf(&env[*k], "%s=%s", name, value) < 0) {
+		env[*k] = NULL;
+		return -1;
+	}
+	(*k)++;
+	return 0;
+}
+
+/* What a confined command starts with besides the turn's variables: a
+ * plain PATH, its workspace as HOME, the engine's named variables, and for
+ * a restricted network the proxy. Nothing else of the daemon's. */
+static int confined_env(const struct engine_job *job, const struct exec_run *r, char **env,
+			size_t *k)
+{
+	static const char *const proxy_vars[] = { "HTTPS_PROXY", "https_proxy", "HTTP_PROXY",
+						  "http_proxy", "ALL_PROXY" };
+	const struct engine_def *d = job->def;
+	bool lang = false;
+	char proxy[64];
+
+	for (size_t i = 0; i < d->n_env; i++) {
+		const char *v = getenv(d->env[i]);
+
+		lang |= strcmp(d->env[i], "LANG") == 0;
+		if (v && env_add(env, k, d->env[i], v) != 0)
+			return -1;
+	}
+	snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", SANDBOX_PROXY_PORT);
+	if (env_add(env, k, "PATH", "/usr/local/bin:/usr/bin:/bin") != 0 ||
+	    env_add(env, k, "HOME", r->workspace) != 0 || env_add(env, k, "TMPDIR", "/tmp") != 0 ||
+	    (!lang && env_add(env, k, "LANG", "C.UTF-8") != 0))
+		return -1;
+	for (size_t i = 0; r->proxy && i < sizeof proxy_vars / sizeof proxy_vars[0]; i++)
+		if (env_add(env, k, proxy_vars[i], proxy) != 0)
+			return -1;
+	return 0;
+}
+
+/* The command's environment: environ (unconfined) or the confined set, then
+ * the turn's AGENTBUS_* variables (replacing inherited ones); built before
+ * fork, so the child only calls execve. */
 static char **child_env(const struct engine_job *job, const struct exec_run *r)
 {
 	const struct engine_request *q = job->req;
 	const char *model = q->model ? q->model : job->def->model;
+	const char *prompt = r->confined && q->system_prompt ? SANDBOX_PROMPT_PATH
+			     : r->prompt_file ? r->prompt_file : "";
 	const char *vars[][2] = {
 		{ "AGENTBUS_AGENT", q->agent },
 		{ "AGENTBUS_THREAD", q->thread ? q->thread : "" },
 		{ "AGENTBUS_SESSION", q->session ? q->session : "" },
 		{ "AGENTBUS_MODEL", model ? model : "" },
-		{ "AGENTBUS_SYSTEM_PROMPT_FILE", r->prompt_file ? r->prompt_file : "" },
+		{ "AGENTBUS_SYSTEM_PROMPT_FILE", prompt },
 	};
 	size_t n_vars = sizeof vars / sizeof vars[0], n = 0, k = 0;
 	char **env;
 
 	while (environ[n])
 		n++;
-	env = calloc(n + n_vars + 1, sizeof *env);
+	/* Room for either set: the confined one is at most its names plus 10. */
+	env = calloc(n + job->def->n_env + n_vars + 12, sizeof *env);
 	if (!env)
 		return NULL;
-	for (size_t i = 0; i < n; i++)
+	if (r->confined && confined_env(job, r, env, &k) != 0)
+		goto fail;
+	for (size_t i = 0; !r->confined && i < n; i++)
 		if (strncmp(environ[i], "AGENTBUS_", 9) != 0 && !(env[k++] = strdup(environ[i])))
 			goto fail;
-	for (size_t i = 0; i < n_vars; i++) {
-		if (asprintf(&env[k], "%s=%s", vars[i][0], vars[i][1]) < 0) {
-			env[k] = NULL;
+	for (size_t i = 0; i < n_vars; i++)
+		if (env_add(env, &k, vars[i][0], vars[i][1]) != 0)
 			goto fail;
-		}
-		k++;
-	}
 	return env;
 fail:
 	free_env(env);
 	return NULL;
 }
 
-/* In the child: never returns. */
-static void exec_child(const char *script, const char *session, char **env, int in, int out,
-		       int err)
+/* In the child: never returns. `launch` set: the command runs confined. */
+static void exec_child(char *const *argv, const struct sandbox_launch *launch, char **env,
+		       int in, int out, int err)
 {
-	char *argv[] = { "sh", "-c", (char *)script, "agentbus", NULL, NULL, NULL };
-
-	if (session) {
-		argv[4] = "--resume";
-		argv[5] = (char *)session;
-	}
 	setpgid(0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	proc_reset_signals();
 	if (dup2(in, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0 ||
 	    dup2(err, STDERR_FILENO) < 0)
 		_exit(126);
+	if (launch) {
+		sandbox_exec(launch, env);
+		_exit(127);
+	}
+	/* None of the daemon's other fds (the broker's socket) reach the command. */
+	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 	execve("/bin/sh", argv, env);
 	_exit(127);
 }
@@ -464,20 +518,73 @@ static void close_pipes(int in[2], int out[2], int err[2])
 			close(*all[i]);
 }
 
+/* The host of an engine's base_url ("https://host:port/x" -> "host:port"),
+ * which a restricted sandbox may reach: the CLI's own API. */
+static char *api_host(const struct engine_def *d)
+{
+	const char *h = d->base_url ? strstr(d->base_url, "://") : NULL;
+
+	return h ? strndup(h + 3, strcspn(h + 3, "/?#")) : NULL;
+}
+
+/* The sandbox's launch for this turn; its proxy, when it has one, starts
+ * here too. 0, or -1 with the reason in job->error. */
+static int prepare_confined(struct engine_job *job, struct exec_run *r, char *const *argv,
+			    struct sandbox_launch *launch)
+{
+	static const struct sandbox_policy defaults = { .fs = SANDBOX_FS_WORKSPACE };
+	const struct sandbox_policy *policy = job->req->sandbox ? job->req->sandbox : &defaults;
+	char *host = api_host(job->def), err[512];
+	struct sandbox_run run = {
+		.policy = policy, .workspace_key = job->req->workspace_key, .argv = argv,
+		.prompt = job->req->system_prompt, .extra_egress = &host, .n_extra_egress = !!host,
+	};
+	int rc = sandbox_prepare(engine_job_options(job)->sandbox, &run, launch, err, sizeof err);
+
+	if (rc == 0 && !(r->workspace = strdup(launch->workspace)))
+		snprintf(err, sizeof err, "out of memory"), rc = -1;
+	if (rc == 0 && launch->proxy_fd >= 0) {
+		rc = egress_proxy_open(engine_job_loop(job), engine_job_http(job), launch->proxy_fd,
+				       job->req->agent, launch->egress, launch->n_egress, &r->proxy);
+		launch->proxy_fd = -1;
+		if (rc != 0)
+			snprintf(err, sizeof err, "cannot start the sandbox's proxy");
+	}
+	free(host);
+	if (rc != 0) {
+		free(job->error);
+		job->error = strdup(err);
+		sandbox_launch_free(launch);
+	}
+	return rc;
+}
+
 static int spawn(struct engine_job *job, struct exec_run *r)
 {
 	bool claude = job->def->format == ENGINE_FORMAT_CLAUDE_STREAM_JSON;
 	const char *session = claude ? job->req->session : NULL;
-	char *script = NULL, **env = child_env(job, r);
+	struct sandbox_launch launch = { .proxy_fd = -1 };
+	char *script = NULL, **env = NULL;
+	char *argv[] = { "/bin/sh", "-c", NULL, "agentbus", NULL, NULL, NULL };
 	int in[2], out[2], err[2], rc = -1;
 
+	in[0] = in[1] = out[0] = out[1] = err[0] = err[1] = -1;
 	/* "$@" carries --resume SESSION as arguments, never through the shell's parser. */
-	if (!env || asprintf(&script, session ? "%s \"$@\"" : "%s", job->def->command) < 0 ||
-	    make_pipes(in, out, err) != 0)
+	if (asprintf(&script, session ? "%s \"$@\"" : "%s", job->def->command) < 0) {
+		script = NULL;
+		goto out;
+	}
+	argv[2] = script;
+	if (session) {
+		argv[4] = "--resume";
+		argv[5] = (char *)session;
+	}
+	if ((r->confined && prepare_confined(job, r, argv, &launch) != 0) ||
+	    !(env = child_env(job, r)) || make_pipes(in, out, err) != 0)
 		goto out;
 	r->pid = fork();
 	if (r->pid == 0)
-		exec_child(script, session, env, in[0], out[1], err[1]);
+		exec_child(argv, r->confined ? &launch : NULL, env, in[0], out[1], err[1]);
 	if (r->pid < 0)
 		goto out;
 	setpgid(r->pid, r->pid);	/* as the child does: whichever runs first */
@@ -488,6 +595,8 @@ static int spawn(struct engine_job *job, struct exec_run *r)
 	r->pidfd = pidfd_open(r->pid, 0);
 	rc = r->pidfd >= 0 ? 0 : -1;
 out:
+	if (r->confined)
+		sandbox_launch_free(&launch);
 	close_pipes(in, out, err);
 	free(script);
 	free_env(env);
@@ -507,9 +616,12 @@ static int exec_start(struct engine_job *job)
 	r->input = job->req->message;
 	job->req->message = NULL;
 	r->input_len = strlen(r->input);
-	if ((job->req->system_prompt && write_prompt(job, r) != 0) ||
+	r->confined = !sandbox_is_off(engine_job_options(job)->sandbox);
+	/* Confined, the prompt goes in as data bwrap copies: no file to clean up. */
+	if ((!r->confined && job->req->system_prompt && write_prompt(job, r) != 0) ||
 	    spawn(job, r) != 0) {
-		if (asprintf(&job->error, "cannot run the command: %s", strerror(errno)) < 0)
+		if (!job->error &&
+		    asprintf(&job->error, "cannot run the command: %s", strerror(errno)) < 0)
 			job->error = NULL;
 		run_free(job);
 		return -1;
@@ -523,7 +635,8 @@ static int exec_start(struct engine_job *job)
 		return -1;
 	}
 	rearm_idle(job);
-	log_debug("exec: turn of %s runs pid %ld", job->req->agent, (long)r->pid);
+	log_debug("exec: turn of %s runs pid %ld%s%s", job->req->agent, (long)r->pid,
+		  r->confined ? " in a sandbox on " : "", r->confined ? r->workspace : "");
 	return 0;
 }
 

@@ -7,6 +7,8 @@
 #include "engines/http.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +35,7 @@ struct http_transfer {
 	long retry_after_ms;
 	bool aborted;
 	char error[CURL_ERROR_SIZE];
+	void (*connected)(void *arg, int fd, const char *error);	/* http_connect */
 	struct http_transfer *prev, *next;
 };
 
@@ -54,6 +57,14 @@ int http_code_is_connection(int code)
 	       code == CURLE_OPERATION_TIMEDOUT || code == CURLE_SSL_CONNECT_ERROR;
 }
 
+static void link_transfer(struct http *h, struct http_transfer *t)
+{
+	t->next = h->transfers;
+	if (h->transfers)
+		h->transfers->prev = t;
+	h->transfers = t;
+}
+
 static void unlink_free(struct http_transfer *t)
 {
 	struct http *h = t->h;
@@ -69,6 +80,27 @@ static void unlink_free(struct http_transfer *t)
 	curl_slist_free_all(t->headers);
 	free(t->body);
 	free(t);
+}
+
+/* A connect-only transfer's socket, duplicated: curl closes its own copy
+ * with the handle. */
+static void hand_over(struct http_transfer *t, CURLcode code)
+{
+	void (*done)(void *, int, const char *) = t->connected;
+	void *arg = t->arg;
+	curl_socket_t s = CURL_SOCKET_BAD;
+	char error[CURL_ERROR_SIZE];
+	int fd = -1;
+
+	snprintf(error, sizeof error, "%s", t->error[0] ? t->error : curl_easy_strerror(code));
+	if (code == CURLE_OK &&
+	    curl_easy_getinfo(t->easy, CURLINFO_ACTIVESOCKET, &s) == CURLE_OK &&
+	    s != CURL_SOCKET_BAD && (fd = fcntl(s, F_DUPFD_CLOEXEC, 3)) < 0)
+		snprintf(error, sizeof error, "%s", strerror(errno));
+	else if (code == CURLE_OK && fd < 0)
+		snprintf(error, sizeof error, "curl kept no socket");
+	unlink_free(t);
+	done(arg, fd, fd >= 0 ? NULL : error);
 }
 
 /* Hands every finished transfer to its owner. */
@@ -88,6 +120,10 @@ static void collect(struct http *h)
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+		if (t->connected) {
+			hand_over(t, msg->data.result);
+			continue;
+		}
 		curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
 		code = msg->data.result;
 		fn = t->fn;
@@ -280,10 +316,49 @@ struct http_transfer *http_start(struct http *h, const struct http_request *req,
 		free(t);
 		return NULL;
 	}
-	t->next = h->transfers;
-	if (h->transfers)
-		h->transfers->prev = t;
-	h->transfers = t;
+	link_transfer(h, t);
+	return t;
+}
+
+/* The socket part of an URL: IPv6 literals keep their brackets. */
+static int connect_options(struct http_transfer *t, const char *host, int port, int timeout_s)
+{
+	CURL *e = t->easy;
+	char url[600];
+	int rc = 0;
+
+	if (snprintf(url, sizeof url, "http://%s:%d/", host, port) >= (int)sizeof url)
+		return -1;
+	rc |= curl_easy_setopt(e, CURLOPT_URL, url);
+	rc |= curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+	rc |= curl_easy_setopt(e, CURLOPT_PROXY, "");	/* never the daemon's own proxy */
+	rc |= curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+	rc |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
+	rc |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	rc |= curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	rc |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
+	rc |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)timeout_s);
+	return rc == 0 ? 0 : -1;
+}
+
+struct http_transfer *http_connect(struct http *h, const char *host, int port, int timeout_s,
+				   void (*done)(void *arg, int fd, const char *error), void *arg)
+{
+	struct http_transfer *t = calloc(1, sizeof *t);
+
+	if (!t)
+		return NULL;
+	t->h = h;
+	t->arg = arg;
+	t->connected = done;
+	t->easy = curl_easy_init();
+	if (!t->easy || connect_options(t, host, port, timeout_s) != 0 ||
+	    curl_multi_add_handle(h->multi, t->easy) != CURLM_OK) {
+		curl_easy_cleanup(t->easy);
+		free(t);
+		return NULL;
+	}
+	link_transfer(h, t);
 	return t;
 }
 

@@ -42,6 +42,13 @@ struct http_transfer *http_start(struct http *h, const struct http_request *req,
 /* Ends it at once; no callback runs afterwards. */
 void http_cancel(struct http_transfer *t);
 
+/* A TCP connection to host:port made by curl (its resolver, its connect
+ * timeout) and handed over: `done` gets the connected socket (the caller's
+ * to close) or -1 with why. For the sandbox's egress proxy. NULL when the
+ * attempt cannot start. Cancelled with http_cancel. */
+struct http_transfer *http_connect(struct http *h, const char *host, int port, int timeout_s,
+				   void (*done)(void *arg, int fd, const char *error), void *arg);
+
 /* libcurl's version ("8.x.y"). */
 const char *http_library_version(void);
 

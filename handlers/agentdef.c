@@ -402,9 +402,16 @@ static int parse_shaped(const cJSON *md, const char *label, const struct agentde
 		 parse_budget(md, "max_daily_cost_usd", label, &s->max_daily_cost_usd, err,
 			      errlen) != 0)
 		;
+	else if (sandbox_policy_read_lists(md, &s->sandbox) != 0)
+		snprintf(err, errlen, "%s: out of memory", label);
 	else
 		rc = 0;
 	s->timeout = (int)t;
+	s->sandbox.fs = fs && strcmp(fs, "full") == 0 ? SANDBOX_FS_FULL : SANDBOX_FS_WORKSPACE;
+	s->sandbox.net = net && strcmp(net, "restricted") == 0 ? SANDBOX_NET_RESTRICTED
+							       : SANDBOX_NET_OPEN;
+	if (rc == 0 && ws && !(s->sandbox.workspace = strdup(ws)))
+		rc = -1;
 	if (rc == 0 && !s->engine && !(s->engine = strdup(d->engine)))
 		rc = -1;
 	free(ws);
@@ -458,6 +465,7 @@ void agent_spec_free(struct agent_spec *s)
 	free(s->system_prompt);
 	free(s->model);
 	free(s->engine);
+	sandbox_policy_free(&s->sandbox);
 	memset(s, 0, sizeof *s);
 }
 
@@ -481,7 +489,8 @@ cJSON *agent_spec_to_json(const struct agent_spec *s)
 	    (s->max_turn_cost_usd > 0 &&
 	     !cJSON_AddNumberToObject(j, "max_turn_cost_usd", s->max_turn_cost_usd)) ||
 	    (s->max_daily_cost_usd > 0 &&
-	     !cJSON_AddNumberToObject(j, "max_daily_cost_usd", s->max_daily_cost_usd))) {
+	     !cJSON_AddNumberToObject(j, "max_daily_cost_usd", s->max_daily_cost_usd)) ||
+	    sandbox_policy_to_json(&s->sandbox, j) != 0) {
 		cJSON_Delete(j);
 		return NULL;
 	}
@@ -515,7 +524,8 @@ int agent_spec_from_json(const cJSON *doc, struct agent_spec *out)
 		out->max_turn_cost_usd = cJSON_IsNumber(turn) ? turn->valuedouble : 0;
 		out->max_daily_cost_usd = cJSON_IsNumber(daily) ? daily->valuedouble : 0;
 	}
-	if (out->name && out->definition && out->vault && out->engine && out->timeout > 0)
+	if (out->name && out->definition && out->vault && out->engine && out->timeout > 0 &&
+	    sandbox_policy_from_json(doc, &out->sandbox) == 0)
 		return 0;
 	agent_spec_free(out);
 	return -1;

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "bus/event.h"
+#include "sandbox/policy.h"
 
 struct cJSON;
 
@@ -34,6 +35,7 @@ struct agent_spec {
 	int timeout;		/* seconds */
 	double max_turn_cost_usd;	/* 0: no cap */
 	double max_daily_cost_usd;	/* 0: no cap; per UTC day */
+	struct sandbox_policy sandbox;	/* how exec turns are confined */
 };
 
 /* Defaults for what a definition does not say. */

@@ -11,6 +11,7 @@
 
 #include "bus/meta.h"
 #include "bus/write.h"
+#include "engines/engine.h"
 #include "handlers/agentdef.h"
 #include "handlers/notes.h"
 #include "handlers/context.h"
@@ -109,6 +110,7 @@ static int publish_entry(struct agent_runtime *rt, const char *name, const struc
 	    notes_add(e, "mode", agent_mode_name(spec ? spec->mode : MODE_SINGLE)) &&
 	    notes_add(e, "engine", spec ? spec->engine : rt->opt.defaults.engine) &&
 	    notes_add(e, "model", spec ? spec->model : NULL) &&
+	    notes_add(e, "sandbox", spec ? engines_confinement(rt->engines, spec->engine) : NULL) &&
 	    notes_add(e, "vault", rt->opt.vault) && notes_add(e, "updated_at", at))
 		rc = ctx_send_doc(rt, topic, e, true, SIZE_MAX);
 	cJSON_Delete(e);
@@ -263,6 +265,25 @@ static int register_spec(struct agent_runtime *rt, const struct vault_event *ev,
 	return stamp_status(rt, &ev->note, NULL);
 }
 
+/* An agent whose turns must be confined is never run unconfined: with no
+ * sandbox to be had (and the config not saying `sandbox off`), it is refused.
+ * Mounts the reference's leniency drops are said in the log. */
+static bool confinement_refused(struct agent_runtime *rt, const struct note *n,
+				const struct agent_spec *spec, char *error, size_t len)
+{
+	const char *why = engines_unusable(rt->engines, spec->engine);
+
+	if (spec->sandbox.mounts_dropped)
+		log_warn("agent %s: %zu of its mounts ignored (each needs an absolute hostPath "
+			 "and mountPath, not over /, /proc, /dev or /tmp, and mode ro or rw)",
+			 spec->name, spec->sandbox.mounts_dropped);
+	if (!why)
+		return false;
+	snprintf(error, len, "#agent/definition note %s: engine \"%s\" runs commands in a "
+		 "sandbox, and none can be made here: %s", n->id, spec->engine, why);
+	return true;
+}
+
 int registry_definition(struct agent_runtime *rt, const struct vault_event *ev,
 			const struct bus_message *msg)
 {
@@ -281,6 +302,12 @@ int registry_definition(struct agent_runtime *rt, const struct vault_event *ev,
 	defaults = rt->opt.defaults;
 	defaults.engines = rt->engines;
 	if (agentdef_parse(&ev->note, rt->opt.vault, &defaults, spec, error, sizeof error) != 0) {
+		free(spec);
+		log_warn("definition note %s refused: %s", ev->note.id, error);
+		return refuse(rt, ev, msg, error);
+	}
+	if (confinement_refused(rt, &ev->note, spec, error, sizeof error)) {
+		agent_spec_free(spec);
 		free(spec);
 		log_warn("definition note %s refused: %s", ev->note.id, error);
 		return refuse(rt, ev, msg, error);

@@ -399,6 +399,13 @@ static struct engine_request *engine_request_for(struct turn *t, const struct ag
 	er->session = session && *session ? strdup(session) : NULL;
 	er->thread = t->thread_path ? strdup(t->thread_path) : NULL;
 	er->max_cost_usd = spec->max_turn_cost_usd;
+	if (t->engine && strcmp(t->engine->kind, "exec") == 0 &&
+	    (!(er->workspace_key = notes_thread_key(spec->name, t->req->subject)) ||
+	     !(er->sandbox = calloc(1, sizeof *er->sandbox)) ||
+	     sandbox_policy_copy(er->sandbox, &spec->sandbox) != 0)) {
+		engine_request_free(er);
+		return NULL;
+	}
 	if (keeps_history(t)) {
 		struct history_load h = { .er = er };
 

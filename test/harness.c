@@ -46,7 +46,10 @@ char *th_tmpdir(const char *name)
 {
 	char *path;
 
-	mkdir(TEST_TMP_ROOT, 0700);
+	/* Searchable, never listable: a root daemon's sandboxes run as nobody,
+	 * and bwrap, as nobody, must reach the workspaces under a state dir. */
+	mkdir(TEST_TMP_ROOT, 0711);
+	chmod(TEST_TMP_ROOT, 0711);
 	if (asprintf(&path, "%s/%s-XXXXXX", TEST_TMP_ROOT, name) < 0)
 		die("asprintf");
 	if (!mkdtemp(path))

@@ -85,7 +85,8 @@ static void test_claude_stream_json(void)
 {
 	char *spec = rig_fmt("claude exec format=claude-stream-json model=sonnet command=%s",
 			     FAKE_CLAUDE);
-	const char *const extra[] = { "--engine-def", spec, NULL };
+	/* A CLI installed outside /usr is bound into the sandboxes by the config. */
+	const char *const extra[] = { "--engine-def", spec, "--sandbox-bind", FAKE_CLAUDE, NULL };
 	struct rig r = { 0 };
 	cJSON *reply, *thread;
 	char *text;
@@ -179,7 +180,9 @@ static void test_hung_cancel_and_cap(void)
 	const char *wait = "wait exec format=text command=\"echo $$; exec sleep 600\"";
 	const char *const extra[] = { "--engine-def", hang, "--engine-def", wait,
 				      "--engine-def", "flood exec format=text max_output=1000 command=yes",
-				      "--max-turns", "8", NULL };
+				      /* Unconfined, so the pids printed are the host's; the
+				       * sandbox's own end of turns is test_sandbox's. */
+				      "--max-turns", "8", "--sandbox", "off", NULL };
 	struct rig r = { 0 };
 	cJSON *reply;
 	long pid;
