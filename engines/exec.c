@@ -24,6 +24,7 @@
 #include "engines/job.h"
 #include "engines/proxy.h"
 #include "sandbox/sandbox.h"
+#include "util/fdio.h"
 #include "util/log.h"
 #include "util/loop.h"
 #include "util/proc.h"
@@ -53,15 +54,6 @@ struct exec_run {
 	struct egress_proxy *proxy;	/* confined with a restricted network */
 };
 
-static void close_fd(struct loop *l, int *fd)
-{
-	if (*fd >= 0) {
-		loop_unwatch(l, *fd);
-		close(*fd);
-		*fd = -1;
-	}
-}
-
 /* Ends the run's process group and everything it holds. A child not yet
  * reaped goes to the engines' reaper. */
 static void run_free(struct engine_job *job)
@@ -73,9 +65,9 @@ static void run_free(struct engine_job *job)
 		return;
 	if (r->pid > 0)
 		kill(-r->pid, SIGKILL);
-	close_fd(l, &r->in_fd);
-	close_fd(l, &r->out_fd);
-	close_fd(l, &r->err_fd);
+	loop_close(l, &r->in_fd);
+	loop_close(l, &r->out_fd);
+	loop_close(l, &r->err_fd);
 	if (r->pidfd >= 0) {
 		loop_unwatch(l, r->pidfd);
 		if (r->exited)
@@ -188,9 +180,9 @@ static void fail_run(struct engine_job *job, const char *why)
 	if (!r->failure)
 		r->failure = strdup(why);
 	kill(-r->pid, SIGKILL);
-	close_fd(l, &r->in_fd);
-	close_fd(l, &r->out_fd);
-	close_fd(l, &r->err_fd);
+	loop_close(l, &r->in_fd);
+	loop_close(l, &r->out_fd);
+	loop_close(l, &r->err_fd);
 }
 
 static void on_idle(void *arg)
@@ -273,7 +265,7 @@ static ssize_t read_output(struct engine_job *job, int *fd, char *buf, size_t ca
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
 	if (n <= 0) {
-		close_fd(engine_job_loop(job), fd);
+		loop_close(engine_job_loop(job), fd);
 		maybe_finish(job);
 		return -1;
 	}
@@ -336,7 +328,7 @@ static void on_stdin(void *arg, int fd, int mask)
 	if (n > 0)
 		r->input_off += (size_t)n;
 	if (n < 0 || r->input_off == r->input_len)
-		close_fd(engine_job_loop(job), &r->in_fd);
+		loop_close(engine_job_loop(job), &r->in_fd);
 }
 
 static void on_exit_fd(void *arg, int fd, int mask)
@@ -363,7 +355,6 @@ static int write_prompt(struct engine_job *job, struct exec_run *r)
 {
 	const char *dir = engine_job_options(job)->tmp_dir;
 	const char *text = job->req->system_prompt;
-	size_t len = strlen(text), off = 0;
 	int fd;
 
 	if (asprintf(&r->prompt_file, "%s/agentbus-prompt-XXXXXX", dir ? dir : "/tmp") < 0) {
@@ -376,16 +367,9 @@ static int write_prompt(struct engine_job *job, struct exec_run *r)
 		r->prompt_file = NULL;
 		return -1;
 	}
-	while (off < len) {
-		ssize_t n = write(fd, text + off, len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			close(fd);
-			return -1;
-		}
-		off += (size_t)n;
+	if (fd_write_all(fd, text, strlen(text)) != 0) {
+		close(fd);
+		return -1;
 	}
 	return close(fd);
 }
@@ -630,7 +614,7 @@ static int exec_start(struct engine_job *job)
 	    loop_watch(l, r->err_fd, LOOP_READ, on_stderr, job) != 0 ||
 	    loop_watch(l, r->pidfd, LOOP_READ, on_exit_fd, job) != 0 ||
 	    (r->input_len > 0 ? loop_watch(l, r->in_fd, LOOP_WRITE, on_stdin, job)
-			      : (close_fd(l, &r->in_fd), 0)) != 0) {
+			      : (loop_close(l, &r->in_fd), 0)) != 0) {
 		run_free(job);
 		return -1;
 	}

@@ -53,15 +53,6 @@ struct egress_proxy {
 	struct tunnel *tunnels;
 };
 
-static void close_watched(struct loop *l, int *fd)
-{
-	if (*fd >= 0) {
-		loop_unwatch(l, *fd);
-		close(*fd);
-		*fd = -1;
-	}
-}
-
 static void tunnel_free(struct tunnel *t)
 {
 	struct egress_proxy *p = t->p;
@@ -75,8 +66,8 @@ static void tunnel_free(struct tunnel *t)
 	p->n_tunnels--;
 	http_cancel(t->connecting);
 	loop_timer_cancel(p->loop, t->timer);
-	close_watched(p->loop, &t->client);
-	close_watched(p->loop, &t->upstream);
+	loop_close(p->loop, &t->client);
+	loop_close(p->loop, &t->upstream);
 	free(t);
 }
 
@@ -336,7 +327,7 @@ static void on_ctl(void *arg, int fd, int mask)
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
-		close_watched(p->loop, &p->ctl);
+		loop_close(p->loop, &p->ctl);
 		return;
 	}
 	c = CMSG_FIRSTHDR(&msg);
@@ -381,7 +372,7 @@ void egress_proxy_close(struct egress_proxy *p)
 		return;
 	while (p->tunnels)
 		tunnel_free(p->tunnels);
-	close_watched(p->loop, &p->ctl);
+	loop_close(p->loop, &p->ctl);
 	for (size_t i = 0; i < p->n_allow; i++)
 		free(p->allow[i]);
 	free(p->allow);

@@ -16,14 +16,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* What a CLI needs of /etc: names, hosts, certificates, the loader, time. */
-static const char *const etc_entries[] = {
-	"/etc/passwd", "/etc/group", "/etc/hosts", "/etc/host.conf", "/etc/resolv.conf",
-	"/etc/nsswitch.conf", "/etc/gai.conf", "/etc/services", "/etc/protocols",
-	"/etc/ssl", "/etc/ca-certificates", "/etc/pki", "/etc/ld.so.cache", "/etc/ld.so.conf",
-	"/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime", "/etc/timezone",
-	"/etc/mime.types", "/etc/os-release",
-};
+#include "util/fdio.h"
+
+/* What of /etc no sandbox sees, whoever it runs as: password hashes and
+ * host keys. (Files the config names are hidden as well, see hide().) */
+static const char *const etc_secrets[] = { "/etc/shadow", "/etc/gshadow", "/etc/ssh",
+					   "/etc/ssl/private" };
 
 /* The top-level names merged-/usr systems make symlinks into /usr. */
 static const char *const usr_links[] = { "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32" };
@@ -75,7 +73,26 @@ static void push_fd(struct args *a, const char *opt, int fd, const char *dest)
 	push3(a, opt, n, dest);
 }
 
-static void system_dirs(struct args *a)
+/* Covers each existing path of `paths`: a directory with an empty tmpfs, a
+ * file with /dev/null. */
+static void hide(struct args *a, char *const *paths, size_t n)
+{
+	struct stat st;
+
+	for (size_t i = 0; i < n; i++) {
+		if (lstat(paths[i], &st) != 0)
+			continue;
+		if (S_ISDIR(st.st_mode))
+			push3(a, "--tmpfs", paths[i], NULL);
+		else
+			push3(a, "--ro-bind", "/dev/null", paths[i]);
+	}
+}
+
+/* `workspace`: /usr, the merged-/usr links, and /etc (what a CLI needs of it
+ * is spread too widely to list: names, resolver, certificates, the loader,
+ * time zones, tool configs), each read-only, secrets hidden. */
+static void system_dirs(struct args *a, const struct sandbox *sb)
 {
 	char target[256];
 	struct stat st;
@@ -91,8 +108,11 @@ static void system_dirs(struct args *a)
 			push3(a, "--ro-bind", usr_links[i], usr_links[i]);
 		}
 	}
-	for (size_t i = 0; i < sizeof etc_entries / sizeof etc_entries[0]; i++)
-		push3(a, "--ro-bind-try", etc_entries[i], etc_entries[i]);
+	push3(a, "--ro-bind", "/etc", "/etc");
+	hide(a, (char *const *)etc_secrets, sizeof etc_secrets / sizeof etc_secrets[0]);
+	for (size_t i = 0; i < sb->n_hidden; i++)
+		if (strncmp(sb->hidden[i], "/etc/", 5) == 0)
+			hide(a, &sb->hidden[i], 1);
 }
 
 /* `full`: every top-level directory of the host read-only (the root itself
@@ -100,24 +120,14 @@ static void system_dirs(struct args *a)
  * with its sockets, the state dir and the secrets. */
 static void whole_root(struct args *a, const struct sandbox *sb)
 {
-	struct stat st;
-
 	for (size_t i = 0; i < sb->n_top; i++) {
 		if (sb->top[i].link)
 			push3(a, "--symlink", sb->top[i].link, sb->top[i].path);
 		else
 			push3(a, "--ro-bind", sb->top[i].path, sb->top[i].path);
 	}
-	for (size_t i = 0; i < sb->n_hidden; i++) {
-		if (lstat(sb->hidden[i], &st) != 0)
-			continue;
-		if (S_ISDIR(st.st_mode)) {
-			push(a, "--tmpfs");
-			push(a, sb->hidden[i]);
-		} else {
-			push3(a, "--ro-bind", "/dev/null", sb->hidden[i]);
-		}
-	}
+	hide(a, (char *const *)etc_secrets, sizeof etc_secrets / sizeof etc_secrets[0]);
+	hide(a, sb->hidden, sb->n_hidden);
 }
 
 int sandbox_build_argv(const struct sandbox *sb, const struct sandbox_policy *policy,
@@ -142,7 +152,7 @@ int sandbox_build_argv(const struct sandbox *sb, const struct sandbox_policy *po
 	if (policy->fs == SANDBOX_FS_FULL)
 		whole_root(&a, sb);
 	else
-		system_dirs(&a);
+		system_dirs(&a, sb);
 	push3(&a, "--proc", "/proc", NULL);
 	push3(&a, "--dev", "/dev", NULL);
 	push3(&a, "--tmpfs", "/tmp", NULL);
@@ -194,20 +204,8 @@ void sandbox_free_argv(char **argv)
 static int data_fd(const char *name, const void *data, size_t len)
 {
 	int fd = memfd_create(name, MFD_CLOEXEC);
-	size_t off = 0;
 
-	while (fd >= 0 && off < len) {
-		ssize_t n = write(fd, (const char *)data + off, len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			close(fd);
-			return -1;
-		}
-		off += (size_t)n;
-	}
-	if (fd >= 0 && lseek(fd, 0, SEEK_SET) != 0) {
+	if (fd >= 0 && (fd_write_all(fd, data, len) != 0 || lseek(fd, 0, SEEK_SET) != 0)) {
 		close(fd);
 		return -1;
 	}
@@ -253,6 +251,37 @@ static int open_fds(const struct sandbox *sb, const struct sandbox_run *run,
 	return 0;
 }
 
+/* Whether `a` is `b` or under it. */
+static bool within(const char *a, const char *b)
+{
+	size_t n = strlen(b);
+
+	return strncmp(a, b, n) == 0 && (a[n] == '\0' || a[n] == '/' || (n == 1 && b[0] == '/'));
+}
+
+/* A definition's mount or workspace may not bring back what every sandbox
+ * hides: the state dir (with the other agents' workspaces) and the secrets. */
+static int check_exposure(const struct sandbox *sb, const struct sandbox_policy *p, char *err,
+			  size_t errlen)
+{
+	for (size_t i = 0; i < sb->n_hidden; i++) {
+		const char *h = sb->hidden[i];
+
+		for (size_t m = 0; m < p->n_mounts; m++)
+			if (within(p->mounts[m].host_path, h) || within(h, p->mounts[m].host_path)) {
+				snprintf(err, errlen, "the mount of %s would show %s, which no "
+					 "sandbox sees", p->mounts[m].host_path, h);
+				return -1;
+			}
+		if (p->workspace && (within(p->workspace, h) || within(h, p->workspace))) {
+			snprintf(err, errlen, "the workspace %s would show %s, which no sandbox sees",
+				 p->workspace, h);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int sandbox_prepare(const struct sandbox *sb, const struct sandbox_run *run,
 		    struct sandbox_launch *out, char *err, size_t errlen)
 {
@@ -264,7 +293,8 @@ int sandbox_prepare(const struct sandbox *sb, const struct sandbox_run *run,
 		snprintf(err, errlen, "%s", sb->why);
 		return -1;
 	}
-	if (sandbox_workspace(sb, run->policy, run->workspace_key, &out->workspace, err,
+	if (check_exposure(sb, run->policy, err, errlen) != 0 ||
+	    sandbox_workspace(sb, run->policy, run->workspace_key, &out->workspace, err,
 			      errlen) != 0)
 		return -1;
 	if (open_fds(sb, run, out, fds) != 0 ||

@@ -69,7 +69,22 @@ static void test_v2_full_knobs(void)
 		      "\"backend\":\"programmatic\",\"mode\":\"one-shot\",\"systemPromptMode\":\"replace\","
 		      "\"model\":\"claude-opus-4-8\",\"workspace\":\"/srv/proj\",\"filesystem\":\"full\","
 		      "\"network\":\"restricted\",\"egress\":\"api.github.com, registry.npmjs.org\","
+		      "\"mounts\":\"[{\\\"hostPath\\\":\\\"/data\\\",\\\"mountPath\\\":\\\"/data\\\","
+		      "\\\"mode\\\":\\\"ro\\\"},{\\\"hostPath\\\":\\\"rel\\\",\\\"mountPath\\\":"
+		      "\\\"/x\\\",\\\"mode\\\":\\\"rw\\\"}]\","
 		      "\"engine\":\"exec\",\"timeout\":42}}", &s, err) == 0);
+	/* The reference's expectation: the mount with a relative hostPath dropped. */
+	CHECK_INT(s.sandbox.fs, SANDBOX_FS_FULL);
+	CHECK_INT(s.sandbox.net, SANDBOX_NET_RESTRICTED);
+	CHECK_STR(s.sandbox.workspace, "/srv/proj");
+	REQUIRE(s.sandbox.n_egress == 2);
+	CHECK_STR(s.sandbox.egress[0], "api.github.com");
+	CHECK_STR(s.sandbox.egress[1], "registry.npmjs.org");
+	REQUIRE(s.sandbox.n_mounts == 1);
+	CHECK_STR(s.sandbox.mounts[0].host_path, "/data");
+	CHECK_STR(s.sandbox.mounts[0].mount_path, "/data");
+	CHECK(!s.sandbox.mounts[0].rw);
+	CHECK_INT(s.sandbox.mounts_dropped, 1);
 	CHECK_INT(s.mode, MODE_MULTI);
 	CHECK_INT(s.prompt_mode, PROMPT_REPLACE);
 	CHECK_STR(s.model, "claude-opus-4-8");
@@ -83,9 +98,63 @@ static void test_v2_full_knobs(void)
 	CHECK_INT(back.prompt_mode, PROMPT_REPLACE);
 	CHECK_STR(back.system_prompt, "role prose");
 	CHECK_INT(back.timeout, 42);
+	CHECK_INT(back.sandbox.fs, SANDBOX_FS_FULL);
+	CHECK_INT(back.sandbox.net, SANDBOX_NET_RESTRICTED);
+	CHECK_STR(back.sandbox.workspace, "/srv/proj");
+	CHECK(back.sandbox.n_egress == 2 && back.sandbox.n_mounts == 1);
 	cJSON_Delete(j);
 	agent_spec_free(&back);
 	agent_spec_free(&s);
+}
+
+/* The confinement fields' defaults, list forms, and what mounts drop. */
+static void test_sandbox_fields(void)
+{
+	struct agent_spec s;
+	char err[512];
+
+	REQUIRE(parse("{\"id\":\"s1\",\"metadata\":{\"name\":\"a\"}}", &s, err) == 0);
+	CHECK_INT(s.sandbox.fs, SANDBOX_FS_WORKSPACE);
+	CHECK_INT(s.sandbox.net, SANDBOX_NET_OPEN);
+	CHECK(s.sandbox.workspace == NULL && s.sandbox.n_egress == 0 && s.sandbox.n_mounts == 0);
+	agent_spec_free(&s);
+	REQUIRE(parse("{\"id\":\"s2\",\"metadata\":{\"name\":\"a\",\"egress\":[\" a.example \","
+		      "\"\",\"b.example:443\"],\"mounts\":[{\"hostPath\":\"/h\",\"mountPath\":\"/m\","
+		      "\"mode\":\"rw\"},{\"hostPath\":\"/h\",\"mountPath\":\"/\"},{\"hostPath\":\"/h/../etc\","
+		      "\"mountPath\":\"/e\"},{\"hostPath\":\"/h\",\"mountPath\":\"/proc/x\"},{\"hostPath\":"
+		      "\"/h\",\"mountPath\":\"/n\",\"mode\":\"rwx\"},\"nonsense\"]}}", &s, err) == 0);
+	REQUIRE(s.sandbox.n_egress == 2);
+	CHECK_STR(s.sandbox.egress[0], "a.example");
+	CHECK_STR(s.sandbox.egress[1], "b.example:443");
+	REQUIRE(s.sandbox.n_mounts == 1);
+	CHECK(s.sandbox.mounts[0].rw);
+	CHECK_INT(s.sandbox.mounts_dropped, 5);
+	agent_spec_free(&s);
+	REQUIRE(parse("{\"id\":\"s3\",\"metadata\":{\"name\":\"a\",\"mounts\":\"not json\"}}", &s,
+		      err) == 0);
+	CHECK_INT(s.sandbox.mounts_dropped, 1);
+	agent_spec_free(&s);
+	expect_error("{\"id\":\"s4\",\"metadata\":{\"name\":\"a\",\"workspace\":\"rel/dir\"}}",
+		     "#agent/definition note s4: workspace must be an absolute path (start with \"/\")");
+	expect_error("{\"id\":\"s5\",\"metadata\":{\"name\":\"a\",\"filesystem\":\"host\"}}",
+		     "#agent/definition note s5: filesystem must be \"workspace\" or \"full\"");
+	expect_error("{\"id\":\"s6\",\"metadata\":{\"name\":\"a\",\"network\":\"none\"}}",
+		     "#agent/definition note s6: network must be \"open\" or \"restricted\"");
+}
+
+static void test_egress_match(void)
+{
+	CHECK(sandbox_egress_allows("api.github.com", "API.GitHub.com", 443));
+	CHECK(sandbox_egress_allows("api.github.com", "api.github.com", 8080));
+	CHECK(!sandbox_egress_allows("api.github.com", "github.com", 443));
+	CHECK(!sandbox_egress_allows("api.github.com", "api.github.com.evil", 443));
+	CHECK(sandbox_egress_allows("b.example:443", "b.example", 443));
+	CHECK(!sandbox_egress_allows("b.example:443", "b.example", 80));
+	CHECK(sandbox_egress_allows("*.example.com", "x.y.example.com", 443));
+	CHECK(!sandbox_egress_allows("*.example.com", "example.com", 443));
+	CHECK(!sandbox_egress_allows("*.example.com", "badexample.com", 443));
+	CHECK(sandbox_egress_allows("[::1]:8080", "[::1]", 8080));
+	CHECK(!sandbox_egress_allows("127.0.0.1:80x", "127.0.0.1", 80));
 }
 
 /* V5: legacy backend value; a blank body makes systemPromptMode irrelevant. */
@@ -287,6 +356,8 @@ int main(void)
 {
 	RUN(test_v1_minimal);
 	RUN(test_v2_full_knobs);
+	RUN(test_sandbox_fields);
+	RUN(test_egress_match);
 	RUN(test_v5_legacy_and_blank_body);
 	RUN(test_every_validation_error);
 	RUN(test_reference_wants);

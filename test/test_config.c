@@ -44,6 +44,11 @@ static void test_defaults(void)
 	CHECK(cfg.username == NULL);
 	CHECK(cfg.id != NULL && cfg.id[0] != '\0');	/* from the host name */
 	CHECK(config_wants_embedded_broker(&cfg));	/* nothing configured */
+	CHECK_INT(cfg.sandbox, 0);	/* on */
+	CHECK_STR(cfg.sandbox_bwrap, "bwrap");
+	CHECK_STR(cfg.sandbox_user, "nobody");
+	CHECK_INT(cfg.sandbox_pids, 512);
+	CHECK_INT(cfg.sandbox_binds.n, 0);
 	config_free(&cfg);
 	free(errs);
 }
@@ -151,6 +156,14 @@ static void test_bad_files(void)
 	check_bad_file("no-store maybe\n", 1, "no-store: 'maybe' is not true or false");
 	check_bad_file("keepalive 2\n", 1, "keepalive: '2' is not a whole number from 5");
 	check_bad_file("config other.conf\n", 1, "unknown option 'config'");
+	check_bad_file("sandbox maybe\n", 1, "sandbox: 'maybe' is not one of on|off");
+	check_bad_file("sandbox-bind opt/claude\n", 1,
+		       "sandbox-bind: 'opt/claude' is not an absolute path");
+	check_bad_file("sandbox-pids 2\n", 1, "sandbox-pids: '2' is not a whole number from 8");
+	check_bad_file("engine-def x exec env=A,9B\n", 1,
+		       "engine-def: env must be variable names separated by commas");
+	check_bad_file("engine-def x exec env=A,,B\n", 1,
+		       "engine-def: env must be variable names separated by commas");
 }
 
 static void test_missing_file(void)
@@ -234,6 +247,12 @@ static void test_engine_defs(void)
 	CHECK_INT(d.idle_timeout, 120);
 	CHECK_INT(d.history_turns, 20);
 	CHECK_INT(d.attempts, 3);
+	CHECK_INT(d.n_env, 0);
+	engine_def_free(&d);
+	CHECK(engine_def_parse("c exec env=CLAUDE_CODE_OAUTH_TOKEN,LANG", &d, err, sizeof err) == 0);
+	REQUIRE(d.n_env == 2);
+	CHECK_STR(d.env[0], "CLAUDE_CODE_OAUTH_TOKEN");
+	CHECK_STR(d.env[1], "LANG");
 	engine_def_free(&d);
 	CHECK(engine_def_parse("o openai", &d, err, sizeof err) == 0);
 	CHECK_STR(d.base_url, "https://api.openai.com/v1");

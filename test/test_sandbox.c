@@ -123,6 +123,15 @@ static void test_filesystem(void)
 		free(text);
 		free(path);
 	}
+	/* A mount may not bring the state dir (other agents' workspaces) back. */
+	mounts = rig_fmt(",\"engine\":\"probe\",\"mounts\":[{\"hostPath\":\"%s/workspaces\","
+			 "\"mountPath\":\"/peek\"}]", r.state);
+	rig_define_meta(&r, "peek", mounts);
+	free(mounts);
+	text = ask(&r, "peek", "p-1", r.state);
+	CHECK_CONTAINS(text, "the turn failed: the mount of ");
+	CHECK_CONTAINS(text, "which no sandbox sees");
+	free(text);
 	rig_stop(&r);
 	free(spec);
 	free(probe);

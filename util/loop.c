@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/clock.h"
 #include "util/log.h"
@@ -237,4 +238,13 @@ int loop_run_once(struct loop *l)
 	}
 	run_timers(l);
 	return 0;
+}
+
+void loop_close(struct loop *l, int *fd)
+{
+	if (*fd >= 0) {
+		loop_unwatch(l, *fd);
+		close(*fd);
+		*fd = -1;
+	}
 }

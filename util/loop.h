@@ -31,6 +31,8 @@ int loop_watch(struct loop *l, int fd, int mask, loop_fd_fn *fn, void *arg);
 /* Changes the mask of a watched fd; no-op for an fd that is not watched. */
 void loop_set_mask(struct loop *l, int fd, int mask);
 void loop_unwatch(struct loop *l, int fd);
+/* Unwatches and closes `*fd`, then sets it to -1; nothing when it is -1. */
+void loop_close(struct loop *l, int *fd);
 
 /* A one-shot timer `ms` from now (0: on the next iteration, after the fds).
  * Returns its id (> 0), or 0 when out of memory. */
