@@ -344,6 +344,8 @@ void sandbox_exec(const struct sandbox_launch *l, char *const *env)
 		child_failed("cannot switch to the sandbox user for ", l->argv[0]);
 		return;
 	}
+	/* The change of user clears the parent-death signal exec_child set;
+	 * bwrap's --die-with-parent sets it again on bwrap itself. */
 	execve(l->argv[0], l->argv, env);
 	child_failed("cannot run ", l->argv[0]);
 }

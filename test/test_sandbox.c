@@ -5,6 +5,7 @@
  * by a marker in their command line. */
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <signal.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -297,6 +298,34 @@ static void test_runaway(void)
 	free(tools);
 }
 
+/* The daemon killed by SIGKILL takes its sandboxes with it (bwrap's
+ * parent-death signal, set by bwrap after the change to the sandbox user
+ * cleared ours). The marker is made by the shell, so only the sleep's
+ * command line holds it. */
+static void test_daemon_killed(void)
+{
+	const char *const extra[] = {
+		"--engine-def", "hang exec format=text command=\"echo up; exec sleep $((987000+1))\"",
+		NULL };
+	struct rig r = { 0 };
+	struct th_msg *m;
+
+	rig_start(&r, extra);
+	rig_define_meta(&r, "hang", ",\"engine\":\"hang\"");
+	rig_send_inbound(&r, "k-1", "hang", "x", "");
+	m = th_client_wait_for(&r.client, "parachute/agent/hang/events", "\"text\":\"up",
+			       TH_TIMEOUT_MS);
+	REQUIRE(m != NULL);
+	th_msg_free(m);
+	CHECK(count_marked("sleep 987001", 0) == 1);
+	th_daemon_stop(&r.daemon, SIGKILL);
+	CHECK_MSG(marked_gone("sleep 987001", 0), "the sandbox died with the daemon");
+	th_daemon_free(&r.daemon);
+	th_client_close(&r.client);
+	th_broker_free(&r.broker);
+	free(r.state);
+}
+
 /* Two agents' turns are in their sandboxes at the same moment: each waits
  * for the other's mark in a directory both mount. */
 static void test_concurrent(void)
@@ -404,6 +433,7 @@ int main(void)
 	RUN(test_environment);
 	RUN(test_restricted_network);
 	RUN(test_runaway);
+	RUN(test_daemon_killed);
 	RUN(test_concurrent);
 	RUN(test_unavailable);
 	return check_summary();
