@@ -18,10 +18,11 @@ static void print_config(const struct config *cfg)
 	else
 		printf("configuration OK\nbroker     %s:%d\n", cfg->host, cfg->port);
 	printf("root       %s\nvault      %s\nengine     %s\nstate-dir  %s\nid         %s\n"
-	       "encoding   %s\nstore      %s\n",
+	       "encoding   %s\nstore      %s\nsandbox    %s\n",
 	       cfg->root, cfg->vault, cfg->engine, cfg->state_dir, cfg->id,
 	       cfg->encoding == ENCODING_JSON ? "json" : "msgpack",
-	       cfg->no_store ? "off" : "embedded");
+	       cfg->no_store ? "off" : "embedded",
+	       cfg->sandbox == 1 ? "off (exec turns run unconfined)" : "on (bubblewrap)");
 }
 
 /* The version, and those of the libraries it runs with (which may differ
