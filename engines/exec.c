@@ -525,8 +525,10 @@ static int prepare_confined(struct engine_job *job, struct exec_run *r, char *co
 	};
 	int rc = sandbox_prepare(engine_job_options(job)->sandbox, &run, launch, err, sizeof err);
 
-	if (rc == 0 && !(r->workspace = strdup(launch->workspace)))
-		snprintf(err, sizeof err, "out of memory"), rc = -1;
+	if (rc == 0 && !(r->workspace = strdup(launch->workspace))) {
+		snprintf(err, sizeof err, "out of memory");
+		rc = -1;
+	}
 	if (rc == 0 && launch->proxy_fd >= 0) {
 		rc = egress_proxy_open(engine_job_loop(job), engine_job_http(job), launch->proxy_fd,
 				       job->req->agent, launch->egress, launch->n_egress, &r->proxy);
