@@ -45,9 +45,21 @@ static char *public_dir(const char *name, mode_t mode)
 	return dir;
 }
 
+/* A directory anyone may read under /var/tmp, which `full` sandboxes see. */
+static char *var_tmp_dir(void)
+{
+	char *dir = strdup("/var/tmp/agentbus-test-XXXXXX");
+
+	REQUIRE(dir && mkdtemp(dir));
+	chmod(dir, 0755);
+	return dir;
+}
+
 static void test_filesystem(void)
 {
-	char *outside = public_dir("outside", 0755), *shared = public_dir("shared", 0777);
+	/* Not under the build dir, which may be under /tmp: every sandbox has a
+	 * /tmp of its own, so a `full` one sees nothing of the host's. */
+	char *outside = var_tmp_dir(), *shared = public_dir("shared", 0777);
 	char *secret = th_write_file(outside, "secret.txt", "the host's secret");
 	char *probe = rig_fmt(
 		"echo hi > note.txt && cat note.txt; "
@@ -136,6 +148,8 @@ static void test_filesystem(void)
 	rig_stop(&r);
 	free(spec);
 	free(probe);
+	unlink(secret);
+	rmdir(outside);
 	free(secret);
 	free(outside);
 	free(shared);
