@@ -78,6 +78,22 @@ int registry_load(struct agent_runtime *rt)
 	return state_agents_load(rt->state, load_row, rt);
 }
 
+static void warn_unusable(void *arg, const char *key, void *value)
+{
+	struct agent_runtime *rt = arg;
+	const struct agent_spec *spec = value;
+	const char *why = engines_unusable(rt->engines, spec->engine);
+
+	(void)key;
+	if (why)
+		log_warn("agent %s: its turns fail until a sandbox can be made: %s", spec->name, why);
+}
+
+void registry_warn_unusable(struct agent_runtime *rt)
+{
+	strmap_each(&rt->agents, warn_unusable, rt);
+}
+
 static void free_spec(void *arg, const char *key, void *value)
 {
 	(void)arg;

@@ -14,6 +14,10 @@ struct agent_runtime;
 
 /* Loads the registered agents from the state. Returns 0 or -1. */
 int registry_load(struct agent_runtime *rt);
+/* Warns of each agent loaded from the state whose turns cannot run here
+ * (their engine needs a sandbox that cannot be made): registered before,
+ * they stay registered, and each of their turns fails with the reason. */
+void registry_warn_unusable(struct agent_runtime *rt);
 /* The definition trigger fired. Inside the caller's state transaction;
  * returns 0, or -1 when the state failed (the caller then reloads the
  * registry, since the maps may have moved ahead of it). */

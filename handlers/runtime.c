@@ -52,6 +52,7 @@ int runtime_open(struct agent_runtime *rt, const struct runtime_options *opt,
 	if (rt->queues.queued)
 		log_info("%zu accepted turns from before the restart are queued again",
 			 rt->queues.queued);
+	registry_warn_unusable(rt);
 	return 0;
 }
 

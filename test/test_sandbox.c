@@ -437,6 +437,22 @@ static void test_unavailable(void)
 	CHECK(th_daemon_wait_output(&r.daemon, false, "sandbox off: exec turns run unconfined",
 				    TH_TIMEOUT_MS));
 	rig_stop(&r);
+
+	/* Registered while a sandbox could be made; then bwrap is gone. The
+	 * agent stays, and its turn fails with the reason: never unconfined. */
+	memset(&r, 0, sizeof r);
+	rig_start(&r, NULL);
+	rig_define_meta(&r, "later", ",\"engine\":\"exec\"");
+	rig_restart_daemon(&r, missing);
+	CHECK(th_daemon_wait_output(&r.daemon, false, "agent later: its turns fail until a sandbox "
+				    "can be made: bubblewrap is not installed", TH_TIMEOUT_MS));
+	{
+		char *text = ask(&r, "later", "l-1", "x");
+
+		CHECK_CONTAINS(text, "the turn failed: bubblewrap is not installed");
+		free(text);
+	}
+	rig_stop(&r);
 	free(fake);
 	free(dir);
 }
