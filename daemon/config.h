@@ -28,7 +28,9 @@ struct config {
 	enum payload_encoding encoding;
 	bool no_store;
 	bool no_demo;		/* no demo agent on a first start */
-	char *http;		/* [ADDR:]PORT of /metrics and health; NULL: off */
+	char *http;		/* [ADDR:]PORT of the console, /metrics and health; NULL: off */
+	char *http_token_file;	/* the console's token; needed off 127.0.0.1 */
+	bool console_send;	/* the console may send to inboxes */
 	bool verbose;
 	int keepalive;		/* seconds */
 	int session_expiry;	/* seconds */

@@ -24,6 +24,8 @@
 #include "bus/topics.h"
 #include "bus/trigger.h"
 #include "daemon/broker_child.h"
+#include "daemon/console.h"
+#include "daemon/feed.h"
 #include "daemon/notify.h"
 #include "daemon/signals.h"
 #include "daemon/status.h"
@@ -35,6 +37,8 @@
 #include "store/vault.h"
 #include "util/crash.h"
 #include "util/clock.h"
+#include "util/secret.h"
+#include "util/text.h"
 #include "util/log.h"
 #include "util/loop.h"
 
@@ -80,6 +84,9 @@ struct agentbus {
 	struct web *web;	/* NULL without --http */
 	int connections;	/* CONNACKs so far */
 	struct sandbox *sandbox;	/* confines exec turns */
+	struct console *console;	/* the web console's feed; NULL without --http */
+	uint64_t console_timer;	/* the agents' load, and keep-alives */
+	int console_ticks;
 };
 
 /* Cheap: read every loop iteration to tell whether a status is due. */
@@ -131,6 +138,11 @@ static int publish_status(struct agentbus *ab, bool online)
 						     .len = buf.len, .qos = 1, .retain = true,
 						     .content_type = buf.content_type },
 			      online ? NULL : on_offline_acked, ab);
+	if (rc == 0)
+		feed_publish(ab->console, &ab->topics,
+			     &(struct bus_publish){ .topic = ab->topics.status, .payload = buf.data,
+						    .len = buf.len,
+						    .content_type = buf.content_type });
 	codec_buf_free(&buf);
 	if (rc == 0)
 		status_published(&ab->status, &counts, clock_mono_ms());
@@ -165,8 +177,11 @@ static int sink_publish(void *arg, const struct bus_publish *pub, bus_publish_do
 			void *done_arg)
 {
 	struct agentbus *ab = arg;
+	int rc = bus_conn_publish(ab->conn, pub, done, done_arg);
 
-	return bus_conn_publish(ab->conn, pub, done, done_arg);
+	if (rc == 0)
+		feed_publish(ab->console, &ab->topics, pub);
+	return rc;
 }
 
 /* Logged here, once per rejected input, and published for whoever watches. */
@@ -622,11 +637,94 @@ static int web_ready(void *arg, char *why, size_t len)
 	return 0;
 }
 
+/* The console's box: the message goes to the agent's inbox, as from
+ * `agentbus ask`, and its turn shows on the console like any other. */
+static int web_send(void *arg, const char *agent, const char *text, char *why, size_t len)
+{
+	struct agentbus *ab = arg;
+	char *topic;
+	int rc;
+
+	if (!text_is_topic_level(agent)) {
+		snprintf(why, len, "'%s' is not an agent name\n", agent);
+		return -1;
+	}
+	if (!(topic = topics_agent(&ab->topics, agent, "inbox")))
+		return -1;
+	rc = sink_publish(ab, &(struct bus_publish){ .topic = topic, .payload = text,
+						     .len = strlen(text), .qos = 1 }, NULL, NULL);
+	free(topic);
+	if (rc != 0)
+		snprintf(why, len, "not connected to the broker\n");
+	return rc == 0 ? 0 : -1;
+}
+
+/* Every second while pages watch: the agents' queues; every 15 s a
+ * keep-alive, so proxies leave idle streams open. */
+static void on_console_timer(void *arg)
+{
+	struct agentbus *ab = arg;
+	cJSON *doc;
+	char *json;
+
+	ab->console_timer = loop_timer(ab->loop, 1000, on_console_timer, ab);
+	if (console_clients(ab->console) == 0)
+		return;
+	if (++ab->console_ticks % 15 == 0)
+		console_keepalive(ab->console);
+	if ((doc = runtime_load_doc(&ab->agents)) && (json = cJSON_PrintUnformatted(doc))) {
+		console_publish(ab->console, "load", NULL, json);
+		free(json);
+	}
+	cJSON_Delete(doc);
+}
+
+/* Who the page is talking to. */
+static int console_instance(struct agentbus *ab)
+{
+	char broker[300], at[CLOCK_ISO_LEN], *json;
+	cJSON *doc = cJSON_CreateObject();
+	int rc = -1;
+
+	snprintf(broker, sizeof broker, "%s:%d", ab->host, ab->port);
+	clock_iso8601(at);
+	if (doc && cJSON_AddStringToObject(doc, "instance", ab->cfg->id) &&
+	    cJSON_AddStringToObject(doc, "version", AGENTBUS_VERSION) &&
+	    cJSON_AddStringToObject(doc, "broker", broker) &&
+	    cJSON_AddStringToObject(doc, "started_at", at) &&
+	    cJSON_AddBoolToObject(doc, "send", ab->cfg->console_send) &&
+	    (json = cJSON_PrintUnformatted(doc))) {
+		console_publish(ab->console, "instance", NULL, json);
+		free(json);
+		rc = 0;
+	}
+	cJSON_Delete(doc);
+	return rc;
+}
+
 static int start_web(struct agentbus *ab)
 {
-	struct web_routes routes = { web_metrics, web_health, web_ready, ab };
+	const struct config *cfg = ab->cfg;
+	struct web_routes routes = { web_metrics, web_health, web_ready,
+				     cfg->console_send ? web_send : NULL, ab };
+	struct web_console console = { NULL, NULL };
+	unsigned char token[512];
+	char why[256];
+	size_t len;
 
-	return web_open(ab->loop, ab->cfg->http, &routes, &ab->web);
+	if (cfg->http_token_file &&
+	    secret_read(cfg->http_token_file, token, sizeof token, &len, why, sizeof why) != 0) {
+		log_error("--http-token-file: %s", why);
+		return -1;
+	}
+	if (console_open(256 * 1024, &ab->console) != 0 || console_instance(ab) != 0)
+		return -1;
+	console.feed = ab->console;
+	console.token = cfg->http_token_file ? (const char *)token : NULL;
+	ab->console_timer = loop_timer(ab->loop, 1000, on_console_timer, ab);
+	len = web_open(ab->loop, cfg->http, &routes, &console, &ab->web) == 0;
+	explicit_bzero(token, sizeof token);
+	return len ? 0 : -1;
 }
 
 /* The sandbox of exec turns. Its paths are absolute (bwrap binds a path at
@@ -759,6 +857,8 @@ static int agentbus_start(struct agentbus *ab)
 static void agentbus_cleanup(struct agentbus *ab)
 {
 	web_close(ab->web);
+	loop_timer_cancel(ab->loop, ab->console_timer);
+	console_close(ab->console);
 	runtime_close(&ab->agents);
 	sandbox_close(ab->sandbox);
 	/* Before the outboxes: the connection holds their entries in flight. */

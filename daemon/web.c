@@ -1,17 +1,28 @@
 /* web: libmicrohttpd without threads of its own (MHD_USE_EPOLL and no
  * internal polling): the loop watches MHD's epoll fd and calls MHD_run when
- * it is ready or MHD's timeout comes. */
+ * it is ready or MHD's timeout comes. An /events stream is a response read
+ * through a callback; when its page has nothing pending the connection is
+ * suspended, and the console's wake-up resumes it (MHD's own pipe then makes
+ * the epoll fd ready). */
 #include "daemon/web.h"
 
 #include <arpa/inet.h>
+#include <cjson/cJSON.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/console.h"
 #include "util/log.h"
 #include "util/loop.h"
+
+#define SEND_MAX 65536
+
+extern const unsigned char console_page[];
+extern const size_t console_page_len;
 
 struct web {
 	struct loop *loop;
@@ -19,6 +30,25 @@ struct web {
 	int epoll_fd;
 	uint64_t timer;
 	struct web_routes routes;
+	struct console *feed;
+	char *token;
+	bool on_loopback;
+	bool closing;		/* streams end instead of waiting */
+};
+
+/* One request's own state: the upload of /send, or a stream. */
+struct request {
+	struct web *w;
+	char *body;
+	size_t len;
+	bool too_big;
+};
+
+struct stream {
+	struct web *w;
+	struct MHD_Connection *conn;
+	struct console_client *client;
+	bool suspended;
 };
 
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *type,
@@ -38,20 +68,222 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, con
 	return rc;
 }
 
+/* Equal without a timing that tells how much of it matched. */
+static bool same_secret(const char *a, const char *b)
+{
+	size_t na = strlen(a), nb = strlen(b);
+	unsigned char d = na != nb;
+
+	for (size_t i = 0; i < na && i < nb; i++)
+		d |= (unsigned char)(a[i] ^ b[i]);
+	return d == 0;
+}
+
+/* The console's token, from a bearer, the cookie the page got, or ?token=. */
+static bool authorised(const struct web *w, struct MHD_Connection *conn, bool *from_query)
+{
+	const char *bearer = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+	const char *cookie = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, "agentbus_console");
+	const char *query = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "token");
+
+	*from_query = false;
+	if (!w->token)
+		return w->on_loopback;
+	if (bearer && strncmp(bearer, "Bearer ", 7) == 0 && same_secret(bearer + 7, w->token))
+		return true;
+	if (cookie && same_secret(cookie, w->token))
+		return true;
+	*from_query = query && same_secret(query, w->token);
+	return *from_query;
+}
+
+static enum MHD_Result refuse_console(struct web *w, struct MHD_Connection *conn)
+{
+	if (!w->token)
+		return respond(conn, 403, "text/plain", strdup("the console is served on 127.0.0.1 "
+			       "only, unless --http-token-file is set\n"));
+	return respond(conn, 401, "text/plain", strdup("the console needs the token of "
+		       "--http-token-file: open /?token=TOKEN once, or send it as a bearer\n"));
+}
+
+static enum MHD_Result page(struct web *w, struct MHD_Connection *conn, bool set_cookie)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(console_page_len,
+		(void *)console_page, MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result rc;
+	char *cookie = NULL;
+
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", "text/html; charset=utf-8");
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	MHD_add_response_header(r, "Content-Security-Policy", "default-src 'self'; "
+				"script-src 'unsafe-inline'; style-src 'unsafe-inline'");
+	if (set_cookie && asprintf(&cookie, "agentbus_console=%s; HttpOnly; SameSite=Strict; "
+				   "Path=/", w->token) >= 0) {
+		MHD_add_response_header(r, "Set-Cookie", cookie);
+		free(cookie);
+	}
+	rc = MHD_queue_response(conn, 200, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+static void on_timer(void *arg);
+
+/* MHD runs at the next loop iteration. Its own pipe does not wake an
+ * external event loop for a resumed connection: this does. */
+static void kick(struct web *w)
+{
+	loop_timer_cancel(w->loop, w->timer);
+	w->timer = loop_timer(w->loop, 0, on_timer, w);
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct stream *s = cls;
+	size_t n;
+
+	(void)pos;
+	if (console_dropped(s->client))
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	if (s->w->closing)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	n = console_read(s->client, buf, max);
+	if (n > 0)
+		return (ssize_t)n;
+	/* Nothing pending: parked until the console has more for this page. */
+	s->suspended = true;
+	MHD_suspend_connection(s->conn);
+	return 0;
+}
+
+static void stream_wake(void *arg)
+{
+	struct stream *s = arg;
+
+	if (s->suspended) {
+		s->suspended = false;
+		MHD_resume_connection(s->conn);
+		kick(s->w);
+	}
+}
+
+static void stream_free(void *cls)
+{
+	struct stream *s = cls;
+
+	console_detach(s->client);
+	free(s);
+}
+
+static enum MHD_Result events(struct web *w, struct MHD_Connection *conn)
+{
+	const char *last = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Last-Event-ID");
+	struct stream *s = calloc(1, sizeof *s);
+	struct MHD_Response *r;
+	enum MHD_Result rc;
+	char *end = NULL;
+	unsigned long long id = last ? strtoull(last, &end, 10) : 0;
+
+	if (!s)
+		return MHD_NO;
+	s->w = w;
+	s->conn = conn;
+	s->client = console_attach(w->feed, last && end != last && !*end, id, stream_wake, s);
+	r = s->client ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, s,
+							  stream_free) : NULL;
+	if (!r) {
+		if (s->client)
+			console_detach(s->client);
+		free(s);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "text/event-stream");
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	rc = MHD_queue_response(conn, 200, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+/* POST /send {"agent", "text"}: the console's box. */
+static enum MHD_Result send_message(struct web *w, struct MHD_Connection *conn,
+				    struct request *q)
+{
+	cJSON *doc = q->body ? cJSON_ParseWithLength(q->body, q->len) : NULL;
+	const char *agent = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "agent"));
+	const char *text = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "text"));
+	char why[256] = "";
+	enum MHD_Result rc;
+
+	if (!w->routes.send)
+		rc = respond(conn, 403, "text/plain", strdup("this console may not send messages "
+			     "(--console-send)\n"));
+	else if (!MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Agentbus-Console"))
+		rc = respond(conn, 400, "text/plain", strdup("X-Agentbus-Console header missing\n"));
+	else if (q->too_big || !agent || !text || !*text)
+		rc = respond(conn, 400, "text/plain", strdup("expected {\"agent\", \"text\"}\n"));
+	else if (w->routes.send(w->routes.arg, agent, text, why, sizeof why) != 0)
+		rc = respond(conn, 400, "text/plain", strdup(why));
+	else
+		rc = respond(conn, 202, "application/json", strdup("{\"ok\":true}\n"));
+	cJSON_Delete(doc);
+	return rc;
+}
+
+/* Accumulates an upload; true while more of it comes. */
+static bool upload(struct request *q, const char *data, size_t *size)
+{
+	if (*size == 0)
+		return false;
+	if (q->len + *size > SEND_MAX || q->too_big) {
+		q->too_big = true;
+	} else {
+		char *grown = realloc(q->body, q->len + *size + 1);
+
+		if (grown) {
+			memcpy(grown + q->len, data, *size);
+			q->body = grown;
+			q->len += *size;
+			q->body[q->len] = '\0';
+		} else {
+			q->too_big = true;
+		}
+	}
+	*size = 0;
+	return true;
+}
+
 static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
-			      const char *method, const char *version, const char *upload,
-			      size_t *upload_size, void **state)
+			      const char *method, const char *version, const char *data,
+			      size_t *data_size, void **state)
 {
 	struct web *w = cls;
+	struct request *q = *state;
 	char why[256] = "", *text;
 	int (*check)(void *, char *, size_t) = NULL;
+	bool from_query = false;
 
 	(void)version;
-	(void)upload;
-	(void)upload_size;
-	if (!*state) {	/* the headers; the answer comes at the next call */
-		*state = w;
+	if (!q) {	/* the headers; the answer comes at a later call */
+		if (!(q = calloc(1, sizeof *q)))
+			return MHD_NO;
+		q->w = w;
+		*state = q;
 		return MHD_YES;
+	}
+	if (strcmp(method, "POST") == 0 && upload(q, data, data_size))
+		return MHD_YES;
+	if (w->feed && (strcmp(url, "/") == 0 || strcmp(url, "/events") == 0 ||
+			strcmp(url, "/send") == 0)) {
+		if (!authorised(w, conn, &from_query))
+			return refuse_console(w, conn);
+		if (strcmp(url, "/send") == 0)
+			return strcmp(method, "POST") == 0 ? send_message(w, conn, q)
+			       : respond(conn, 405, "text/plain", strdup("POST only\n"));
+		if (strcmp(method, "GET") != 0)
+			return respond(conn, 405, "text/plain", strdup("GET only\n"));
+		return strcmp(url, "/") == 0 ? page(w, conn, from_query) : events(w, conn);
 	}
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		return respond(conn, 405, "text/plain", strdup("GET only\n"));
@@ -60,18 +292,35 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 		return text ? respond(conn, 200, "text/plain; version=0.0.4; charset=utf-8", text)
 			    : respond(conn, 500, "text/plain", strdup("out of memory\n"));
 	}
+	if (strcmp(url, "/favicon.ico") == 0)
+		return respond(conn, 204, "image/x-icon", strdup(""));
 	if (strcmp(url, "/healthz") == 0)
 		check = w->routes.health;
 	else if (strcmp(url, "/readyz") == 0)
 		check = w->routes.ready;
 	else
 		return respond(conn, 404, "text/plain",
-			       strdup("not found: /metrics, /healthz or /readyz\n"));
+			       strdup("not found: /, /events, /metrics, /healthz or /readyz\n"));
 	if (check(w->routes.arg, why, sizeof why) == 0)
 		return respond(conn, 200, "text/plain", strdup("ok\n"));
 	if (asprintf(&text, "%s\n", why) < 0)
 		text = strdup("unhealthy\n");
 	return respond(conn, 503, "text/plain", text);
+}
+
+static void request_done(void *cls, struct MHD_Connection *conn, void **state,
+			 enum MHD_RequestTerminationCode code)
+{
+	struct request *q = *state;
+
+	(void)cls;
+	(void)conn;
+	(void)code;
+	if (q) {
+		free(q->body);
+		free(q);
+		*state = NULL;
+	}
 }
 
 static void rearm(struct web *w);
@@ -127,7 +376,8 @@ static int parse_addr(const char *addr, struct sockaddr_in *sa)
 	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
 }
 
-int web_open(struct loop *l, const char *addr, const struct web_routes *routes, struct web **out)
+int web_open(struct loop *l, const char *addr, const struct web_routes *routes,
+	     const struct web_console *console, struct web **out)
 {
 	struct web *w = calloc(1, sizeof *w);
 	struct sockaddr_in sa;
@@ -142,8 +392,17 @@ int web_open(struct loop *l, const char *addr, const struct web_routes *routes, 
 	}
 	w->loop = l;
 	w->routes = *routes;
-	w->mhd = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL, answer, w, MHD_OPTION_SOCK_ADDR,
-				  &sa, MHD_OPTION_CONNECTION_TIMEOUT, 30U, MHD_OPTION_END);
+	w->feed = console->feed;
+	w->on_loopback = sa.sin_addr.s_addr == htonl(INADDR_LOOPBACK);
+	if (console->token && !(w->token = strdup(console->token))) {
+		free(w);
+		return -1;
+	}
+	/* Streams are suspended while idle, and suspended connections never
+	 * time out: the 30 s limit is for requests that stall. */
+	w->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, answer,
+				  w, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_TIMEOUT, 30U,
+				  MHD_OPTION_NOTIFY_COMPLETED, request_done, w, MHD_OPTION_END);
 	info = w->mhd ? MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
 	if (!info || loop_watch(l, info->epoll_fd, LOOP_READ, on_ready, w) != 0) {
 		log_error("--http %s: cannot listen there", addr);
@@ -153,7 +412,9 @@ int web_open(struct loop *l, const char *addr, const struct web_routes *routes, 
 	w->epoll_fd = info->epoll_fd;
 	info = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	inet_ntop(AF_INET, &sa.sin_addr, shown, sizeof shown);
-	log_info("http: serving /metrics, /healthz and /readyz on %s:%u", shown,
+	log_info("http: serving /metrics, /healthz, /readyz%s on %s:%u",
+		 !w->feed ? "" : w->token || w->on_loopback ? " and the console (/)" :
+		 " (the console needs --http-token-file off 127.0.0.1)", shown,
 		 info ? (unsigned)info->port : 0u);
 	rearm(w);
 	*out = w;
@@ -167,8 +428,15 @@ void web_close(struct web *w)
 	if (w->mhd) {
 		if (w->epoll_fd > 0)
 			loop_unwatch(w->loop, w->epoll_fd);
+		/* MHD refuses to stop with suspended connections: every stream is
+		 * resumed, and the run below ends it. */
+		w->closing = true;
+		if (w->feed)
+			console_wake_all(w->feed);
+		MHD_run(w->mhd);
 		MHD_stop_daemon(w->mhd);
 	}
 	loop_timer_cancel(w->loop, w->timer);
+	free(w->token);
 	free(w);
 }

@@ -1,7 +1,8 @@
-/* web: the daemon's HTTP endpoints (/metrics, /healthz, /readyz), served by
- * libmicrohttpd on the daemon's own loop: MHD's epoll fd is one more loop
- * source, so every request is answered on the loop's thread and nothing
- * else ever touches MQTT or SQLite. */
+/* web: the daemon's HTTP endpoints (/metrics, /healthz, /readyz, and the
+ * console: / and its /events stream, /send), served by libmicrohttpd on the
+ * daemon's own loop: MHD's epoll fd is one more loop source, so every
+ * request is answered on the loop's thread and nothing else ever touches
+ * MQTT or SQLite. */
 #ifndef AB_DAEMON_WEB_H
 #define AB_DAEMON_WEB_H
 
@@ -9,6 +10,7 @@
 
 struct loop;
 struct web;
+struct console;
 
 struct web_routes {
 	/* The /metrics text (malloc'd), or NULL. */
@@ -16,13 +18,21 @@ struct web_routes {
 	/* 0 when healthy (/healthz) or ready (/readyz); else -1 with a one-line reason. */
 	int (*health)(void *arg, char *why, size_t len);
 	int (*ready)(void *arg, char *why, size_t len);
+	/* The console's box: sends `text` to `agent`'s inbox. 0, or -1 with why
+	 * (an unknown agent). NULL: the console may not send. */
+	int (*send)(void *arg, const char *agent, const char *text, char *why, size_t len);
 	void *arg;
+};
+
+struct web_console {
+	struct console *feed;	/* NULL: no console */
+	const char *token;	/* NULL: none (only allowed on 127.0.0.1) */
 };
 
 /* Serves on `addr`: "PORT" (loopback) or "HOST:PORT"; port 0 picks one,
  * which the log line names. Returns 0, or -1 after logging. */
 int web_open(struct loop *l, const char *addr, const struct web_routes *routes,
-	     struct web **out);
+	     const struct web_console *console, struct web **out);
 void web_close(struct web *w);
 
 #endif

@@ -286,3 +286,67 @@ int runtime_running(const struct agent_runtime *rt)
 {
 	return (int)rt->queues.running;
 }
+
+struct load {
+	const struct agent_runtime *rt;
+	cJSON *agents;
+	int rc;
+};
+
+/* The agent a drain key belongs to: the key itself (its name folded), or
+ * what precedes a "--" (a thread key: name--subject). */
+static const struct agent_spec *key_agent(const struct agent_runtime *rt, const char *key)
+{
+	const struct agent_spec *spec = strmap_get(&rt->folded, key);
+	char name[AGENT_NAME_MAX + 1];
+
+	for (const char *cut = strstr(key, "--"); !spec && cut; cut = strstr(cut + 1, "--")) {
+		size_t n = (size_t)(cut - key);
+
+		if (n == 0 || n > AGENT_NAME_MAX)
+			continue;
+		memcpy(name, key, n);
+		name[n] = '\0';
+		spec = strmap_get(&rt->folded, name);
+	}
+	return spec;
+}
+
+static void count_key(void *arg, const char *key, void *value)
+{
+	struct load *l = arg;
+	const struct agent_spec *spec = key_agent(l->rt, key);
+	size_t waiting = queues_waiting(&l->rt->queues, key);
+	cJSON *entry, *queued;
+
+	(void)value;
+	if (!spec || waiting == 0 || l->rc != 0)
+		return;
+	entry = cJSON_GetObjectItemCaseSensitive(l->agents, spec->name);
+	if (!entry && !(entry = cJSON_AddObjectToObject(l->agents, spec->name))) {
+		l->rc = -1;
+		return;
+	}
+	queued = cJSON_GetObjectItemCaseSensitive(entry, "queued");
+	if (queued)
+		cJSON_SetNumberValue(queued, queued->valuedouble + (double)waiting);
+	else if (!cJSON_AddNumberToObject(entry, "queued", (double)waiting))
+		l->rc = -1;
+}
+
+cJSON *runtime_load_doc(const struct agent_runtime *rt)
+{
+	cJSON *doc = cJSON_CreateObject();
+	struct load l = { rt, doc ? cJSON_AddObjectToObject(doc, "agents") : NULL, 0 };
+
+	if (!l.agents) {
+		cJSON_Delete(doc);
+		return NULL;
+	}
+	strmap_each(&rt->queues.keys, count_key, &l);
+	if (l.rc != 0) {
+		cJSON_Delete(doc);
+		return NULL;
+	}
+	return doc;
+}

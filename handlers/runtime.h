@@ -62,6 +62,9 @@ void runtime_connected(struct agent_runtime *rt, bool session_present);
 int runtime_offer_demo(struct agent_runtime *rt);
 
 int runtime_agents(const struct agent_runtime *rt);
+/* {"agents": {"<name>": {"queued": N}}} for the agents with waiting turns
+ * (the console's queue column). NULL when out of memory. */
+struct cJSON *runtime_load_doc(const struct agent_runtime *rt);
 int runtime_queued(const struct agent_runtime *rt);
 int runtime_running(const struct agent_runtime *rt);
 
