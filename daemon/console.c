@@ -3,6 +3,7 @@
  * frames for pages that come back. */
 #include "daemon/console.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@ struct console_client {
 	struct console *c;
 	char *buf;
 	size_t off, len, cap;
+	size_t head_start;		/* what it got first and has not read yet */
 	bool dropped;
 	void (*wake)(void *arg);
 	void *wake_arg;
@@ -29,6 +31,7 @@ struct console_client {
 struct console {
 	struct frame ring[CONSOLE_RING];
 	size_t head, count;		/* oldest kept at ring[head] */
+	size_t ring_bytes;		/* at most CONSOLE_RING_BYTES */
 	uint64_t next_id;
 	struct strmap agents;		/* name -> its latest entry's JSON */
 	char *status;			/* the latest status JSON */
@@ -93,7 +96,7 @@ static int append(struct console_client *cl, const char *text, size_t len)
 	if (cl->off > 0 && cl->off == cl->len)
 		cl->off = cl->len = 0;
 	pending = cl->len - cl->off;
-	if (pending + len > cl->c->client_limit) {
+	if (pending + len > cl->c->client_limit + cl->head_start) {
 		drop(cl);
 		return -1;
 	}
@@ -175,7 +178,9 @@ void console_publish(struct console *c, const char *kind, const char *agent, con
 	if (!c || !(text = format(c->next_id, kind, json, &len)))
 		return;
 	remember(c, kind, agent, json);
-	if (c->count == CONSOLE_RING) {
+	while (c->count > 0 && (c->count == CONSOLE_RING ||
+				c->ring_bytes + len > CONSOLE_RING_BYTES)) {
+		c->ring_bytes -= c->ring[c->head].len;
 		free(c->ring[c->head].text);
 		c->head = (c->head + 1) % CONSOLE_RING;
 		c->count--;
@@ -185,6 +190,7 @@ void console_publish(struct console *c, const char *kind, const char *agent, con
 	f->text = text;
 	f->len = len;
 	c->count++;
+	c->ring_bytes += len;
 	deliver(c, text, len);
 }
 
@@ -282,6 +288,9 @@ struct console_client *console_attach(struct console *c, bool has_last, uint64_t
 	cl->c = c;
 	cl->wake = wake;
 	cl->wake_arg = wake_arg;
+	/* What a page gets first (a snapshot of 10,000 agents is megabytes)
+	 * does not count against how far behind it may fall. */
+	cl->head_start = SIZE_MAX / 2;
 	if (replay && !fits) {
 		/* More was missed than a page may be sent at once: start over. */
 		replay = false;
@@ -295,6 +304,7 @@ struct console_client *console_attach(struct console *c, bool has_last, uint64_t
 	for (size_t i = first; i < c->count && !cl->dropped; i++)
 		append(cl, c->ring[(c->head + i) % CONSOLE_RING].text,
 		       c->ring[(c->head + i) % CONSOLE_RING].len);
+	cl->head_start = cl->len;
 	cl->next = c->clients;
 	if (c->clients)
 		c->clients->prev = cl;
@@ -313,6 +323,7 @@ size_t console_read(struct console_client *cl, char *buf, size_t max)
 		n = max;
 	memcpy(buf, cl->buf + cl->off, n);
 	cl->off += n;
+	cl->head_start -= n < cl->head_start ? n : cl->head_start;
 	return n;
 }
 

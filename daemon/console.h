@@ -5,7 +5,8 @@
  * Last-Event-ID misses nothing still kept. Each browser has a buffer of what
  * it has not read yet, filled on the loop and never waited for: one that
  * falls more than the client limit behind is dropped. Nothing here touches
- * MQTT, SQLite or the network: web.c reads the clients' buffers. */
+ * MQTT, SQLite or the network: web.c reads the clients' buffers. What a
+ * page gets when it attaches does not count against its limit. */
 #ifndef AB_DAEMON_CONSOLE_H
 #define AB_DAEMON_CONSOLE_H
 
@@ -14,6 +15,7 @@
 #include <stdint.h>
 
 #define CONSOLE_RING 2048
+#define CONSOLE_RING_BYTES (8u << 20)	/* and at most this much of them */
 
 struct console;
 struct console_client;

@@ -28,6 +28,8 @@ static bool agent_topic(const struct topics *t, const char *topic, char *name, s
 	return true;
 }
 
+/* The payload as one line of JSON: as it is when the bus speaks JSON
+ * (agentbus's encoder writes no line breaks), else decoded. */
 static void show(struct console *c, const char *kind, const char *agent,
 		 const struct bus_publish *pub)
 {
@@ -35,12 +37,22 @@ static void show(struct console *c, const char *kind, const char *agent,
 	cJSON *doc = NULL;
 	char *json;
 
-	if (payload_decode(pub->payload, pub->len, pub->content_type, pub->len + 1, &doc, &err) != 0)
-		return;
-	if ((json = cJSON_PrintUnformatted(doc)) != NULL)
+	if (!payload_is_msgpack(pub->payload, pub->len, pub->content_type)) {
+		/* Not strndup: the payload holds exactly len bytes, no NUL. */
+		if ((json = malloc(pub->len + 1)) != NULL) {
+			memcpy(json, pub->payload, pub->len);
+			json[pub->len] = '\0';
+		}
+	} else {
+		if (payload_decode(pub->payload, pub->len, pub->content_type, pub->len + 1, &doc,
+				   &err) != 0)
+			return;
+		json = cJSON_PrintUnformatted(doc);
+		cJSON_Delete(doc);
+	}
+	if (json && !strpbrk(json, "\r\n"))
 		console_publish(c, kind, agent, json);
 	free(json);
-	cJSON_Delete(doc);
 }
 
 void feed_publish(struct console *c, const struct topics *t, const struct bus_publish *pub)
