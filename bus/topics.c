@@ -72,16 +72,25 @@ enum topic_kind topics_classify(const struct topics *t, const char *topic, const
 		*level_len = strlen(topic + n);
 		return TOPIC_VAULT_EVENT;
 	}
+	if (strcmp(topic, t->deadletter) == 0)
+		return TOPIC_DEADLETTER;
+	if (strcmp(topic, t->status) == 0)
+		return TOPIC_STATUS;
 	if (has_prefix(topic, t->agent_prefix, &n)) {
+		static const struct {
+			const char *leaf;
+			enum topic_kind kind;
+		} leaves[] = { { "/inbox", TOPIC_AGENT_INBOX }, { "/cancel", TOPIC_AGENT_CANCEL },
+			       { "/events", TOPIC_AGENT_EVENTS },
+			       { "/definition", TOPIC_AGENT_DEFINITION } };
 		const char *agent = topic + n, *slash = strchr(agent, '/');
 
-		bool inbox = slash && strcmp(slash, "/inbox") == 0;
-
-		if (slash && slash > agent && (inbox || strcmp(slash, "/cancel") == 0)) {
-			*level = agent;
-			*level_len = (size_t)(slash - agent);
-			return inbox ? TOPIC_AGENT_INBOX : TOPIC_AGENT_CANCEL;
-		}
+		for (size_t i = 0; slash && slash > agent && i < sizeof leaves / sizeof leaves[0]; i++)
+			if (strcmp(slash, leaves[i].leaf) == 0) {
+				*level = agent;
+				*level_len = (size_t)(slash - agent);
+				return leaves[i].kind;
+			}
 	}
 	return TOPIC_OTHER;
 }

@@ -25,6 +25,10 @@ enum topic_kind {
 	TOPIC_VAULT_WRITE,
 	TOPIC_AGENT_INBOX,	/* level: the agent name */
 	TOPIC_AGENT_CANCEL,	/* level: the agent name */
+	TOPIC_AGENT_EVENTS,	/* level: the agent name (what agentbus publishes) */
+	TOPIC_AGENT_DEFINITION,	/* level: the agent name (what agentbus publishes) */
+	TOPIC_DEADLETTER,
+	TOPIC_STATUS,		/* this instance's */
 };
 
 /* Fills `t`; free with topics_free(). Returns 0 or -1 (out of memory). */

@@ -1,6 +1,7 @@
-/* feed: topics to console events. R/agent/A/definition -> "agent" (an empty
- * payload -> "removed"), R/agent/A/events -> "turn", the dead-letter topic
- * -> "deadletter", our status topic -> "status". */
+/* feed: topics to console events, classified by topics_classify():
+ * R/agent/A/definition -> "agent" (an empty payload -> "removed"),
+ * R/agent/A/events -> "turn", the dead-letter topic -> "deadletter", our
+ * status topic -> "status". */
 #include "daemon/feed.h"
 
 #include <cjson/cJSON.h>
@@ -9,24 +10,6 @@
 
 #include "bus/payload.h"
 #include "daemon/console.h"
-
-/* The agent name and leaf of R/agent/<name>/<leaf>, or false. */
-static bool agent_topic(const struct topics *t, const char *topic, char *name, size_t cap,
-			const char **leaf)
-{
-	size_t prefix = strlen(t->agent_prefix), n;
-	const char *rest = topic + prefix, *slash;
-
-	if (strncmp(topic, t->agent_prefix, prefix) != 0 || !(slash = strchr(rest, '/')))
-		return false;
-	n = (size_t)(slash - rest);
-	if (n == 0 || n >= cap)
-		return false;
-	memcpy(name, rest, n);
-	name[n] = '\0';
-	*leaf = slash + 1;
-	return true;
-}
 
 /* The payload as one line of JSON: as it is when the bus speaks JSON
  * (agentbus's encoder writes no line breaks), else decoded. */
@@ -57,21 +40,39 @@ static void show(struct console *c, const char *kind, const char *agent,
 
 void feed_publish(struct console *c, const struct topics *t, const struct bus_publish *pub)
 {
-	const char *leaf;
+	const char *level;
 	char agent[128];
+	size_t len;
+	enum topic_kind kind;
 
 	if (!c)
 		return;
-	if (strcmp(pub->topic, t->deadletter) == 0)
+	kind = topics_classify(t, pub->topic, &level, &len);
+	if (level && len < sizeof agent) {
+		memcpy(agent, level, len);
+		agent[len] = '\0';
+	} else {
+		agent[0] = '\0';
+	}
+	switch (kind) {
+	case TOPIC_DEADLETTER:
 		show(c, "deadletter", NULL, pub);
-	else if (strcmp(pub->topic, t->status) == 0)
+		break;
+	case TOPIC_STATUS:
 		show(c, "status", NULL, pub);
-	else if (agent_topic(t, pub->topic, agent, sizeof agent, &leaf)) {
-		if (strcmp(leaf, "events") == 0)
-			show(c, "turn", agent, pub);
-		else if (strcmp(leaf, "definition") == 0 && pub->len == 0)
+		break;
+	case TOPIC_AGENT_EVENTS:
+		show(c, "turn", agent, pub);
+		break;
+	case TOPIC_AGENT_DEFINITION:
+		if (!agent[0])
+			break;
+		if (pub->len == 0)
 			console_forget_agent(c, agent);
-		else if (strcmp(leaf, "definition") == 0)
+		else
 			show(c, "agent", agent, pub);
+		break;
+	default:
+		break;
 	}
 }

@@ -251,6 +251,10 @@ static int on_message(void *arg, const struct bus_message *msg)
 	case TOPIC_AGENT_CANCEL:
 		rc = runtime_cancel(&ab->agents, msg, level, len);
 		break;
+	case TOPIC_AGENT_EVENTS:	/* ours: not subscribed to */
+	case TOPIC_AGENT_DEFINITION:
+	case TOPIC_DEADLETTER:
+	case TOPIC_STATUS:
 	case TOPIC_OTHER:
 		log_debug("ignored a message on %s", msg->topic);
 		break;
@@ -711,6 +715,7 @@ static int start_web(struct agentbus *ab)
 	unsigned char token[512];
 	char why[256];
 	size_t len;
+	int rc;
 
 	if (cfg->http_token_file &&
 	    secret_read(cfg->http_token_file, token, sizeof token, &len, why, sizeof why) != 0) {
@@ -722,9 +727,9 @@ static int start_web(struct agentbus *ab)
 	console.feed = ab->console;
 	console.token = cfg->http_token_file ? (const char *)token : NULL;
 	ab->console_timer = loop_timer(ab->loop, 1000, on_console_timer, ab);
-	len = web_open(ab->loop, cfg->http, &routes, &console, &ab->web) == 0;
+	rc = web_open(ab->loop, cfg->http, &routes, &console, &ab->web);
 	explicit_bzero(token, sizeof token);
-	return len ? 0 : -1;
+	return rc;
 }
 
 /* The sandbox of exec turns. Its paths are absolute (bwrap binds a path at

@@ -9,6 +9,7 @@
 #include "bus/event.h"
 #include "bus/meta.h"
 #include "bus/payload.h"
+#include "bus/topics.h"
 #include "bus/write.h"
 #include "test/check.h"
 
@@ -350,8 +351,45 @@ static void test_writes(void)
 	expect_write_error("{\"op\":\"create\",\"request_id\":\"r\"}", "note must be", true);
 }
 
+/* Every topic kind, with the level the handlers (and the console's feed) use. */
+static void test_topic_kinds(void)
+{
+	static const struct {
+		const char *topic;
+		enum topic_kind kind;
+		const char *level;
+	} cases[] = {
+		{ "r/vault/v/write", TOPIC_VAULT_WRITE, NULL },
+		{ "r/vault/v/event/note.created", TOPIC_VAULT_EVENT, "note.created" },
+		{ "r/vault/v/event/a/b", TOPIC_OTHER, NULL },
+		{ "r/agent/eng/inbox", TOPIC_AGENT_INBOX, "eng" },
+		{ "r/agent/eng/cancel", TOPIC_AGENT_CANCEL, "eng" },
+		{ "r/agent/eng/events", TOPIC_AGENT_EVENTS, "eng" },
+		{ "r/agent/eng/definition", TOPIC_AGENT_DEFINITION, "eng" },
+		{ "r/agent/eng/reply/me", TOPIC_OTHER, NULL },
+		{ "r/agent//inbox", TOPIC_OTHER, NULL },
+		{ "r/agentbus/deadletter", TOPIC_DEADLETTER, NULL },
+		{ "r/agentbus/status/box", TOPIC_STATUS, NULL },
+		{ "r/agentbus/status/other", TOPIC_OTHER, NULL },
+	};
+	struct topics t;
+
+	REQUIRE(topics_init(&t, "r", "v", "box") == 0);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const char *level;
+		size_t len;
+
+		CHECK_INT(topics_classify(&t, cases[i].topic, &level, &len), cases[i].kind);
+		if (cases[i].level)
+			CHECK_MSG(level && len == strlen(cases[i].level) &&
+				  strncmp(level, cases[i].level, len) == 0, "level of %s", cases[i].topic);
+	}
+	topics_free(&t);
+}
+
 int main(void)
 {
+	RUN(test_topic_kinds);
 	RUN(test_contract_event_json);
 	RUN(test_round_trip_both_encodings);
 	RUN(test_webhook_body);
