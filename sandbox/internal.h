@@ -30,6 +30,7 @@ struct sandbox {
 	size_t n_binds, n_hidden;
 	struct sandbox_top *top;	/* read at open: the root changes rarely */
 	size_t n_top;
+	char **root[2];			/* bwrap's arguments for each sandbox_fs, made at open */
 };
 
 /* bwrap's argv running `command` (NULL-terminated) under `policy` with the
@@ -38,6 +39,10 @@ int sandbox_build_argv(const struct sandbox *sb, const struct sandbox_policy *po
 		       const char *workspace, const int fds[4], char *const *command,
 		       char ***out);
 void sandbox_free_argv(char **argv);
+/* The filesystem part of bwrap's arguments for each `filesystem`, from the
+ * root's entries and the hidden paths, once (they do not change per turn).
+ * 0, or -1 when out of memory. */
+int sandbox_build_roots(struct sandbox *sb);
 
 /* The host directory of a run's workspace (made when it is a default one),
  * malloc'd in `*out`. 0, or -1 with a message in `err`. */

@@ -89,25 +89,25 @@ static void hide(struct args *a, char *const *paths, size_t n)
 	}
 }
 
+/* A top-level entry of the host's root, as bwrap recreates it. */
+static void top_entry(struct args *a, const struct sandbox_top *top)
+{
+	if (top->link)
+		push3(a, "--symlink", top->link, top->path);
+	else
+		push3(a, "--ro-bind", top->path, top->path);
+}
+
 /* `workspace`: /usr, the merged-/usr links, and /etc (what a CLI needs of it
  * is spread too widely to list: names, resolver, certificates, the loader,
  * time zones, tool configs), each read-only, secrets hidden. */
 static void system_dirs(struct args *a, const struct sandbox *sb)
 {
-	char target[256];
-	struct stat st;
-
 	push3(a, "--ro-bind", "/usr", "/usr");
-	for (size_t i = 0; i < sizeof usr_links / sizeof usr_links[0]; i++) {
-		ssize_t n = readlink(usr_links[i], target, sizeof target - 1);
-
-		if (n > 0) {
-			target[n] = '\0';
-			push3(a, "--symlink", target, usr_links[i]);
-		} else if (lstat(usr_links[i], &st) == 0 && S_ISDIR(st.st_mode)) {
-			push3(a, "--ro-bind", usr_links[i], usr_links[i]);
-		}
-	}
+	for (size_t i = 0; i < sb->n_top; i++)
+		for (size_t j = 0; j < sizeof usr_links / sizeof usr_links[0]; j++)
+			if (strcmp(sb->top[i].path, usr_links[j]) == 0)
+				top_entry(a, &sb->top[i]);
 	push3(a, "--ro-bind", "/etc", "/etc");
 	hide(a, (char *const *)etc_secrets, sizeof etc_secrets / sizeof etc_secrets[0]);
 	for (size_t i = 0; i < sb->n_hidden; i++)
@@ -120,14 +120,21 @@ static void system_dirs(struct args *a, const struct sandbox *sb)
  * with its sockets, the state dir and the secrets. */
 static void whole_root(struct args *a, const struct sandbox *sb)
 {
-	for (size_t i = 0; i < sb->n_top; i++) {
-		if (sb->top[i].link)
-			push3(a, "--symlink", sb->top[i].link, sb->top[i].path);
-		else
-			push3(a, "--ro-bind", sb->top[i].path, sb->top[i].path);
-	}
+	for (size_t i = 0; i < sb->n_top; i++)
+		top_entry(a, &sb->top[i]);
 	hide(a, (char *const *)etc_secrets, sizeof etc_secrets / sizeof etc_secrets[0]);
 	hide(a, sb->hidden, sb->n_hidden);
+}
+
+int sandbox_build_roots(struct sandbox *sb)
+{
+	struct args workspace = { 0 }, full = { 0 };
+
+	system_dirs(&workspace, sb);
+	whole_root(&full, sb);
+	sb->root[SANDBOX_FS_WORKSPACE] = workspace.v;
+	sb->root[SANDBOX_FS_FULL] = full.v;
+	return workspace.failed || full.failed || !workspace.v || !full.v ? -1 : 0;
 }
 
 int sandbox_build_argv(const struct sandbox *sb, const struct sandbox_policy *policy,
@@ -149,10 +156,8 @@ int sandbox_build_argv(const struct sandbox *sb, const struct sandbox_policy *po
 	push(&a, "--new-session");
 	push3(&a, "--cap-drop", "ALL", NULL);
 	push3(&a, "--hostname", "agentbus-sandbox", NULL);
-	if (policy->fs == SANDBOX_FS_FULL)
-		whole_root(&a, sb);
-	else
-		system_dirs(&a, sb);
+	for (char *const *r = sb->root[policy->fs]; *r; r++)
+		push(&a, *r);
 	push3(&a, "--proc", "/proc", NULL);
 	push3(&a, "--dev", "/dev", NULL);
 	push3(&a, "--tmpfs", "/tmp", NULL);

@@ -302,6 +302,8 @@ static int find_parts(struct sandbox *sb, const struct sandbox_options *opt)
 		return set_why(sb, "%s", err);
 	if (resolve_user(sb, opt->user) != 0 || sb->why || read_top(sb) != 0)
 		return sb->why ? 0 : -1;
+	if (sandbox_build_roots(sb) != 0)
+		return -1;
 	return make_workspaces(sb);
 }
 
@@ -362,6 +364,8 @@ void sandbox_close(struct sandbox *sb)
 		free(sb->top[i].link);
 	}
 	free(sb->top);
+	sandbox_free_argv(sb->root[0]);
+	sandbox_free_argv(sb->root[1]);
 	free(sb->binds);
 	free(sb->hidden);
 	free(sb->why);
