@@ -8,15 +8,14 @@ const { chromium } = require("playwright-core");
 
 const [url, shots] = process.argv.slice(2);
 const say = (line) => process.stdout.write(line + "\n");
-const deadline = (ms) => Date.now() + ms;
 
-async function until(what, ms, probe) {
-  const end = deadline(ms);
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > end) throw new Error("timed out waiting for " + what);
-    await new Promise((r) => setTimeout(r, 25));
+// Waits for `test` (run in the page, with `arg`) to hold: Playwright re-checks
+// it at every animation frame, so nothing here sleeps.
+async function until(page, what, ms, test, arg) {
+  try {
+    await page.waitForFunction(test, arg, { timeout: ms });
+  } catch (e) {
+    throw new Error("timed out waiting for " + what);
   }
 }
 
@@ -31,42 +30,42 @@ async function main() {
     page.on("pageerror", (e) => say("page error: " + e.message));
     page.on("console", (m) => say("page console: " + m.text()));
     await page.goto(url);
-    await until("the agent rows", 10000, async () =>
-      (await page.locator("tr.agent-row").count()) >= 3);
+    await until(page, "the agent rows", 10000,
+      () => document.querySelectorAll("tr.agent-row").length >= 3);
     say("agent rows");
-    await until("an invalid definition's error", 10000, async () =>
-      (await page.locator("tr.agent-row[data-agent=bad] .agent-error").count()) === 1);
+    await until(page, "an invalid definition's error", 10000,
+      () => document.querySelectorAll("tr.agent-row[data-agent=bad] .agent-error").length === 1);
     say("definition error");
     say("READY");
 
     // A reply growing as its text streams: two lengths seen, the second longer.
-    const reply = page.locator(".turn.live[data-agent=writer] .reply");
-    let first = 0;
-    await until("the streamed reply to start", 15000, async () => {
-      if ((await reply.count()) !== 1) return false;
-      first = (await reply.textContent()).length;
-      return first > 0;
-    });
-    await until("the streamed reply to grow", 15000, async () =>
-      (await reply.count()) === 1 && (await reply.textContent()).length > first);
+    const reply = ".turn.live[data-agent=writer] .reply";
+    const longer = ({ sel, than }) => {
+      const e = document.querySelector(sel);
+      return e !== null && e.textContent.length > than;
+    };
+    await until(page, "the streamed reply to start", 15000, longer, { sel: reply, than: 0 });
+    const first = await page.evaluate((sel) => (document.querySelector(sel) || { textContent: "" }).textContent.length, reply);
+    await until(page, "the streamed reply to grow", 15000, longer, { sel: reply, than: first });
     say("streamed reply grows");
     await page.screenshot({ path: shots + "/console-streaming.png", fullPage: true });
 
-    await until("the failure and its reason", 20000, async () =>
-      (await page.locator("#failures li.failure", { hasText: "exited with status 3" }).count()) > 0);
+    const holds = ({ sel, text }) => [...document.querySelectorAll(sel)].some((e) => e.textContent.includes(text));
+    await until(page, "the failure and its reason", 20000, holds,
+      { sel: "#failures li.failure", text: "exited with status 3" });
     say("failure shown");
-    await until("the dead letter and its reason", 20000, async () =>
-      (await page.locator("#deadletters li.deadletter", { hasText: "invalid_event" }).count()) > 0);
+    await until(page, "the dead letter and its reason", 20000, holds,
+      { sel: "#deadletters li.deadletter", text: "invalid_event" });
     say("dead letter shown");
 
     await page.selectOption("#send-agent", "eng");
     await page.fill("#send-text", "from the page");
     await page.click("#send-form button");
-    await until("the sent message's reply", 20000, async () =>
-      (await page.locator("#recent .turn[data-agent=eng]", { hasText: "echo: from the page" }).count()) > 0);
+    await until(page, "the sent message's reply", 20000, holds,
+      { sel: "#recent .turn[data-agent=eng]", text: "echo: from the page" });
     say("sent from the page");
-    await until("the latency plot's legend", 10000, async () =>
-      (await page.locator("#latency-legend span").count()) > 0);
+    await until(page, "the latency plot's legend", 10000,
+      () => document.querySelectorAll("#latency-legend span").length > 0);
     say("plots drawn");
     // Engines' commands and the daemon's secrets never reach the page.
     const html = await page.content();

@@ -115,6 +115,16 @@ char *rig_start_gated(struct rig *r, const char **extra)
 	return gate;
 }
 
+void rig_http_addr(struct rig *r, char addr[64])
+{
+	const char *line, *on;
+
+	REQUIRE(th_daemon_wait_output(&r->daemon, false, "http: serving", TH_TIMEOUT_MS));
+	line = strstr(r->daemon.err, "http: serving");
+	on = strstr(line, " on ");
+	REQUIRE(on && sscanf(on + 4, "%63s", addr) == 1);
+}
+
 const char *rig_str(const cJSON *doc, const char *a, const char *b)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, a);

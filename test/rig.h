@@ -66,6 +66,10 @@ struct cJSON *rig_reply(struct rig *r, const char *agent, const char *id);
  * order (malloc'd); checks that their seq counts from 1. */
 char *rig_streamed_text(struct rig *r, const char *agent, const char *id);
 
+/* The address (HOST:PORT, at most 63 characters) the daemon's log says its
+ * --http serves on; waits for that line. */
+void rig_http_addr(struct rig *r, char addr[64]);
+
 /* A string in `doc` at key `a` (and then `b`, when not NULL). */
 const char *rig_str(const struct cJSON *doc, const char *a, const char *b);
 

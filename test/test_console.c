@@ -22,18 +22,6 @@
 
 #define EVENTS "parachute/vault/default/event/note.created"
 
-/* The address the daemon's log says it serves on. */
-static void http_addr(struct rig *r, char *addr, size_t cap)
-{
-	const char *line, *on;
-
-	REQUIRE(th_daemon_wait_output(&r->daemon, false, "http: serving", TH_TIMEOUT_MS));
-	line = strstr(r->daemon.err, "http: serving");
-	on = strstr(line, " on ");
-	REQUIRE(on && sscanf(on + 4, "%63s", addr) == 1);
-	(void)cap;
-}
-
 static int dial(const char *addr, int rcvbuf)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
@@ -119,7 +107,7 @@ static unsigned long last_id(const char *text)
 
 static void test_stream(struct rig *r, const char *addr)
 {
-	char *text = NULL, *again = NULL, id[32], *want;
+	char *text = NULL, *again = NULL, id[32];
 	size_t len = 0, len2 = 0;
 	int fd = open_stream(addr, NULL, 0);
 	unsigned long seen;
@@ -145,7 +133,6 @@ static void test_stream(struct rig *r, const char *addr)
 	snprintf(id, sizeof id, "%lu", seen);
 	fd = open_stream(addr, id, 0);
 	CHECK(read_until(fd, &again, &len2, "\"reply\":\"echo: second\""));
-	want = rig_fmt("\r\n\r\n");
 	CHECK_MSG(!strstr(again, "event: reset"), "a page that comes back gets no reset");
 	{
 		char *first_id = strstr(again, "id: ");
@@ -155,7 +142,6 @@ static void test_stream(struct rig *r, const char *addr)
 	}
 	CHECK_MSG(!strstr(again, "echo: first"), "nothing it had already is sent again");
 	close(fd);
-	free(want);
 	free(text);
 	free(again);
 }
@@ -204,7 +190,7 @@ static void test_token(void)
 	char addr[64], *out;
 
 	rig_start(&r, bare);
-	http_addr(&r, addr, sizeof addr);
+	rig_http_addr(&r, addr);
 	CHECK_INT(fetch(addr, "GET / HTTP/1.0\r\n\r\n", &out), 403);
 	CHECK_CONTAINS(out, "--http-token-file");
 	free(out);
@@ -214,7 +200,7 @@ static void test_token(void)
 
 	memset(&r, 0, sizeof r);
 	rig_start(&r, guarded);
-	http_addr(&r, addr, sizeof addr);
+	rig_http_addr(&r, addr);
 	CHECK_INT(fetch(addr, "GET / HTTP/1.0\r\n\r\n", &out), 401);
 	free(out);
 	CHECK_INT(fetch(addr, "GET /events HTTP/1.0\r\nAuthorization: Bearer wrong\r\n\r\n", &out),
@@ -299,7 +285,7 @@ int main(void)
 	char addr[64];
 
 	rig_start(&r, extra);
-	http_addr(&r, addr, sizeof addr);
+	rig_http_addr(&r, addr);
 	rig_define(&r, "eng");
 	rig_define_meta(&r, "writer", ",\"engine\":\"writer\"");
 	rig_define_meta(&r, "broken", ",\"engine\":\"broken\"");

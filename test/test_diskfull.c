@@ -63,8 +63,7 @@ int main(void)
 	filler = rig_fmt("%s/filler", mnt);
 	extra[1] = state;
 	rig_start(&r, extra);
-	REQUIRE(th_daemon_wait_output(&r.daemon, false, "http: serving", TH_TIMEOUT_MS));
-	REQUIRE(sscanf(strstr(strstr(r.daemon.err, "http: serving"), " on ") + 4, "%63s", addr) == 1);
+	rig_http_addr(&r, addr);
 	rig_define(&r, "eng");
 	th_client_publish_text(&r.client, "parachute/agent/eng/inbox", "room");
 	cJSON_Delete(rig_expect(&r, "parachute/agent/eng/reply", NULL, "echo: room"));

@@ -27,13 +27,10 @@ int main(void)
 	const char *extra[] = { "--gate", NULL, "--http", "127.0.0.1:0", NULL };
 	struct rig r = { 0 };
 	char *gate, addr[64] = "", *text;
-	const char *line;
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	gate = rig_start_gated(&r, extra);
-	REQUIRE(th_daemon_wait_output(&r.daemon, false, "http: serving", TH_TIMEOUT_MS));
-	line = strstr(r.daemon.err, "http: serving");
-	REQUIRE(sscanf(strstr(line, " on ") + 4, "%63s", addr) == 1);
+	rig_http_addr(&r, addr);
 
 	rig_define(&r, "eng");
 	rig_define_meta(&r, "slow", ",\"engine\":\"gate\"");
