@@ -5,11 +5,13 @@
  * by a marker in their command line. */
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <poll.h>
 #include <signal.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +19,7 @@
 #include "test/check.h"
 #include "test/httpd.h"
 #include "test/rig.h"
+#include "util/clock.h"
 
 /* An engine running `script` (double quotes in it must be escaped as \"). */
 static char *engine(const char *name, const char *script)
@@ -217,8 +220,9 @@ static void test_restricted_network(void)
 	free(script);
 }
 
-/* Host processes but `except` whose command line holds `marker`. */
-static int count_marked(const char *marker, pid_t except)
+/* Host processes but `except` whose command line holds `marker`: their
+ * pids in `pids` (at most `cap`), their number returned. */
+static int marked(const char *marker, pid_t except, pid_t *pids, int cap)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *e;
@@ -240,27 +244,50 @@ static int count_marked(const char *marker, pid_t except)
 			if (buf[i] == '\0')
 				buf[i] = ' ';
 		buf[len] = '\0';
-		n += strstr(buf, marker) != NULL;
+		if (strstr(buf, marker) && n < cap)
+			pids[n++] = (pid_t)atol(e->d_name);
 	}
 	if (d)
 		closedir(d);
 	return n;
 }
 
-/* Waits up to 10 s for `want` processes but `except` (the daemon, whose
- * arguments hold the engine's command) to hold `marker`. Gone is 0: the
- * kernel tears a pid namespace down as its init dies, a moment after the
- * turn has ended. */
-static bool marked_count(const char *marker, pid_t except, int want)
+/* Waits, up to 10 s in all, until no process but `except` (the daemon,
+ * whose arguments hold the engine's command) holds `marker`: each one found
+ * is awaited on its pidfd, then /proc is read again for any it forked
+ * meanwhile. The kernel tears a pid namespace down as its init dies, a
+ * moment after the turn has ended. */
+static bool marked_gone(const char *marker, pid_t except)
 {
-	struct timespec pause = { 0, 20 * 1000 * 1000 };
+	int64_t deadline = clock_mono_ms() + TH_TIMEOUT_MS;
+	pid_t pids[512];
+	int n;
 
-	for (int i = 0; i < TH_TIMEOUT_MS / 20; i++) {
-		if (count_marked(marker, except) == want)
-			return true;
-		nanosleep(&pause, NULL);
+	while ((n = marked(marker, except, pids, 512)) > 0) {
+		struct pollfd p[512];
+		int open = 0;
+
+		for (int i = 0; i < n; i++)
+			if ((p[open].fd = pidfd_open(pids[i], 0)) >= 0)
+				p[open++].events = POLLIN;
+		for (int ready = 0; ready < open;) {
+			int64_t left = deadline - clock_mono_ms();
+
+			if (left <= 0 || poll(p, (nfds_t)open, (int)left) <= 0)
+				break;
+			ready = 0;
+			for (int i = 0; i < open; i++)
+				if (p[i].revents & POLLIN) {
+					ready++;
+					p[i].events = 0;
+				}
+		}
+		for (int i = 0; i < open; i++)
+			close(p[i].fd);
+		if (clock_mono_ms() >= deadline)
+			return marked(marker, except, pids, 512) == 0;
 	}
-	return false;
+	return true;
 }
 
 static void test_runaway(void)
@@ -304,9 +331,9 @@ static void test_runaway(void)
 	text = ask(&r, "bomb", "r-1", "x");
 	CHECK_CONTAINS(text, "the turn failed: timed out after 2 s");
 	free(text);
-	CHECK_MSG(marked_count("sleep 900077", r.daemon.pid, 0),
+	CHECK_MSG(marked_gone("sleep 900077", r.daemon.pid),
 		  "the process that ignored SIGTERM is gone");
-	CHECK_MSG(marked_count("b | b", r.daemon.pid, 0), "the fork bomb is gone");
+	CHECK_MSG(marked_gone("b | b", r.daemon.pid), "the fork bomb is gone");
 	/* At most the limit at once: the rest of the 200 were refused. */
 	text = ask(&r, "count", "r-2", "x");
 	n = strtol(text, NULL, 10);
@@ -319,15 +346,18 @@ static void test_runaway(void)
 
 /* The daemon killed by SIGKILL takes its sandboxes with it (bwrap's
  * parent-death signal, set by bwrap after the change to the sandbox user
- * cleared ours). The marker is made by the shell, so only the sleep's
+ * cleared ours). The marker is made by the shell, so only the python's
  * command line holds it. */
 static void test_daemon_killed(void)
 {
+	/* The marked process says "up" itself, so it exists when "up" comes. */
 	const char *const extra[] = {
-		"--engine-def", "hang exec format=text command=\"echo up; exec sleep $((987000+1))\"",
+		"--engine-def", "hang exec format=text command=\"m=$((987000+1)); exec python3 -c "
+				"'import time; print(\\\"up\\\", flush=True); time.sleep(600)' marker-$m\"",
 		NULL };
 	struct rig r = { 0 };
 	struct th_msg *m;
+	pid_t pid;
 
 	rig_start(&r, extra);
 	rig_define_meta(&r, "hang", ",\"engine\":\"hang\"");
@@ -336,10 +366,9 @@ static void test_daemon_killed(void)
 			       TH_TIMEOUT_MS);
 	REQUIRE(m != NULL);
 	th_msg_free(m);
-	/* "up" comes just before the shell execs the sleep. */
-	CHECK(marked_count("sleep 987001", 0, 1));
+	CHECK(marked("marker-987001", 0, &pid, 1) == 1);
 	th_daemon_stop(&r.daemon, SIGKILL);
-	CHECK_MSG(marked_count("sleep 987001", 0, 0), "the sandbox died with the daemon");
+	CHECK_MSG(marked_gone("marker-987001", 0), "the sandbox died with the daemon");
 	th_daemon_free(&r.daemon);
 	th_client_close(&r.client);
 	th_broker_free(&r.broker);
