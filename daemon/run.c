@@ -129,20 +129,16 @@ static int publish_status(struct agentbus *ab, bool online)
 	struct status_counts counts = current_counts(ab);
 	struct status_totals totals = current_totals(ab);
 	struct codec_buf buf;
+	struct bus_publish pub;
 	int rc;
 
 	if (status_encode(&ab->status, online, &counts, &totals, ab->cfg->encoding, &buf) != 0)
 		return -1;
-	rc = bus_conn_publish(ab->conn,
-			      &(struct bus_publish){ .topic = ab->topics.status, .payload = buf.data,
-						     .len = buf.len, .qos = 1, .retain = true,
-						     .content_type = buf.content_type },
-			      online ? NULL : on_offline_acked, ab);
+	pub = (struct bus_publish){ .topic = ab->topics.status, .payload = buf.data, .len = buf.len,
+				    .qos = 1, .retain = true, .content_type = buf.content_type };
+	rc = bus_conn_publish(ab->conn, &pub, online ? NULL : on_offline_acked, ab);
 	if (rc == 0)
-		feed_publish(ab->console, &ab->topics,
-			     &(struct bus_publish){ .topic = ab->topics.status, .payload = buf.data,
-						    .len = buf.len,
-						    .content_type = buf.content_type });
+		feed_publish(ab->console, &ab->topics, &pub);
 	codec_buf_free(&buf);
 	if (rc == 0)
 		status_published(&ab->status, &counts, clock_mono_ms());
