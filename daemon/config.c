@@ -43,7 +43,7 @@ struct option_def {
 
 static const char *const encoding_choices[] = { "json", "msgpack", NULL };
 static const char *const embedded_choices[] = { "auto", "yes", "no", NULL };
-static const char *const sandbox_choices[] = { "on", "off", NULL };
+static const char *const on_off_choices[] = { "on", "off", NULL };
 
 #define FIELD(f) offsetof(struct config, f)
 
@@ -78,6 +78,20 @@ static const struct option_def options[] = {
 	  "json", "encoding of the payloads agentbus publishes" },
 	{ "no-store", 0, NULL, OPT_BOOL, FIELD(no_store), 0, 0, NULL, "false",
 	  "do not run the embedded note store (a real vault serves V)" },
+	{ "vault-url", 0, "URL", OPT_STRING, FIELD(vault_url), 0, 0, NULL, NULL,
+	  "bridge a real Parachute vault (http://HOST:PORT/vault/V) instead of the embedded "
+	  "store" },
+	{ "vault-token-file", 0, "FILE", OPT_STRING, FIELD(vault_token_file), 0, 0, NULL, NULL,
+	  "the vault's token (vault:V:write; vault:V:admin also registers the triggers); "
+	  "read again when it changes" },
+	{ "hook-token-file", 0, "FILE", OPT_STRING, FIELD(hook_token_file), 0, 0, NULL, NULL,
+	  "the bearer the vault's webhooks must carry (without it, only loopback may call)" },
+	{ "hook-url", 0, "URL", OPT_STRING, FIELD(hook_url), 0, 0, NULL, NULL,
+	  "the webhook URL the vault calls (default: http://<--http>/vault/V/hook)" },
+	{ "vault-feed", 0, "on|off", OPT_CHOICE, FIELD(vault_feed), 0, 0, on_off_choices, "on",
+	  "follow the vault's change feed (WebSocket) besides its webhooks" },
+	{ "register-triggers", 0, NULL, OPT_BOOL, FIELD(register_triggers), 0, 0, NULL, "false",
+	  "register the vault triggers agentbus needs (admin token), then exit" },
 	{ "http", 0, "[ADDR:]PORT", OPT_STRING, FIELD(http), 0, 0, NULL, NULL,
 	  "serve the console (/), /metrics, /healthz and /readyz (ADDR defaults to 127.0.0.1)" },
 	{ "http-token-file", 0, "FILE", OPT_STRING, FIELD(http_token_file), 0, 0, NULL, NULL,
@@ -111,7 +125,7 @@ static const struct option_def options[] = {
 	  "the echo engine waits this long before it answers (for trying queues by hand)" },
 	{ "gate", 0, "FIFO", OPT_STRING, FIELD(gate), 0, 0, NULL, NULL,
 	  "for tests: the FIFO of the 'gate' engine, whose turns wait for a byte each" },
-	{ "sandbox", 0, "on|off", OPT_CHOICE, FIELD(sandbox), 0, 0, sandbox_choices, "on",
+	{ "sandbox", 0, "on|off", OPT_CHOICE, FIELD(sandbox), 0, 0, on_off_choices, "on",
 	  "confine exec turns with bubblewrap (off: they run as the daemon, unconfined)" },
 	{ "sandbox-bwrap", 0, "PATH", OPT_STRING, FIELD(sandbox_bwrap), 0, 0, NULL, "bwrap",
 	  "the bubblewrap program (searched in PATH)" },

@@ -28,6 +28,12 @@ struct config {
 	enum payload_encoding encoding;
 	bool no_store;
 	bool no_demo;		/* no demo agent on a first start */
+	char *vault_url;	/* a real vault to bridge; NULL: the embedded store */
+	char *vault_token_file;
+	char *hook_token_file;	/* the webhooks' bearer; NULL: loopback only */
+	char *hook_url;		/* NULL: derived from --http */
+	int vault_feed;		/* 0: on, 1: off (the order of the option's choices) */
+	bool register_triggers;	/* register them, then exit */
 	char *http;		/* [ADDR:]PORT of the console, /metrics and health; NULL: off */
 	char *http_token_file;	/* the console's token; needed off 127.0.0.1 */
 	bool console_send;	/* the console may send to inboxes */

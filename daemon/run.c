@@ -23,6 +23,7 @@
 #include "bus/deadletter.h"
 #include "bus/topics.h"
 #include "bus/trigger.h"
+#include "bridge/bridge.h"
 #include "daemon/broker_child.h"
 #include "daemon/console.h"
 #include "daemon/feed.h"
@@ -31,6 +32,7 @@
 #include "daemon/status.h"
 #include "daemon/telemetry.h"
 #include "daemon/web.h"
+#include "engines/http.h"
 #include "handlers/runtime.h"
 #include "sandbox/sandbox.h"
 #include "state/state.h"
@@ -62,7 +64,9 @@ struct agentbus {
 	int conn_fd;		/* the socket the loop watches; -1: none */
 	struct bus_sink sink;	/* how modules publish: through `conn` */
 	struct trigger_set triggers;
-	struct store_vault store;	/* notes NULL with --no-store */
+	struct store_vault store;	/* notes NULL with --no-store or --vault-url */
+	struct bridge *bridge;		/* --vault-url: a real vault; else NULL */
+	struct http *bridge_http;	/* the bridge's REST calls */
 	struct agent_runtime agents;
 	struct status status;
 	struct broker_child broker;	/* pid 0 unless embedded */
@@ -128,11 +132,15 @@ static int publish_status(struct agentbus *ab, bool online)
 {
 	struct status_counts counts = current_counts(ab);
 	struct status_totals totals = current_totals(ab);
+	cJSON *vault = ab->bridge ? bridge_status(ab->bridge) : NULL;
 	struct codec_buf buf;
 	struct bus_publish pub;
 	int rc;
 
-	if (status_encode(&ab->status, online, &counts, &totals, ab->cfg->encoding, &buf) != 0)
+	totals.vault = vault;
+	rc = status_encode(&ab->status, online, &counts, &totals, ab->cfg->encoding, &buf);
+	cJSON_Delete(vault);
+	if (rc != 0)
 		return -1;
 	pub = (struct bus_publish){ .topic = ab->topics.status, .payload = buf.data, .len = buf.len,
 				    .qos = 1, .retain = true, .content_type = buf.content_type };
@@ -240,6 +248,8 @@ static int on_message(void *arg, const struct bus_message *msg)
 	case TOPIC_VAULT_WRITE:
 		if (ab->store.notes)
 			rc = store_vault_receive(&ab->store, msg);
+		else if (ab->bridge)
+			rc = bridge_receive(ab->bridge, msg);
 		break;
 	case TOPIC_AGENT_INBOX:
 		rc = runtime_inbox(&ab->agents, msg, level, len);
@@ -276,7 +286,7 @@ static void on_online(void *arg, bool session_present)
 	if (publish_status(ab, true) != 0)
 		log_error("cannot publish the online status");
 	/* The newcomer's `make run`: one paste away from an answer. */
-	if (!ab->announced && config_wants_embedded_broker(ab->cfg) && !ab->cfg->no_store &&
+	if (!ab->announced && config_wants_embedded_broker(ab->cfg) && ab->store.notes &&
 	    !ab->cfg->no_demo && runtime_offer_demo(&ab->agents) != 0)
 		log_error("cannot define the demo agent");
 	if (!ab->announced) {
@@ -369,6 +379,8 @@ static void on_conn_io(void *arg, int fd, int mask)
 	 * group commit. */
 	runtime_settle(&ab->agents);
 	store_vault_settle(&ab->store);
+	if (ab->bridge)
+		bridge_settle(ab->bridge);
 }
 
 /* --- a state that cannot be written ------------------------------------------ */
@@ -376,6 +388,8 @@ static void on_conn_io(void *arg, int fd, int mask)
 static bool state_is_failing(struct agentbus *ab, const char **why)
 {
 	if (state_failing(ab->state, why))
+		return true;
+	if (ab->bridge && bridge_failing(ab->bridge, why))
 		return true;
 	*why = ab->store.why;
 	return ab->store.failing || runtime_paused(&ab->agents) || ab->handler_failed;
@@ -388,7 +402,8 @@ static void probe(void *arg)
 	const char *why;
 
 	ab->probe_timer = 0;
-	if (state_probe(ab->state) == 0 && store_vault_probe(&ab->store) == 0) {
+	if (state_probe(ab->state) == 0 && store_vault_probe(&ab->store) == 0 &&
+	    (!ab->bridge || bridge_probe(ab->bridge) == 0)) {
 		log_info("the state can be written again: reconnecting to the broker");
 		ab->failing = ab->handler_failed = false;
 		runtime_resume(&ab->agents);
@@ -523,6 +538,10 @@ static void before_sleep(void *arg)
 	runtime_flush(&ab->agents, now, &ab->retry_ms);
 	store_vault_flush(&ab->store, now, &store_retry);
 	ab->retry_ms = min_timeout(ab->retry_ms, store_retry);
+	if (ab->bridge) {
+		bridge_flush(ab->bridge, now, &store_retry);
+		ab->retry_ms = min_timeout(ab->retry_ms, store_retry);
+	}
 	if (!ab->failing && !ab->stopping && state_is_failing(ab, &why))
 		enter_failing(ab);
 	if (!ab->failing)
@@ -562,7 +581,8 @@ static int setup_connection(struct agentbus *ab)
 	if (bus_conn_subscribe(ab->conn, ab->topics.vault_events, 0) != 0 ||
 	    bus_conn_subscribe(ab->conn, ab->topics.inboxes, BUS_SUB_NO_RETAINED) != 0 ||
 	    bus_conn_subscribe(ab->conn, ab->topics.cancels, BUS_SUB_NO_RETAINED) != 0 ||
-	    (ab->store.notes && bus_conn_subscribe(ab->conn, ab->topics.vault_write, 0) != 0))
+	    ((ab->store.notes || ab->bridge) &&
+	     bus_conn_subscribe(ab->conn, ab->topics.vault_write, 0) != 0))
 		return -1;
 	if (status_encode(&ab->status, false, &none, &(struct status_totals){ 0 }, cfg->encoding,
 			  &will) != 0)
@@ -630,6 +650,8 @@ static int web_ready(void *arg, char *why, size_t len)
 
 	if (web_health(arg, why, len) != 0)
 		return -1;
+	if (ab->bridge && bridge_ready(ab->bridge, why, len) != 0)
+		return -1;
 	if (ab->stopping) {
 		snprintf(why, len, "stopping");
 		return -1;
@@ -657,6 +679,21 @@ static int web_send(void *arg, const char *agent, const char *text, char *why, s
 	if (rc != 0)
 		snprintf(why, len, "not connected to the broker\n");
 	return rc == 0 ? 0 : -1;
+}
+
+/* A vault's webhook, handed to the bridge (opened after the web server,
+ * which it needs for its own URL). */
+static int web_hook(void *arg, const char *vault, const char *authorization, bool loopback,
+		    const char *body, size_t len, char *answer, size_t answer_len)
+{
+	struct agentbus *ab = arg;
+
+	if (!ab->bridge) {
+		snprintf(answer, answer_len, "{\"error\":\"starting\"}");
+		return 503;
+	}
+	return bridge_hook(ab->bridge, vault, authorization, loopback, body, len, answer,
+			   answer_len);
 }
 
 /* Every second while pages watch: the agents' queues; every 15 s a
@@ -706,7 +743,8 @@ static int start_web(struct agentbus *ab)
 {
 	const struct config *cfg = ab->cfg;
 	struct web_routes routes = { web_metrics, web_health, web_ready,
-				     cfg->console_send ? web_send : NULL, ab };
+				     cfg->console_send ? web_send : NULL,
+				     cfg->vault_url ? web_hook : NULL, (size_t)cfg->max_payload, ab };
 	struct web_console console = { NULL, NULL };
 	unsigned char token[512];
 	char why[256];
@@ -811,6 +849,55 @@ static int setup_triggers(struct agentbus *ab)
 	return 0;
 }
 
+/* The URL the vault's webhooks call: --hook-url, else this --http. */
+static char *hook_url(const struct config *cfg, unsigned port)
+{
+	char *url = NULL, host[64] = "127.0.0.1";
+	const char *colon = cfg->http ? strrchr(cfg->http, ':') : NULL;
+
+	if (cfg->hook_url)
+		return strdup(cfg->hook_url);
+	if (!cfg->http)
+		return strdup("(none: no --http)");
+	if (colon && colon != cfg->http)
+		snprintf(host, sizeof host, "%.*s", (int)(colon - cfg->http), cfg->http);
+	if (!strcmp(host, "0.0.0.0"))
+		snprintf(host, sizeof host, "127.0.0.1");
+	if (!port)
+		port = (unsigned)atoi(colon ? colon + 1 : cfg->http);
+	if (asprintf(&url, "http://%s:%u/vault/%s/hook", host, port, cfg->vault) < 0)
+		return NULL;
+	return url;
+}
+
+static void bridge_options(const struct agentbus *ab, const char *hook, struct bridge_options *o)
+{
+	const struct config *cfg = ab->cfg;
+
+	*o = (struct bridge_options){
+		.url = cfg->vault_url, .vault = cfg->vault, .token_file = cfg->vault_token_file,
+		.hook_token_file = cfg->hook_token_file, .hook_url = hook,
+		.feed = cfg->vault_feed == 0, .topics = &ab->topics, .sink = &ab->sink,
+		.triggers = &ab->triggers, .metrics = (struct metrics *)&ab->metrics,
+		.max_payload = (size_t)cfg->max_payload,
+	};
+}
+
+static int start_bridge(struct agentbus *ab)
+{
+	char *hook = hook_url(ab->cfg, ab->web ? web_port(ab->web) : 0);
+	struct bridge_options o;
+	int rc = -1;
+
+	if (!ab->cfg->http)
+		log_warn("bridge: no --http, so no webhooks: only the change feed brings events");
+	bridge_options(ab, hook, &o);
+	if (hook && http_open(ab->loop, &ab->bridge_http) == 0)
+		rc = bridge_open(ab->loop, ab->bridge_http, ab->cfg->state_dir, &o, &ab->bridge);
+	free(hook);
+	return rc;
+}
+
 static int agentbus_start(struct agentbus *ab)
 {
 	const struct config *cfg = ab->cfg;
@@ -839,7 +926,7 @@ static int agentbus_start(struct agentbus *ab)
 	    setup_triggers(ab) != 0)
 		return -1;
 	ab->sink = (struct bus_sink){ sink_publish, sink_deadletter, ab, cfg->encoding };
-	if (!cfg->no_store && store_vault_open(&ab->store, cfg->state_dir, &ab->topics, cfg->vault,
+	if (!cfg->no_store && !cfg->vault_url && store_vault_open(&ab->store, cfg->state_dir, &ab->topics, cfg->vault,
 					       &ab->sink, (size_t)cfg->max_payload) != 0)
 		return -1;
 	if (start_sandbox(ab) != 0 || start_runtime(ab) != 0)
@@ -849,6 +936,8 @@ static int agentbus_start(struct agentbus *ab)
 		return -1;
 	status_init(&ab->status, cfg->id);
 	if (cfg->http && start_web(ab) != 0)
+		return -1;
+	if (cfg->vault_url && start_bridge(ab) != 0)
 		return -1;
 	log_info("agentbus %s starting: instance %s, broker %s:%d, state %s", AGENTBUS_VERSION,
 		 cfg->id, ab->host, ab->port, cfg->state_dir);
@@ -865,6 +954,8 @@ static void agentbus_cleanup(struct agentbus *ab)
 	/* Before the outboxes: the connection holds their entries in flight. */
 	bus_conn_destroy(ab->conn);
 	store_vault_close(&ab->store);
+	bridge_close(ab->bridge);
+	http_close(ab->bridge_http);
 	trigger_set_free(&ab->triggers);
 	state_close(ab->state);
 	broker_child_stop(&ab->broker);
@@ -876,6 +967,36 @@ static void agentbus_cleanup(struct agentbus *ab)
 	metrics_free(&ab->metrics);
 }
 
+/* --register-triggers: the bridge's registration alone, then exit. */
+static int register_once(struct agentbus *ab)
+{
+	const struct config *cfg = ab->cfg;
+	struct bridge_options o;
+	char *hook = NULL;
+	int rc = 1;
+
+	if (!cfg->vault_url) {
+		log_error("--register-triggers needs --vault-url");
+		return 1;
+	}
+	if (!cfg->hook_url && !cfg->http) {
+		log_error("--register-triggers needs --hook-url (or --http) to know where the "
+			  "vault's webhooks go");
+		return 1;
+	}
+	ab->loop = loop_new();
+	if (ab->loop && setup_triggers(ab) == 0 && (hook = hook_url(cfg, 0)) &&
+	    http_open(ab->loop, &ab->bridge_http) == 0) {
+		bridge_options(ab, hook, &o);
+		rc = bridge_register_once(ab->loop, ab->bridge_http, &o);
+	}
+	http_close(ab->bridge_http);
+	trigger_set_free(&ab->triggers);
+	loop_free(ab->loop);
+	free(hook);
+	return rc;
+}
+
 int agentbus_run(const struct config *cfg)
 {
 	struct agentbus ab = { .cfg = cfg, .signal_fd = -1 };
@@ -885,6 +1006,11 @@ int agentbus_run(const struct config *cfg)
 	umask(077);
 	metrics_init(&ab.metrics, telemetry_families, telemetry_n_families);
 	log_configure(cfg->verbose ? LOG_DEBUG : LOG_INFO, NULL);
+	if (cfg->register_triggers) {
+		ab.exit_code = register_once(&ab);
+		metrics_free(&ab.metrics);
+		return ab.exit_code;
+	}
 	if (agentbus_start(&ab) != 0) {
 		ab.exit_code = 1;
 	} else {

@@ -35,7 +35,9 @@ int status_encode(const struct status *st, bool online, const struct status_coun
 	    cJSON_AddNumberToObject(doc, "deadletters", (double)totals->deadletters) &&
 	    cJSON_AddNumberToObject(doc, "reconnects", (double)totals->reconnects) &&
 	    cJSON_AddNumberToObject(doc, "state_write_failures",
-				    (double)totals->state_write_failures))
+				    (double)totals->state_write_failures) &&
+	    (!totals->vault ||
+	     cJSON_AddItemToObject(doc, "vault", cJSON_Duplicate(totals->vault, 1))))
 		rc = codec_encode(doc, enc, out);
 	cJSON_Delete(doc);
 	return rc;

@@ -9,6 +9,8 @@
 #include "bus/codec.h"
 #include "util/clock.h"
 
+struct cJSON;
+
 /* Changes are published at most this often while online. */
 #define STATUS_REFRESH_MS 10000
 
@@ -23,6 +25,7 @@ struct status_counts {
  * status is published, never to decide whether one is due. */
 struct status_totals {
 	long turns_ok, turns_failed, deadletters, reconnects, state_write_failures;
+	const struct cJSON *vault;	/* the bridge's state (bridge_status()); NULL: none */
 };
 
 struct status {

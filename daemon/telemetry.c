@@ -19,6 +19,13 @@ const struct metric_family telemetry_families[] = {
 	{ "agentbus_turns_queued", METRIC_GAUGE, "turns waiting" },
 	{ "agentbus_turns_running", METRIC_GAUGE, "turns running" },
 	{ "agentbus_outbox_unacked", METRIC_GAUGE, "QoS 1 publishes the broker has not confirmed" },
+	{ "agentbus_vault_webhooks_total", METRIC_COUNTER,
+	  "vault webhooks received, by outcome (recorded, duplicate, refused, failed)" },
+	{ "agentbus_vault_feed_frames_total", METRIC_COUNTER, "change feed frames, by type" },
+	{ "agentbus_vault_rest_calls_total", METRIC_COUNTER,
+	  "REST calls to the vault, by method and outcome (ok, retry, refused)" },
+	{ "agentbus_vault_writes_pending", METRIC_GAUGE, "writes the vault has not yet taken" },
+	{ "agentbus_vault_feed_live", METRIC_GAUGE, "1 while the vault's change feed is live" },
 	{ "agentbus_state_write_failures_total", METRIC_COUNTER,
 	  "times the state could not be written (agentbus then stops taking input)" },
 };

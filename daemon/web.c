@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "daemon/console.h"
+#include "util/crash.h"
 #include "util/log.h"
 #include "util/loop.h"
 
@@ -34,14 +35,16 @@ struct web {
 	char *token;
 	bool on_loopback;
 	bool closing;		/* streams end instead of waiting */
+	unsigned port;		/* the one bound */
 };
 
 /* One request's own state: the upload of /send, or a stream. */
 struct request {
 	struct web *w;
 	char *body;
-	size_t len;
+	size_t len, limit;
 	bool too_big;
+	bool hook;		/* a vault's webhook */
 };
 
 struct stream {
@@ -236,7 +239,7 @@ static bool upload(struct request *q, const char *data, size_t *size)
 {
 	if (*size == 0)
 		return false;
-	if (q->len + *size > SEND_MAX || q->too_big) {
+	if (q->len + *size > q->limit || q->too_big) {
 		q->too_big = true;
 	} else {
 		char *grown = realloc(q->body, q->len + *size + 1);
@@ -254,6 +257,50 @@ static bool upload(struct request *q, const char *data, size_t *size)
 	return true;
 }
 
+/* "/vault/<V>/hook": `vault` gets V. */
+static bool is_hook(const char *url, char *vault, size_t len)
+{
+	const char *v = url + 7, *end;
+
+	if (strncmp(url, "/vault/", 7) != 0 || !(end = strchr(v, '/')) || end == v ||
+	    strcmp(end, "/hook") != 0)
+		return false;
+	if (vault)
+		snprintf(vault, len, "%.*s", (int)(end - v), v);
+	return true;
+}
+
+static bool from_loopback(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr_in *sa = ci ? (const struct sockaddr_in *)ci->client_addr : NULL;
+
+	return sa && sa->sin_family == AF_INET &&
+	       (ntohl(sa->sin_addr.s_addr) >> 24) == 127;
+}
+
+/* A vault's trigger webhook: answered only once the event is recorded. */
+static enum MHD_Result hook(struct web *w, struct MHD_Connection *conn, const char *url,
+			    const char *method, struct request *q)
+{
+	char vault[128], answer[512];
+	int status;
+
+	if (strcmp(method, "POST") != 0)
+		return respond(conn, 405, "application/json", strdup("{\"error\":\"POST only\"}"));
+	if (q->too_big)
+		return respond(conn, 413, "application/json",
+			       strdup("{\"error\":\"the body exceeds the payload limit\"}"));
+	is_hook(url, vault, sizeof vault);
+	status = w->routes.hook(w->routes.arg, vault,
+				MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							    MHD_HTTP_HEADER_AUTHORIZATION),
+				from_loopback(conn), q->body ? q->body : "", q->len, answer,
+				sizeof answer);
+	return respond(conn, (unsigned)status, "application/json", strdup(answer));
+}
+
 static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
 			      const char *method, const char *version, const char *data,
 			      size_t *data_size, void **state)
@@ -269,11 +316,15 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 		if (!(q = calloc(1, sizeof *q)))
 			return MHD_NO;
 		q->w = w;
+		q->hook = w->routes.hook && is_hook(url, NULL, 0);
+		q->limit = q->hook ? w->routes.hook_max : SEND_MAX;
 		*state = q;
 		return MHD_YES;
 	}
 	if (strcmp(method, "POST") == 0 && upload(q, data, data_size))
 		return MHD_YES;
+	if (q->hook)
+		return hook(w, conn, url, method, q);
 	if (w->feed && (strcmp(url, "/") == 0 || strcmp(url, "/events") == 0 ||
 			strcmp(url, "/send") == 0)) {
 		if (!authorised(w, conn, &from_query))
@@ -315,7 +366,9 @@ static void request_done(void *cls, struct MHD_Connection *conn, void **state,
 
 	(void)cls;
 	(void)conn;
-	(void)code;
+	/* The crash tests' point: a webhook answered, its event not yet sent. */
+	if (q && q->hook && code == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		crash_point("hook-answered");
 	if (q) {
 		free(q->body);
 		free(q);
@@ -411,6 +464,7 @@ int web_open(struct loop *l, const char *addr, const struct web_routes *routes,
 	}
 	w->epoll_fd = info->epoll_fd;
 	info = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	w->port = info ? info->port : 0;
 	inet_ntop(AF_INET, &sa.sin_addr, shown, sizeof shown);
 	log_info("http: serving /metrics, /healthz, /readyz%s on %s:%u",
 		 !w->feed ? "" : w->token || w->on_loopback ? " and the console (/)" :
@@ -439,4 +493,9 @@ void web_close(struct web *w)
 	loop_timer_cancel(w->loop, w->timer);
 	free(w->token);
 	free(w);
+}
+
+unsigned web_port(const struct web *w)
+{
+	return w->port;
 }

@@ -6,6 +6,7 @@
 #ifndef AB_DAEMON_WEB_H
 #define AB_DAEMON_WEB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct loop;
@@ -21,6 +22,11 @@ struct web_routes {
 	/* The console's box: sends `text` to `agent`'s inbox. 0, or -1 with why
 	 * (an unknown agent). NULL: the console may not send. */
 	int (*send)(void *arg, const char *agent, const char *text, char *why, size_t len);
+	/* A vault's webhook (POST /vault/V/hook): the status to answer and its
+	 * JSON body in `answer`. NULL: no bridge, no such route. */
+	int (*hook)(void *arg, const char *vault, const char *authorization, bool loopback,
+		    const char *body, size_t len, char *answer, size_t answer_len);
+	size_t hook_max;	/* the largest webhook body taken */
 	void *arg;
 };
 
@@ -34,5 +40,7 @@ struct web_console {
 int web_open(struct loop *l, const char *addr, const struct web_routes *routes,
 	     const struct web_console *console, struct web **out);
 void web_close(struct web *w);
+/* The port it listens on (the one picked, for port 0). */
+unsigned web_port(const struct web *w);
 
 #endif

@@ -274,8 +274,14 @@ static int configure(struct http_transfer *t, const struct http_request *req)
 	rc |= curl_easy_setopt(e, CURLOPT_URL, req->url);
 	rc |= curl_easy_setopt(e, CURLOPT_PRIVATE, t);
 	rc |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
-	rc |= curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body);
-	rc |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+	if (req->method && !strcmp(req->method, "GET")) {
+		rc |= curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+	} else {
+		rc |= curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body);
+		rc |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+		if (req->method && strcmp(req->method, "POST"))
+			rc |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+	}
 	rc |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	rc |= curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
 	rc |= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
@@ -305,7 +311,8 @@ struct http_transfer *http_start(struct http *h, const struct http_request *req,
 	t->easy = curl_easy_init();
 	t->body = malloc(req->body_len + 1);
 	if (t->body) {
-		memcpy(t->body, req->body, req->body_len);
+		if (req->body_len)
+			memcpy(t->body, req->body, req->body_len);
 		t->body[req->body_len] = '\0';
 	}
 	if (!t->easy || !t->body || configure(t, req) != 0 ||

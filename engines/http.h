@@ -12,9 +12,10 @@ struct http;
 struct http_transfer;
 
 struct http_request {
+	const char *method;		/* NULL: POST; "GET" sends no body */
 	const char *url;
 	const char *const *headers;	/* "Name: value", NULL-terminated */
-	const char *body;		/* POSTed as is */
+	const char *body;		/* sent as is (POST, PATCH, ...) */
 	size_t body_len;
 	int idle_s;			/* abort when no byte comes for this long */
 	int connect_timeout_s;
