@@ -640,6 +640,16 @@ cJSON *bridge_status(const struct bridge *b)
 	return s;
 }
 
+unsigned long long bridge_version(const struct bridge *b)
+{
+	unsigned long long v = (unsigned long long)b->feed.state;
+
+	v = v * 31 + (uintptr_t)b->trigger_mode;
+	v = v * 31 + (unsigned long long)b->webhooks;
+	v = v * 31 + (unsigned long long)b->writer.count;
+	return v * 31 + b->writer.vault_ok;
+}
+
 int bridge_ready(const struct bridge *b, char *why, size_t len)
 {
 	if (b->writer.vault_ok)

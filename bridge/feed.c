@@ -173,7 +173,7 @@ static void connect_now(void *arg)
 
 	f->timer = 0;
 	f->state = FEED_CONNECTING;
-	if (ws_connect(f->ws, f->url) != 0) {
+	if (ws_connect(f->ws, f->url, f->fn.token(f->arg)) != 0) {
 		f->state = FEED_WAITING;
 		arm(f, RECONNECT_MAX_MS, connect_now);
 	}

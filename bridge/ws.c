@@ -48,12 +48,14 @@ struct ws {
 	/* Under the lock. */
 	bool stop;
 	char *connect_url;
+	char *connect_bearer;	/* sent on the upgrade request; NULL: none */
 	bool want_disconnect;
 	struct ws_out *out_head, *out_tail;
 	struct ws_event *ev_head, *ev_tail;
 	/* The thread's own. */
 	struct lws_context *ctx;
 	struct lws *wsi;
+	char *bearer;		/* of the connection being made */
 	char *rx;
 	size_t rx_len, rx_cap;
 	int close_code;
@@ -200,6 +202,11 @@ static void take_commands(struct ws *w)
 	pthread_mutex_lock(&w->lock);
 	url = w->connect_url;
 	w->connect_url = NULL;
+	if (url) {
+		free(w->bearer);
+		w->bearer = w->connect_bearer;
+		w->connect_bearer = NULL;
+	}
 	wake_writer = w->out_head || w->want_disconnect;
 	pthread_mutex_unlock(&w->lock);
 	if (url) {
@@ -210,6 +217,20 @@ static void take_commands(struct ws *w)
 	}
 	if (wake_writer && w->wsi)
 		lws_callback_on_writable(w->wsi);
+}
+
+/* A vault that authenticates by header (not by the first message) still
+ * tells "no such route" (404) from "who are you" (401). */
+static int append_bearer(struct ws *w, struct lws *wsi, void *in, size_t len)
+{
+	unsigned char **p = in, *end = *p + len;
+	char value[8300];
+	int n = snprintf(value, sizeof value, "Bearer %s", w->bearer);
+
+	if (n < 0 || (size_t)n >= sizeof value)
+		return 0;
+	return lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
+					    (unsigned char *)value, n, p, end) ? -1 : 0;
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -229,6 +250,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		return 0;
 	case LWS_CALLBACK_CLIENT_RECEIVE:
 		return on_receive(w, wsi, in, len);
+	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+		return w->bearer ? append_bearer(w, wsi, in, len) : 0;
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
 		return on_writeable(w, wsi);
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
@@ -388,23 +411,29 @@ void ws_close(struct ws *w)
 		free(m);
 	}
 	free(w->connect_url);
+	free(w->connect_bearer);
+	free(w->bearer);
 	free(w->rx);
 	pthread_mutex_destroy(&w->lock);
 	free(w);
 }
 
-int ws_connect(struct ws *w, const char *url)
+int ws_connect(struct ws *w, const char *url, const char *bearer)
 {
-	char *copy;
+	char *copy, *token = NULL;
 
 	if (w->busy)
 		return -1;
 	copy = strdup(url);
-	if (!copy)
+	if (!copy || (bearer && !(token = strdup(bearer)))) {
+		free(copy);
 		return -1;
+	}
 	pthread_mutex_lock(&w->lock);
 	free(w->connect_url);
+	free(w->connect_bearer);
 	w->connect_url = copy;
+	w->connect_bearer = token;
 	w->want_disconnect = false;
 	pthread_mutex_unlock(&w->lock);
 	w->busy = true;

@@ -28,9 +28,10 @@ int ws_open(struct loop *l, const struct ws_handlers *fn, void *arg, struct ws *
 void ws_close(struct ws *w);
 
 /* Connects to `url` (ws:// or wss://, or http:// / https:// meaning the
- * same). Returns 0, or -1 when the URL cannot be used or a connection is
- * already open or opening. */
-int ws_connect(struct ws *w, const char *url);
+ * same), with `bearer` (NULL: none) in the upgrade's Authorization header.
+ * Returns 0, or -1 when out of memory or a connection is already open or
+ * opening. */
+int ws_connect(struct ws *w, const char *url, const char *bearer);
 /* Queues a text message on the open connection. 0 or -1 (none open). */
 int ws_send(struct ws *w, const char *text, size_t len);
 /* Closes the open connection (normal closure); `closed` follows. */

@@ -101,6 +101,7 @@ static struct status_counts current_counts(const struct agentbus *ab)
 		.queued = runtime_queued(&ab->agents),
 		.running = runtime_running(&ab->agents),
 		.metrics_generation = ab->metrics.generation,
+		.vault = ab->bridge ? bridge_version(ab->bridge) : 0,
 	};
 }
 

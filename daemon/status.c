@@ -46,7 +46,7 @@ int status_encode(const struct status *st, bool online, const struct status_coun
 static bool counts_equal(const struct status_counts *a, const struct status_counts *b)
 {
 	return a->agents == b->agents && a->queued == b->queued && a->running == b->running &&
-	       a->metrics_generation == b->metrics_generation;
+	       a->metrics_generation == b->metrics_generation && a->vault == b->vault;
 }
 
 int status_timeout_ms(const struct status *st, const struct status_counts *counts,

@@ -19,6 +19,7 @@ struct status_counts {
 	int queued;
 	int running;
 	unsigned long long metrics_generation;	/* moves whenever a counter does */
+	unsigned long long vault;	/* moves when the bridge's state does (bridge_version()) */
 };
 
 /* Totals since the start, as /metrics counts them; summed only when a

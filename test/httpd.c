@@ -200,24 +200,45 @@ static size_t on_got(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-long th_http_get(const char *addr, const char *path, char **body)
+long th_http_request(const char *method, const char *url, const char *bearer,
+		     const char *body, char **answer)
 {
 	struct got b = { calloc(1, 1), 0 };
-	char url[512];
+	struct curl_slist *headers = NULL;
+	char auth[1024];
 	long status = 0;
 	CURL *c = curl_easy_init();
 
 	if (!b.data || !c)
 		exit(2);
-	snprintf(url, sizeof url, "http://%s%s", addr, path);
 	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	if (body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		headers = curl_slist_append(headers, "Content-Type: application/json");
+	}
+	if (bearer) {
+		snprintf(auth, sizeof auth, "Authorization: Bearer %s", bearer);
+		headers = curl_slist_append(headers, auth);
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(c, CURLOPT_PROXY, "");
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_got);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	if (curl_easy_perform(c) == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(c);
-	*body = b.data;
+	curl_slist_free_all(headers);
+	*answer = b.data;
 	return status;
+}
+
+long th_http_get(const char *addr, const char *path, char **body)
+{
+	char url[512];
+
+	snprintf(url, sizeof url, "http://%s%s", addr, path);
+	return th_http_request("GET", url, NULL, NULL, body);
 }

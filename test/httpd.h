@@ -24,5 +24,9 @@ void th_httpd_stop(struct th_httpd *h);
 /* The client side: GET http://`addr``path`; returns the status (0 when no
  * answer came within 10 s) and the body (malloc'd, never NULL). */
 long th_http_get(const char *addr, const char *path, char **body);
+/* Any request to `url` with an optional bearer and JSON body (NULL: none);
+ * the status (0: no answer within 30 s) and the answer (malloc'd). */
+long th_http_request(const char *method, const char *url, const char *bearer,
+		     const char *body, char **answer);
 
 #endif

@@ -13,9 +13,13 @@ Prints "port N" once listening. Tokens are opaque strings given on the
 command line (--read-token, --write-token, --admin-token); the real vault
 checks hub JWTs, which the bridge only passes through.
 
-Test controls (no token): GET /_test/notes, GET /_test/log (the REST calls
-made, oldest first), POST /_test/fail {"status": 503, "count": N} (the next N
-writes answer that status; count -1: until cleared with count 0),
+Test controls (no token): GET /_test/notes, GET /_test/wait-notes?tag=T
+[&has=KEY...][&where=KEY=VALUE...]&count=N (blocks until N notes carry
+tag T, those metadata keys and values), GET /_test/wait-log?method=M&status=S&count=N, GET
+/_test/wait-deliveries?count=N, GET /_test/log (the REST calls
+made, oldest first), POST /_test/fail {"status": 503, "count": N, "token"?: T} (the next
+N writes, by T's holder only when given, answer that status; count -1: until
+cleared with count 0),
 POST /_test/config-triggers [trigger...] (config.yaml's triggers, both
 generations), GET /_test/triggers, GET /_test/deliveries, POST /_test/close-feeds.
 """
@@ -48,6 +52,7 @@ class Vault:
         self.args = args
         self.old = args.generation == "old"
         self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)
         self.notes = {}          # id -> note
         self.seq = 0
         self.log = []
@@ -159,6 +164,7 @@ class Vault:
         if note is None:
             return 404, {"error": "Not found"}
         del self.notes[note["id"]]
+        self.changed.notify_all()
         for f in list(self.feeds):
             f.send({"type": "remove", "id": note["id"]})
         return 200, {"deleted": True, "id": note["id"]}
@@ -189,6 +195,7 @@ class Vault:
         return True
 
     def dispatch(self, event, note):
+        self.changed.notify_all()
         for tr in self.triggers():
             if event in tr.get("events", ["created", "updated"]) and self.matches(tr, note):
                 note["metadata"][tr["name"] + "_pending_at"] = now_iso()
@@ -225,6 +232,7 @@ class Vault:
             answer = None
         with self.lock:
             self.deliveries.append({"trigger": tr["name"], "note": nid, "outcome": outcome})
+            self.changed.notify_all()
             note = self.notes.get(nid)
             if note is None or not isinstance(answer, dict):
                 return      # pending stays: "manual recovery required"
@@ -402,6 +410,7 @@ def make_handler(vault):
                 with vault.lock:
                     vault.log.append({"method": self.command, "path": self.path, "status": status,
                                       "body": getattr(self, "body", None)})
+                    vault.changed.notify_all()
 
         def read_body(self):
             n = int(self.headers.get("Content-Length") or 0)
@@ -439,7 +448,7 @@ def make_handler(vault):
         def injected_failure(self):
             with vault.lock:
                 f = vault.fail
-                if f["count"] == 0:
+                if f["count"] == 0 or (f.get("token") and f["token"] != self.token()):
                     return False
                 if f["count"] > 0:
                     f["count"] -= 1
@@ -447,7 +456,28 @@ def make_handler(vault):
             self.answer(status, {"error": "Service Unavailable" if status == 503 else "injected"})
             return True
 
-        def control(self, method, path):
+        def wait(self, query, what):
+            """Blocks until `what()` holds `count` items (at most `timeout` s)."""
+            q = urllib.parse.parse_qs(query)
+            count = int(q.get("count", ["1"])[0])
+            timeout = float(q.get("timeout", ["10"])[0])
+            with vault.lock:
+                vault.changed.wait_for(lambda: len(what(q)) >= count, timeout)
+                return self.answer(200, what(q), False)
+
+        def control(self, method, path, query=""):
+            if method == "GET" and path == "/_test/wait-notes":
+                return self.wait(query, lambda q: [
+                    n for n in vault.notes.values() if q.get("tag", [""])[0] in n["tags"]
+                    and all(n["metadata"].get(k) is not None for k in q.get("has", []))
+                    and all(str(n["metadata"].get(w.split("=", 1)[0])) == w.split("=", 1)[1]
+                            for w in q.get("where", []))])
+            if method == "GET" and path == "/_test/wait-log":
+                return self.wait(query, lambda q: [e for e in vault.log
+                                                   if e["method"] == q.get("method", [""])[0]
+                                                   and str(e["status"]) == q.get("status", [""])[0]])
+            if method == "GET" and path == "/_test/wait-deliveries":
+                return self.wait(query, lambda q: vault.deliveries)
             with vault.lock:
                 if method == "GET" and path == "/_test/notes":
                     return self.answer(200, list(vault.notes.values()), False)
@@ -458,7 +488,8 @@ def make_handler(vault):
                 if method == "GET" and path == "/_test/triggers":
                     return self.answer(200, vault.triggers(), False)
                 if method == "POST" and path == "/_test/fail":
-                    vault.fail = {"status": self.body.get("status", 503), "count": self.body.get("count", -1)}
+                    vault.fail = {"status": self.body.get("status", 503), "count": self.body.get("count", -1),
+                                  "token": self.body.get("token")}
                     return self.answer(200, vault.fail, False)
                 if method == "POST" and path == "/_test/config-triggers":
                     vault.config_triggers = self.body
@@ -474,7 +505,7 @@ def make_handler(vault):
             if method in ("POST", "PATCH", "PUT"):
                 self.read_body()
             if url.path.startswith("/_test/"):
-                return self.control(method, url.path)
+                return self.control(method, url.path, url.query)
             if url.path == prefix + "/subscribe":
                 return self.subscribe(url)
             if url.path == prefix + "/triggers" or url.path.startswith(prefix + "/triggers/"):
