@@ -63,9 +63,20 @@ static long num(const cJSON *doc, const char *key)
 
 static void status_row(const cJSON *doc)
 {
+	const cJSON *vault = cJSON_GetObjectItemCaseSensitive(doc, "vault");
+
 	printf("%-20s %-8s %-8s %6ld %6ld %7ld  %s\n", str(doc, "instance"), str(doc, "state"),
 	       str(doc, "version"), num(doc, "agents"), num(doc, "queued"), num(doc, "running"),
 	       str(doc, "started_at"));
+	/* A bridge: the vault it serves, and how that goes. */
+	if (cJSON_IsObject(vault))
+		printf("  vault %s: %s, feed %s, triggers %s, %ld writes pending%s%s\n",
+		       str(vault, "url"), str(vault, "mode"), str(vault, "feed"),
+		       str(vault, "triggers"), num(vault, "writes_pending"),
+		       cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(vault, "vault_reachable"))
+			       ? "; not reachable: " : "",
+		       cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(vault, "vault_reachable"))
+			       ? str(vault, "last_error") : "");
 }
 
 static int list(int argc, char **argv, const char *what, const char *usage,

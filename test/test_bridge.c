@@ -418,6 +418,17 @@ static void test_new_vault(void)
 	CHECK_STR(rig_str(status, "vault", "mode"), "webhooks and feed");
 	CHECK_STR(rig_str(status, "vault", "url"), v.url);
 	cJSON_Delete(status);
+	{
+		const char *argv[] = { th_agentbus_bin(), "status", "-p", r.port, NULL };
+		char *out, *err, *line = rig_fmt("  vault %s: webhooks and feed, feed live, triggers "
+						 "registered, 0 writes pending\n", v.url);
+
+		CHECK_INT(th_run(argv, &out, &err), 0);
+		CHECK_CONTAINS(out, line);
+		free(out);
+		free(err);
+		free(line);
+	}
 
 	/* --register-triggers upserts the same two again. */
 	{
