@@ -59,7 +59,7 @@ struct ws {
 	char *rx;
 	size_t rx_len, rx_cap;
 	int close_code;
-	bool closing;
+	bool ended;		/* this attempt's end was reported */
 };
 
 /* --- the thread's side ---------------------------------------------------- */
@@ -96,13 +96,17 @@ static void post(struct ws *w, enum ws_event_kind kind, int code, int http_statu
 		return;	/* cannot happen for an eventfd short of overflow */
 }
 
+/* Once per attempt: a connection that fails inside
+ * lws_client_connect_via_info() reports its error from there, and the call
+ * then returns NULL as well. */
 static void ended(struct ws *w, int http_status, const char *why)
 {
-	post(w, WS_CLOSED, w->close_code, http_status, why, strlen(why));
+	if (!w->ended)
+		post(w, WS_CLOSED, w->close_code, http_status, why, strlen(why));
+	w->ended = true;
 	w->wsi = NULL;
 	w->rx_len = 0;
 	w->close_code = 0;
-	w->closing = false;
 }
 
 static void start_connect(struct ws *w, char *url)
@@ -112,6 +116,7 @@ static void start_connect(struct ws *w, char *url)
 	char path[4096];
 	int port;
 
+	w->ended = false;
 	if (lws_parse_uri(url, &scheme, &address, &port, &rest) != 0) {
 		ended(w, 0, "the URL cannot be parsed");
 		return;
@@ -210,8 +215,6 @@ static void take_commands(struct ws *w)
 	wake_writer = w->out_head || w->want_disconnect;
 	pthread_mutex_unlock(&w->lock);
 	if (url) {
-		if (w->wsi)
-			ended(w, 0, "a connection was already open");
 		start_connect(w, url);
 		free(url);
 	}

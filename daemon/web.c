@@ -45,6 +45,7 @@ struct request {
 	size_t len, limit;
 	bool too_big;
 	bool hook;		/* a vault's webhook */
+	bool answered;		/* its response was queued */
 };
 
 struct stream {
@@ -298,6 +299,7 @@ static enum MHD_Result hook(struct web *w, struct MHD_Connection *conn, const ch
 							    MHD_HTTP_HEADER_AUTHORIZATION),
 				from_loopback(conn), q->body ? q->body : "", q->len, answer,
 				sizeof answer);
+	q->answered = true;
 	return respond(conn, (unsigned)status, "application/json", strdup(answer));
 }
 
@@ -366,8 +368,11 @@ static void request_done(void *cls, struct MHD_Connection *conn, void **state,
 
 	(void)cls;
 	(void)conn;
-	/* The crash tests' point: a webhook answered, its event not yet sent. */
-	if (q && q->hook && code == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+	/* The crash tests' point: a webhook answered, its event not yet sent.
+	 * A vault that closes as soon as it has read the answer ends the
+	 * request as a client abort, not as completed: either counts. */
+	(void)code;
+	if (q && q->hook && q->answered)
 		crash_point("hook-answered");
 	if (q) {
 		free(q->body);

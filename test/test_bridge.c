@@ -213,6 +213,34 @@ static void expect_reply(struct vault *v, const char *id, int total)
 	free(where);
 }
 
+/* The instance's status once it contains `text`, schema-checked: a new
+ * subscriber gets the retained one first, then every later one, so none
+ * is missed whenever it was published. */
+static cJSON *status_with(struct rig *r, const char *text)
+{
+	char *topic = rig_fmt("parachute/agentbus/status/%s", r->id);
+	struct th_client fresh;
+	struct th_msg *m;
+	cJSON *status;
+
+	th_client_open(&fresh, r->broker.child.port, topic);
+	m = th_client_wait_for(&fresh, topic, text, STATUS_WAIT_MS);
+	REQUIRE(m);
+	CHECK(th_schema_valid("status", m->payload));
+	status = cJSON_Parse(m->payload);
+	th_msg_free(m);
+	th_client_close(&fresh);
+	free(topic);
+	return status;
+}
+
+/* Every start registers the triggers again, pointing them at this run's
+ * --http port: a note written before that would go to the last one's. */
+static void wait_registered(struct rig *r)
+{
+	REQUIRE(th_daemon_wait_output(&r->daemon, false, "triggers registered", TH_TIMEOUT_MS));
+}
+
 static long hook(const char *addr, const char *bearer, const char *body)
 {
 	char url[256], *answer;
@@ -403,17 +431,7 @@ static void test_new_vault(void)
 		       "agentbus_vault_rest_calls_total{method=\"PATCH\",outcome=\"refused\"} 1");
 	CHECK_CONTAINS(metric_line(metrics, "agentbus_vault_feed_live "), "agentbus_vault_feed_live 1");
 	free(metrics);
-	/* Refreshed at most every 10 s: the one after the registration. */
-	{
-		struct th_msg *m = th_client_wait_for(&r.client, "parachute/agentbus/status/bridge-new",
-						      "\"feed\":\"live\",\"triggers\":\"registered\"",
-						      STATUS_WAIT_MS);
-
-		REQUIRE(m);
-		CHECK(th_schema_valid("status", m->payload));
-		status = cJSON_Parse(m->payload);
-		th_msg_free(m);
-	}
+	status = status_with(&r, "\"feed\":\"live\",\"triggers\":\"registered\"");
 	REQUIRE(status);
 	CHECK_STR(rig_str(status, "vault", "mode"), "webhooks and feed");
 	CHECK_STR(rig_str(status, "vault", "url"), v.url);
@@ -461,7 +479,6 @@ static void test_old_vault(void)
 	char addr[64], *token, *id, *config;
 	const char *extra[8];
 	cJSON *status;
-	struct th_msg *m;
 
 	vault_start(&v, "old");
 	th_broker_start(&r.broker, "broker", false);
@@ -484,15 +501,11 @@ static void test_old_vault(void)
 	CHECK(th_daemon_wait_output(&r.daemon, false, "tags: [\"agent/message/inbound\"]",
 				    TH_TIMEOUT_MS));
 	REQUIRE(th_daemon_wait_output(&r.daemon, false, "has no change feed", TH_TIMEOUT_MS));
-	m = th_client_wait_for(&r.client, "parachute/agentbus/status/bridge-old",
-			       "webhooks only", STATUS_WAIT_MS);
-	REQUIRE(m);
-	CHECK(th_schema_valid("status", m->payload));
-	status = cJSON_Parse(m->payload);
+	status = status_with(&r, "\"feed\":\"unavailable\",\"triggers\":\"config.yaml\"");
+	CHECK_STR(rig_str(status, "vault", "mode"), "webhooks only (the vault has no feed)");
 	CHECK_STR(rig_str(status, "vault", "triggers"), "config.yaml");
 	CHECK_STR(rig_str(status, "vault", "feed"), "unavailable");
 	cJSON_Delete(status);
-	th_msg_free(m);
 
 	/* The operator adds the printed triggers to config.yaml. */
 	config = rig_fmt("[{\"name\":\"agentbus-definition\",\"events\":[\"created\",\"updated\"],"
@@ -598,6 +611,7 @@ static void test_webhook_survives_kill(void)
 	REQUIRE(kill(r.broker.child.pid, SIGCONT) == 0);
 
 	rig_start_daemon(&r, extra);
+	wait_registered(&r);
 	expect_reply(&v, id, 1);
 	/* Anything doubled would be in the vault by the next turn's reply. */
 	barrier = inbound(&v, "barrier", "after");
@@ -667,6 +681,31 @@ static void test_catch_up(void)
 
 /* --- a vault answering 503, then a token that changes ------------------------ */
 
+/* The note ORDER1 was created, then patched with seq 1, 2, 3, in that order. */
+static void check_order(struct vault *v)
+{
+	cJSON *log, *e, *note;
+	int seq = 0;
+
+	cJSON_Delete(wait_notes_where(v, "probe", "seq=3"));
+	log = vault_call(v, "GET", "/_test/log", NULL, NULL, NULL);
+	cJSON_ArrayForEach(e, log) {
+		const char *path = rig_str(e, "path", NULL), *got;
+
+		if (!strstr(path, "ORDER1") || cJSON_GetObjectItem(e, "status")->valueint != 200)
+			continue;
+		got = rig_str(cJSON_GetObjectItem(e, "body"), "metadata", "seq");
+		CHECK_MSG(got && atoi(got) == seq + 1, "PATCH %s applied after seq %d",
+			  got ? got : "?", seq);
+		seq = got ? atoi(got) : seq;
+	}
+	CHECK_INT(seq, 3);
+	note = note_at(v, "probe/order");
+	CHECK_STR(rig_str(note, "metadata", "seq"), "3");
+	cJSON_Delete(note);
+	cJSON_Delete(log);
+}
+
 static void test_vault_down_and_token(void)
 {
 	struct rig r = { .id = "bridge-503" };
@@ -695,6 +734,18 @@ static void test_vault_down_and_token(void)
 	cJSON_Delete(vault_call(&v, "POST", "/_test/fail", NULL,
 				"{\"status\":503,\"count\":-1,\"token\":\"" ADMIN_TOKEN "\"}", NULL));
 	id = inbound(&v, "while-503", "patience");
+	/* Writes of one note, made while the vault refuses them all. */
+	for (int i = 0; i < 4; i++) {
+		char *w = i == 0 ? rig_fmt("{\"v\":1,\"op\":\"create\",\"request_id\":\"o0\","
+					   "\"note\":{\"id\":\"ORDER1\",\"path\":\"probe/order\","
+					   "\"content\":\"x\",\"tags\":[\"probe\"]}}")
+				 : rig_fmt("{\"v\":1,\"op\":\"patch\",\"request_id\":\"o%d\","
+					   "\"note\":{\"id\":\"ORDER1\",\"metadata\":"
+					   "{\"seq\":\"%d\"}}}", i, i);
+
+		th_client_publish_text(&r.client, "parachute/vault/default/write", w);
+		free(w);
+	}
 	CHECK(wait_log(&v, "PATCH", 503, 3) >= 3);	/* tried, and tried again */
 	CHECK_INT(th_http_get(addr, "/readyz", &ready), 503);
 	CHECK_CONTAINS(ready, "the vault does not take writes");
@@ -704,6 +755,7 @@ static void test_vault_down_and_token(void)
 	expect_reply(&v, id, 1);
 	CHECK_INT(th_http_get(addr, "/readyz", &ready), 200);
 	free(ready);
+	check_order(&v);
 
 	/* A token the vault refuses, then the right one again: read anew. */
 	free(id);
@@ -721,6 +773,65 @@ static void test_vault_down_and_token(void)
 	vault_stop(&v);
 }
 
+#ifdef AGENTBUS_CRASH_POINTS
+/* agentbus killed at `point` (a crash point of the Debug build) while the
+ * vault's webhook for an inbound note, or the first write of its turn, is
+ * being handled: after a restart the note has one reply. */
+static void test_crash_point(const char *point)
+{
+	struct rig r = { .id = "bridge-crash" };
+	struct vault v;
+	char *token, *id, *barrier, *state;
+	const char *extra[10];
+	int st;
+
+	printf("   crash at %s\n", point);
+	vault_start(&v, "new");
+	th_broker_start(&r.broker, "broker", false);
+	snprintf(r.port, sizeof r.port, "%d", r.broker.child.port);
+	state = rig_fmt("state-crash-%s", point);
+	r.state = th_tmpdir(state);
+	free(state);
+	token = token_file(&r, "vault-token", ADMIN_TOKEN);
+	th_client_open(&r.client, r.broker.child.port, "#");
+	extra[0] = "--http";
+	extra[1] = "127.0.0.1:0";
+	extra[2] = "--vault-url";
+	extra[3] = v.url;
+	extra[4] = "--vault-token-file";
+	extra[5] = token;
+	extra[6] = "--vault-feed";
+	extra[7] = "off";
+	extra[8] = NULL;
+	rig_start_daemon(&r, extra);
+	REQUIRE(th_daemon_wait_output(&r.daemon, false, "triggers registered", TH_TIMEOUT_MS));
+	define_eng(&r, &v);
+	cJSON_Delete(wait_notes(&v, "agent/definition", "status", 1));
+
+	setenv("AGENTBUS_CRASH_AT", point, 1);
+	rig_restart_daemon(&r, extra);
+	unsetenv("AGENTBUS_CRASH_AT");
+	wait_registered(&r);
+	id = inbound(&v, "crash", "through a crash");
+	st = th_daemon_wait_exit(&r.daemon, TH_TIMEOUT_MS);
+	CHECK_MSG(st >= 0 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+		  "agentbus did not die at %s", point);
+	th_daemon_free(&r.daemon);
+
+	rig_start_daemon(&r, extra);
+	wait_registered(&r);
+	expect_reply(&v, id, 1);
+	barrier = inbound(&v, "barrier", "after");
+	expect_reply(&v, barrier, 2);
+	CHECK_INT(replies_to(&v, id), 1);
+	free(id);
+	free(barrier);
+	free(token);
+	rig_stop(&r);
+	vault_stop(&v);
+}
+#endif
+
 int main(int argc, char **argv)
 {
 	const char *only = argc > 1 ? argv[1] : NULL;
@@ -735,5 +846,12 @@ int main(int argc, char **argv)
 		test_catch_up();
 	if (!only || !strcmp(only, "down"))
 		test_vault_down_and_token();
+#ifdef AGENTBUS_CRASH_POINTS
+	if (!only || !strcmp(only, "crash")) {
+		test_crash_point("hook-recorded");
+		test_crash_point("hook-answered");
+		test_crash_point("bridge-write-recorded");
+	}
+#endif
 	return check_summary();
 }
