@@ -122,16 +122,6 @@ static int record_event(struct bridge *b, const struct incoming *in, bool dedupe
 	return rc < 0 ? -1 : seen;
 }
 
-static bool same_secret(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	unsigned char d = la != lb;
-
-	for (size_t i = 0; i < la && i < lb; i++)
-		d |= (unsigned char)(a[i] ^ b[i]);
-	return d == 0;
-}
-
 static int hook_refused(struct bridge *b, int status, const char *outcome, char *answer,
 			size_t len, const char *why)
 {
@@ -166,7 +156,7 @@ int bridge_hook(struct bridge *b, const char *vault, const char *authorization, 
 		const char *given = authorization && !strncmp(authorization, "Bearer ", 7)
 					    ? authorization + 7 : NULL;
 
-		if (!bearer || !given || !same_secret(given, bearer))
+		if (!bearer || !given || !secret_equal(given, bearer))
 			return hook_refused(b, 401, "refused", answer, answer_len,
 					    "a bearer from --hook-token-file is required");
 	} else if (!loopback) {

@@ -94,16 +94,7 @@ struct outbox *bridge_db_outbox(struct bridge_db *db)
 
 int bridge_db_settle(struct bridge_db *db)
 {
-	int rc;
-
-	if (!outbox_has_answered(&db->outbox))
-		return 0;
-	rc = txn_begin(&db->txn);
-	if (rc == 0 && outbox_settle(&db->outbox) != 0) {
-		txn_fail(&db->txn);
-		rc = -1;
-	}
-	return txn_commit(&db->txn) == 0 ? rc : -1;
+	return txn_settle(&db->txn);
 }
 
 const char *bridge_db_error(const struct bridge_db *db)

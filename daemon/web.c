@@ -18,6 +18,7 @@
 #include "daemon/console.h"
 #include "util/crash.h"
 #include "util/log.h"
+#include "util/secret.h"
 #include "util/loop.h"
 
 #define SEND_MAX 65536
@@ -72,17 +73,6 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, con
 	return rc;
 }
 
-/* Equal without a timing that tells how much of it matched. */
-static bool same_secret(const char *a, const char *b)
-{
-	size_t na = strlen(a), nb = strlen(b);
-	unsigned char d = na != nb;
-
-	for (size_t i = 0; i < na && i < nb; i++)
-		d |= (unsigned char)(a[i] ^ b[i]);
-	return d == 0;
-}
-
 /* The console's token, from a bearer, the cookie the page got, or ?token=. */
 static bool authorised(const struct web *w, struct MHD_Connection *conn, bool *from_query)
 {
@@ -93,11 +83,11 @@ static bool authorised(const struct web *w, struct MHD_Connection *conn, bool *f
 	*from_query = false;
 	if (!w->token)
 		return w->on_loopback;
-	if (bearer && strncmp(bearer, "Bearer ", 7) == 0 && same_secret(bearer + 7, w->token))
+	if (bearer && strncmp(bearer, "Bearer ", 7) == 0 && secret_equal(bearer + 7, w->token))
 		return true;
-	if (cookie && same_secret(cookie, w->token))
+	if (cookie && secret_equal(cookie, w->token))
 		return true;
-	*from_query = query && same_secret(query, w->token);
+	*from_query = query && secret_equal(query, w->token);
 	return *from_query;
 }
 

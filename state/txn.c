@@ -152,3 +152,17 @@ bool txn_active(const struct txn *t)
 {
 	return t->depth > 0 || t->group_open;
 }
+
+int txn_settle(struct txn *t)
+{
+	int rc;
+
+	if (!outbox_has_answered(t->outbox))
+		return 0;
+	rc = txn_begin(t);
+	if (rc == 0 && outbox_settle(t->outbox) != 0) {
+		txn_fail(t);
+		rc = -1;
+	}
+	return txn_commit(t) == 0 ? rc : -1;
+}

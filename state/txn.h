@@ -43,6 +43,10 @@ int txn_group(struct txn *t, bool on);
 /* Commits the group: 1 when it committed, 0 when none was open, -1 when it
  * rolled back; then every unit since the last group commit is undone. */
 int txn_group_commit(struct txn *t);
+/* Deletes the rows of the outbox the broker has answered, as a unit of its
+ * own; nothing when there are none (the common case: it runs at every read
+ * of the socket). 0, or -1 when they stay (they are deleted later). */
+int txn_settle(struct txn *t);
 /* Whether a unit or a group is open. */
 bool txn_active(const struct txn *t);
 

@@ -460,17 +460,7 @@ int note_store_group_commit(struct note_store *ns)
 
 int note_store_settle(struct note_store *ns)
 {
-	int rc;
-
-	if (!outbox_has_answered(&ns->outbox))
-		return 0;
-	rc = txn_begin(&ns->txn);
-
-	if (rc == 0 && outbox_settle(&ns->outbox) != 0) {
-		txn_fail(&ns->txn);
-		rc = -1;
-	}
-	return txn_commit(&ns->txn) == 0 ? rc : -1;
+	return txn_settle(&ns->txn);
 }
 
 const char *note_store_error(const struct note_store *ns)

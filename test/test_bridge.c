@@ -179,11 +179,6 @@ static cJSON *note_at(struct vault *v, const char *path)
 	return note;
 }
 
-static char *token_file(struct rig *r, const char *name, const char *token)
-{
-	return th_write_file(r->state, name, token);
-}
-
 /* Defines agent eng by a note in the vault and waits for its entry. */
 static void define_eng(struct rig *r, struct vault *v)
 {
@@ -257,6 +252,46 @@ static const char *metric_line(const char *metrics, const char *series)
 	const char *at = strstr(metrics, series);
 
 	return at ? at : "";
+}
+
+/* A broker, a client on '#', a vault of one generation, and agentbus
+ * bridging it with a token file and more options after its own. */
+struct bridged {
+	struct rig r;
+	struct vault v;
+	char *token;		/* the token file's path */
+	const char *args[16];
+};
+
+static void bridged_start(struct bridged *b, const char *id, const char *generation,
+			  const char *token, const char *const *more)
+{
+	char state[96];
+	size_t n = 0;
+
+	b->r = (struct rig){ .id = id };
+	vault_start(&b->v, generation);
+	th_broker_start(&b->r.broker, "broker", false);
+	snprintf(b->r.port, sizeof b->r.port, "%d", b->r.broker.child.port);
+	snprintf(state, sizeof state, "state-%s", id);
+	b->r.state = th_tmpdir(state);
+	b->token = th_write_file(b->r.state, "vault-token", token);
+	th_client_open(&b->r.client, b->r.broker.child.port, "#");
+	b->args[n++] = "--vault-url";
+	b->args[n++] = b->v.url;
+	b->args[n++] = "--vault-token-file";
+	b->args[n++] = b->token;
+	while (more && *more && n < 15)
+		b->args[n++] = *more++;
+	b->args[n] = NULL;
+	rig_start_daemon(&b->r, b->args);
+}
+
+static void bridged_stop(struct bridged *b)
+{
+	free(b->token);
+	rig_stop(&b->r);
+	vault_stop(&b->v);
 }
 
 /* --- the newer vault: triggers registered, the whole pipeline ----------------- */
@@ -368,46 +403,32 @@ static void check_write_answer(struct rig *r, struct vault *v)
 
 static void test_new_vault(void)
 {
-	struct rig r = { .id = "bridge-new" };
-	struct vault v;
-	char addr[64], *token, *bearer, *id, *metrics;
-	const char *extra[16];
+	char *dir = th_tmpdir("bearer-new");
+	char *bearer = th_write_file(dir, "hook-bearer", HOOK_BEARER "\n");
+	const char *more[] = { "--http", "127.0.0.1:0", "--hook-token-file", bearer, NULL };
+	struct bridged b;
+	struct rig *r = &b.r;
+	struct vault *v = &b.v;
+	char addr[64], *id, *metrics;
 	cJSON *reply, *thread, *in, *status;
 
-	vault_start(&v, "new");
-	r.state = NULL;
-	th_broker_start(&r.broker, "broker", false);
-	snprintf(r.port, sizeof r.port, "%d", r.broker.child.port);
-	r.state = th_tmpdir("state-new");
-	token = token_file(&r, "vault-token", ADMIN_TOKEN "\n");
-	bearer = token_file(&r, "hook-bearer", HOOK_BEARER "\n");
-	th_client_open(&r.client, r.broker.child.port, "#");
-	extra[0] = "--http";
-	extra[1] = "127.0.0.1:0";
-	extra[2] = "--vault-url";
-	extra[3] = v.url;
-	extra[4] = "--vault-token-file";
-	extra[5] = token;
-	extra[6] = "--hook-token-file";
-	extra[7] = bearer;
-	extra[8] = NULL;
-	rig_start_daemon(&r, extra);
-	rig_http_addr(&r, addr);
-	REQUIRE(th_daemon_wait_output(&r.daemon, false, "triggers registered", TH_TIMEOUT_MS));
-	REQUIRE(th_daemon_wait_output(&r.daemon, false, "feed is live", TH_TIMEOUT_MS));
-	check_triggers(&v, addr);
+	bridged_start(&b, "bridge-new", "new", ADMIN_TOKEN "\n", more);
+	rig_http_addr(r, addr);
+	REQUIRE(th_daemon_wait_output(&r->daemon, false, "triggers registered", TH_TIMEOUT_MS));
+	REQUIRE(th_daemon_wait_output(&r->daemon, false, "feed is live", TH_TIMEOUT_MS));
+	check_triggers(v, addr);
 
-	define_eng(&r, &v);
-	id = inbound(&v, "first", "hello");
-	expect_reply(&v, id, 1);
-	reply = wait_notes(&v, "agent/message/outbound", NULL, 1);
-	thread = note_at(&v, "Threads/eng/eng");
+	define_eng(r, v);
+	id = inbound(v, "first", "hello");
+	expect_reply(v, id, 1);
+	reply = wait_notes(v, "agent/message/outbound", NULL, 1);
+	thread = note_at(v, "Threads/eng/eng");
 	REQUIRE(thread);
 	CHECK_STR(rig_str(cJSON_GetArrayItem(reply, 0), "content", NULL), "echo: hello");
 	CHECK_STR(rig_str(cJSON_GetArrayItem(reply, 0), "metadata", "thread"),
 		  rig_str(thread, "id", NULL));
 	CHECK_STR(rig_str(thread, "metadata", "turn_count"), "1");
-	in = wait_notes(&v, "agent/message/inbound", "agentbus_rendered_at", 1);
+	in = wait_notes(v, "agent/message/inbound", "agentbus_rendered_at", 1);
 	CHECK_STR(rig_str(cJSON_GetArrayItem(in, 0), "id", NULL), id);
 	/* The vault's own marker: the webhook was answered with success. */
 	CHECK(rig_str(cJSON_GetArrayItem(in, 0), "metadata", "agentbus-inbound_rendered_at"));
@@ -415,9 +436,9 @@ static void test_new_vault(void)
 	cJSON_Delete(reply);
 	cJSON_Delete(thread);
 
-	check_webhook_refusals(&r, addr);
-	check_duplicates_and_refused_write(&r, addr);
-	check_write_answer(&r, &v);
+	check_webhook_refusals(r, addr);
+	check_duplicates_and_refused_write(r, addr);
+	check_write_answer(r, v);
 
 	/* Status and metrics show the vault. */
 	REQUIRE(th_http_get(addr, "/metrics", &metrics) == 200);
@@ -431,15 +452,15 @@ static void test_new_vault(void)
 		       "agentbus_vault_rest_calls_total{method=\"PATCH\",outcome=\"refused\"} 1");
 	CHECK_CONTAINS(metric_line(metrics, "agentbus_vault_feed_live "), "agentbus_vault_feed_live 1");
 	free(metrics);
-	status = status_with(&r, "\"feed\":\"live\",\"triggers\":\"registered\"");
+	status = status_with(r, "\"feed\":\"live\",\"triggers\":\"registered\"");
 	REQUIRE(status);
 	CHECK_STR(rig_str(status, "vault", "mode"), "webhooks and feed");
-	CHECK_STR(rig_str(status, "vault", "url"), v.url);
+	CHECK_STR(rig_str(status, "vault", "url"), v->url);
 	cJSON_Delete(status);
 	{
-		const char *argv[] = { th_agentbus_bin(), "status", "-p", r.port, NULL };
+		const char *argv[] = { th_agentbus_bin(), "status", "-p", r->port, NULL };
 		char *out, *err, *line = rig_fmt("  vault %s: webhooks and feed, feed live, triggers "
-						 "registered, 0 writes pending\n", v.url);
+						 "registered, 0 writes pending\n", v->url);
 
 		CHECK_INT(th_run(argv, &out, &err), 0);
 		CHECK_CONTAINS(out, line);
@@ -450,58 +471,45 @@ static void test_new_vault(void)
 
 	/* --register-triggers upserts the same two again. */
 	{
-		const char *argv[] = { th_agentbus_bin(), "--vault-url", v.url, "--vault-token-file",
-				       token, "--hook-token-file", bearer, "--hook-url",
+		const char *argv[] = { th_agentbus_bin(), "--vault-url", v->url, "--vault-token-file",
+				       b.token, "--hook-token-file", bearer, "--hook-url",
 				       rig_fmt("http://%s/vault/default/hook", addr),
 				       "--register-triggers", NULL };
 		char *out, *err;
 
 		CHECK_INT(th_run(argv, &out, &err), 0);
 		CHECK_CONTAINS(out, "registered the triggers");
-		check_triggers(&v, addr);
+		check_triggers(v, addr);
 		free(out);
 		free(err);
 		free((char *)argv[8]);
 	}
 	free(id);
-	free(token);
 	free(bearer);
-	rig_stop(&r);
-	vault_stop(&v);
+	free(dir);
+	bridged_stop(&b);
 }
 
 /* --- the recorded 0.3.6: no trigger API, no feed, PATCH cannot create --------- */
 
 static void test_old_vault(void)
 {
-	struct rig r = { .id = "bridge-old" };
-	struct vault v;
-	char addr[64], *token, *id, *config;
-	const char *extra[8];
+	const char *more[] = { "--http", "127.0.0.1:0", NULL };
+	struct bridged b;
+	struct rig *r = &b.r;
+	struct vault *v = &b.v;
+	char addr[64], *id, *config;
 	cJSON *status;
 
-	vault_start(&v, "old");
-	th_broker_start(&r.broker, "broker", false);
-	snprintf(r.port, sizeof r.port, "%d", r.broker.child.port);
-	r.state = th_tmpdir("state-old");
-	token = token_file(&r, "vault-token", ADMIN_TOKEN);
-	th_client_open(&r.client, r.broker.child.port, "#");
-	extra[0] = "--http";
-	extra[1] = "127.0.0.1:0";
-	extra[2] = "--vault-url";
-	extra[3] = v.url;
-	extra[4] = "--vault-token-file";
-	extra[5] = token;
-	extra[6] = NULL;
-	rig_start_daemon(&r, extra);
-	rig_http_addr(&r, addr);
-	REQUIRE(th_daemon_wait_output(&r.daemon, false, "add these lines to the vault's config.yaml",
+	bridged_start(&b, "bridge-old", "old", ADMIN_TOKEN, more);
+	rig_http_addr(r, addr);
+	REQUIRE(th_daemon_wait_output(&r->daemon, false, "add these lines to the vault's config.yaml",
 				      TH_TIMEOUT_MS));
-	CHECK(th_daemon_wait_output(&r.daemon, false, "- name: \"agentbus-inbound\"", TH_TIMEOUT_MS));
-	CHECK(th_daemon_wait_output(&r.daemon, false, "tags: [\"agent/message/inbound\"]",
+	CHECK(th_daemon_wait_output(&r->daemon, false, "- name: \"agentbus-inbound\"", TH_TIMEOUT_MS));
+	CHECK(th_daemon_wait_output(&r->daemon, false, "tags: [\"agent/message/inbound\"]",
 				    TH_TIMEOUT_MS));
-	REQUIRE(th_daemon_wait_output(&r.daemon, false, "has no change feed", TH_TIMEOUT_MS));
-	status = status_with(&r, "\"feed\":\"unavailable\",\"triggers\":\"config.yaml\"");
+	REQUIRE(th_daemon_wait_output(&r->daemon, false, "has no change feed", TH_TIMEOUT_MS));
+	status = status_with(r, "\"feed\":\"unavailable\",\"triggers\":\"config.yaml\"");
 	CHECK_STR(rig_str(status, "vault", "mode"), "webhooks only (the vault has no feed)");
 	CHECK_STR(rig_str(status, "vault", "triggers"), "config.yaml");
 	CHECK_STR(rig_str(status, "vault", "feed"), "unavailable");
@@ -514,18 +522,18 @@ static void test_old_vault(void)
 			 "\"events\":[\"created\"],\"when\":{\"tags\":[\"agent/message/inbound\"],"
 			 "\"missing_metadata\":[\"channel_inbound_rendered_at\"]},\"action\":{"
 			 "\"webhook\":\"http://%s/vault/default/hook\"}}]", addr, addr);
-	cJSON_Delete(vault_call(&v, "POST", "/_test/config-triggers", NULL, config, NULL));
+	cJSON_Delete(vault_call(v, "POST", "/_test/config-triggers", NULL, config, NULL));
 	free(config);
 
-	define_eng(&r, &v);
-	id = inbound(&v, "first", "hello old vault");
-	expect_reply(&v, id, 1);
+	define_eng(r, v);
+	id = inbound(v, "first", "hello old vault");
+	expect_reply(v, id, 1);
 	/* The thread's upsert: PATCH found no note, POST made it, with the id
 	 * agentbus proposed. */
-	CHECK(wait_log(&v, "PATCH", 404, 1) >= 1);
+	CHECK(wait_log(v, "PATCH", 404, 1) >= 1);
 	{
-		cJSON *thread = note_at(&v, "Threads/eng/eng");
-		cJSON *reply = wait_notes(&v, "agent/message/outbound", NULL, 1);
+		cJSON *thread = note_at(v, "Threads/eng/eng");
+		cJSON *reply = wait_notes(v, "agent/message/outbound", NULL, 1);
 
 		REQUIRE(thread);
 		CHECK_STR(rig_str(cJSON_GetArrayItem(reply, 0), "metadata", "thread"),
@@ -536,10 +544,10 @@ static void test_old_vault(void)
 	}
 	/* A second turn finds the thread and PATCHes it. */
 	free(id);
-	id = inbound(&v, "second", "again");
-	expect_reply(&v, id, 2);
+	id = inbound(v, "second", "again");
+	expect_reply(v, id, 2);
 	{
-		cJSON *thread = note_at(&v, "Threads/eng/eng");
+		cJSON *thread = note_at(v, "Threads/eng/eng");
 
 		CHECK_STR(rig_str(thread, "metadata", "turn_count"), "2");
 		cJSON_Delete(thread);
@@ -547,8 +555,8 @@ static void test_old_vault(void)
 
 	/* Off the daemon: --register-triggers prints the lines and fails. */
 	{
-		const char *argv[] = { th_agentbus_bin(), "--vault-url", v.url, "--vault-token-file",
-				       token, "--hook-url", "http://127.0.0.1:9/vault/default/hook",
+		const char *argv[] = { th_agentbus_bin(), "--vault-url", v->url, "--vault-token-file",
+				       b.token, "--hook-url", "http://127.0.0.1:9/vault/default/hook",
 				       "--register-triggers", NULL };
 		char *out, *err;
 		int st = th_run(argv, &out, &err);
@@ -560,123 +568,102 @@ static void test_old_vault(void)
 		free(err);
 	}
 	free(id);
-	free(token);
-	rig_stop(&r);
-	vault_stop(&v);
+	bridged_stop(&b);
 }
 
 /* --- kill -9 after a webhook's 2xx ------------------------------------------- */
 
+/* After agentbus died while inbound note `id` was on its way in: started
+ * again, the note has one reply; anything doubled would be in the vault by
+ * the next turn's. */
+static void restart_and_expect_one_reply(struct bridged *b, const char *id)
+{
+	char *barrier;
+
+	rig_start_daemon(&b->r, b->args);
+	wait_registered(&b->r);
+	expect_reply(&b->v, id, 1);
+	barrier = inbound(&b->v, "barrier", "after");
+	expect_reply(&b->v, barrier, 2);
+	CHECK_INT(replies_to(&b->v, id), 1);
+	free(barrier);
+}
+
 static void test_webhook_survives_kill(void)
 {
-	struct rig r = { .id = "bridge-kill" };
-	struct vault v;
-	char *token, *id, *barrier;
-	const char *extra[10];
+	const char *more[] = { "--http", "127.0.0.1:0", "--vault-feed", "off", NULL };
+	struct bridged b;
+	struct rig *r = &b.r;
+	struct vault *v = &b.v;
+	char *id;
 	cJSON *deliveries;
 	int st;
 
-	vault_start(&v, "new");
-	th_broker_start(&r.broker, "broker", false);
-	snprintf(r.port, sizeof r.port, "%d", r.broker.child.port);
-	r.state = th_tmpdir("state-kill");
-	token = token_file(&r, "vault-token", ADMIN_TOKEN);
-	th_client_open(&r.client, r.broker.child.port, "#");
 	/* No feed: only the webhook can bring the note. */
-	extra[0] = "--http";
-	extra[1] = "127.0.0.1:0";
-	extra[2] = "--vault-url";
-	extra[3] = v.url;
-	extra[4] = "--vault-token-file";
-	extra[5] = token;
-	extra[6] = "--vault-feed";
-	extra[7] = "off";
-	extra[8] = NULL;
-	rig_start_daemon(&r, extra);
-	REQUIRE(th_daemon_wait_output(&r.daemon, false, "triggers registered", TH_TIMEOUT_MS));
-	define_eng(&r, &v);
+	bridged_start(&b, "bridge-kill", "new", ADMIN_TOKEN, more);
+	REQUIRE(th_daemon_wait_output(&r->daemon, false, "triggers registered", TH_TIMEOUT_MS));
+	define_eng(r, v);
 
 	/* The broker stops taking anything: the event can be recorded and the
 	 * webhook answered, but not published, before agentbus dies. */
-	REQUIRE(kill(r.broker.child.pid, SIGSTOP) == 0);
-	id = inbound(&v, "during-kill", "survive");
-	deliveries = vault_call(&v, "GET", "/_test/wait-deliveries?count=2&timeout=20", NULL, NULL,
+	REQUIRE(kill(r->broker.child.pid, SIGSTOP) == 0);
+	id = inbound(v, "during-kill", "survive");
+	deliveries = vault_call(v, "GET", "/_test/wait-deliveries?count=2&timeout=20", NULL, NULL,
 				NULL);
 	REQUIRE(cJSON_GetArraySize(deliveries) == 2);
 	CHECK_INT(cJSON_GetObjectItem(cJSON_GetArrayItem(deliveries, 1), "outcome")->valueint, 200);
 	cJSON_Delete(deliveries);
-	st = th_daemon_stop(&r.daemon, SIGKILL);
+	st = th_daemon_stop(&r->daemon, SIGKILL);
 	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
-	th_daemon_free(&r.daemon);
-	REQUIRE(kill(r.broker.child.pid, SIGCONT) == 0);
+	th_daemon_free(&r->daemon);
+	REQUIRE(kill(r->broker.child.pid, SIGCONT) == 0);
 
-	rig_start_daemon(&r, extra);
-	wait_registered(&r);
-	expect_reply(&v, id, 1);
-	/* Anything doubled would be in the vault by the next turn's reply. */
-	barrier = inbound(&v, "barrier", "after");
-	expect_reply(&v, barrier, 2);
-	CHECK_INT(replies_to(&v, id), 1);
+	restart_and_expect_one_reply(&b, id);
 	free(id);
-	free(barrier);
-	free(token);
-	rig_stop(&r);
-	vault_stop(&v);
+	bridged_stop(&b);
 }
 
 /* --- caught up from the feed's snapshot, once ------------------------------- */
 
 static void test_catch_up(void)
 {
-	struct rig r = { .id = "bridge-feed" };
-	struct vault v;
-	char *token, *ids[3], *last;
-	const char *extra[8];
+	const char *more[] = {  NULL };
+	struct bridged b;
+	struct rig *r = &b.r;
+	struct vault *v = &b.v;
+	char *ids[3], *last;
 
-	vault_start(&v, "new");
-	th_broker_start(&r.broker, "broker", false);
-	snprintf(r.port, sizeof r.port, "%d", r.broker.child.port);
-	r.state = th_tmpdir("state-feed");
 	/* A write token cannot register triggers: the feed alone brings events. */
-	token = token_file(&r, "vault-token", WRITE_TOKEN);
-	th_client_open(&r.client, r.broker.child.port, "#");
-	extra[0] = "--vault-url";
-	extra[1] = v.url;
-	extra[2] = "--vault-token-file";
-	extra[3] = token;
-	extra[4] = NULL;
-	rig_start_daemon(&r, extra);
-	REQUIRE(th_daemon_wait_output(&r.daemon, false, "the token needs vault:<V>:admin",
+	bridged_start(&b, "bridge-feed", "new", WRITE_TOKEN, more);
+	REQUIRE(th_daemon_wait_output(&r->daemon, false, "the token needs vault:<V>:admin",
 				      TH_TIMEOUT_MS));
-	REQUIRE(th_daemon_wait_output(&r.daemon, false, "feed is live", TH_TIMEOUT_MS));
-	define_eng(&r, &v);
+	REQUIRE(th_daemon_wait_output(&r->daemon, false, "feed is live", TH_TIMEOUT_MS));
+	define_eng(r, v);
 
-	CHECK(th_daemon_stop_cleanly(&r.daemon, SIGTERM));
-	th_daemon_free(&r.daemon);
+	CHECK(th_daemon_stop_cleanly(&r->daemon, SIGTERM));
+	th_daemon_free(&r->daemon);
 	for (int i = 0; i < 3; i++) {
 		char name[32];
 
 		snprintf(name, sizeof name, "while-down-%d", i);
-		ids[i] = inbound(&v, name, "written while agentbus was down");
+		ids[i] = inbound(v, name, "written while agentbus was down");
 	}
-	rig_start_daemon(&r, extra);
-	cJSON_Delete(wait_notes(&v, "agent/message/inbound", "agentbus_rendered_at", 3));
+	rig_start_daemon(r, b.args);
+	cJSON_Delete(wait_notes(v, "agent/message/inbound", "agentbus_rendered_at", 3));
 	/* A new connection, so a new snapshot holding all three again. */
-	CHECK(wait_log(&v, "GET", 101, 2) == 2);
-	cJSON_Delete(vault_call(&v, "POST", "/_test/close-feeds", NULL, "{}", NULL));
-	CHECK(wait_log(&v, "GET", 101, 3) == 3);
+	CHECK(wait_log(v, "GET", 101, 2) == 2);
+	cJSON_Delete(vault_call(v, "POST", "/_test/close-feeds", NULL, "{}", NULL));
+	CHECK(wait_log(v, "GET", 101, 3) == 3);
 	/* Comes after that snapshot on the same connection: by its reply, the
 	 * snapshot has been read. */
-	last = inbound(&v, "after-reconnect", "last");
-	expect_reply(&v, last, 4);
+	last = inbound(v, "after-reconnect", "last");
+	expect_reply(v, last, 4);
 	for (int i = 0; i < 3; i++) {
-		CHECK_INT(replies_to(&v, ids[i]), 1);
+		CHECK_INT(replies_to(v, ids[i]), 1);
 		free(ids[i]);
 	}
 	free(last);
-	free(token);
-	rig_stop(&r);
-	vault_stop(&v);
+	bridged_stop(&b);
 }
 
 /* --- a vault answering 503, then a token that changes ------------------------ */
@@ -708,32 +695,20 @@ static void check_order(struct vault *v)
 
 static void test_vault_down_and_token(void)
 {
-	struct rig r = { .id = "bridge-503" };
-	struct vault v;
-	char addr[64], *token, *id, *ready;
-	const char *extra[10];
+	const char *more[] = { "--http", "127.0.0.1:0", NULL };
+	struct bridged b;
+	struct rig *r = &b.r;
+	struct vault *v = &b.v;
+	char addr[64], *id, *ready;
 
-	vault_start(&v, "new");
-	th_broker_start(&r.broker, "broker", false);
-	snprintf(r.port, sizeof r.port, "%d", r.broker.child.port);
-	r.state = th_tmpdir("state-503");
-	token = token_file(&r, "vault-token", ADMIN_TOKEN);
-	th_client_open(&r.client, r.broker.child.port, "#");
-	extra[0] = "--http";
-	extra[1] = "127.0.0.1:0";
-	extra[2] = "--vault-url";
-	extra[3] = v.url;
-	extra[4] = "--vault-token-file";
-	extra[5] = token;
-	extra[6] = NULL;
-	rig_start_daemon(&r, extra);
-	rig_http_addr(&r, addr);
-	REQUIRE(th_daemon_wait_output(&r.daemon, false, "triggers registered", TH_TIMEOUT_MS));
-	define_eng(&r, &v);
+	bridged_start(&b, "bridge-503", "new", ADMIN_TOKEN, more);
+	rig_http_addr(r, addr);
+	REQUIRE(th_daemon_wait_output(&r->daemon, false, "triggers registered", TH_TIMEOUT_MS));
+	define_eng(r, v);
 
-	cJSON_Delete(vault_call(&v, "POST", "/_test/fail", NULL,
+	cJSON_Delete(vault_call(v, "POST", "/_test/fail", NULL,
 				"{\"status\":503,\"count\":-1,\"token\":\"" ADMIN_TOKEN "\"}", NULL));
-	id = inbound(&v, "while-503", "patience");
+	id = inbound(v, "while-503", "patience");
 	/* Writes of one note, made while the vault refuses them all. */
 	for (int i = 0; i < 4; i++) {
 		char *w = i == 0 ? rig_fmt("{\"v\":1,\"op\":\"create\",\"request_id\":\"o0\","
@@ -743,34 +718,32 @@ static void test_vault_down_and_token(void)
 					   "\"note\":{\"id\":\"ORDER1\",\"metadata\":"
 					   "{\"seq\":\"%d\"}}}", i, i);
 
-		th_client_publish_text(&r.client, "parachute/vault/default/write", w);
+		th_client_publish_text(&r->client, "parachute/vault/default/write", w);
 		free(w);
 	}
-	CHECK(wait_log(&v, "PATCH", 503, 3) >= 3);	/* tried, and tried again */
+	CHECK(wait_log(v, "PATCH", 503, 3) >= 3);	/* tried, and tried again */
 	CHECK_INT(th_http_get(addr, "/readyz", &ready), 503);
 	CHECK_CONTAINS(ready, "the vault does not take writes");
 	free(ready);
-	CHECK_INT(replies_to(&v, id), 0);
-	cJSON_Delete(vault_call(&v, "POST", "/_test/fail", NULL, "{\"count\":0}", NULL));
-	expect_reply(&v, id, 1);
+	CHECK_INT(replies_to(v, id), 0);
+	cJSON_Delete(vault_call(v, "POST", "/_test/fail", NULL, "{\"count\":0}", NULL));
+	expect_reply(v, id, 1);
 	CHECK_INT(th_http_get(addr, "/readyz", &ready), 200);
 	free(ready);
-	check_order(&v);
+	check_order(v);
 
 	/* A token the vault refuses, then the right one again: read anew. */
 	free(id);
-	free(th_write_file(r.state, "vault-token", "revoked-token"));
-	id = inbound(&v, "wrong-token", "who are you");
-	CHECK(wait_log(&v, "PATCH", 401, 1) >= 1);
-	CHECK_INT(replies_to(&v, id), 0);
-	free(th_write_file(r.state, "vault-token", ADMIN_TOKEN));
-	expect_reply(&v, id, 2);
-	CHECK(th_daemon_wait_output(&r.daemon, false, "changed; using the new token",
+	free(th_write_file(r->state, "vault-token", "revoked-token"));
+	id = inbound(v, "wrong-token", "who are you");
+	CHECK(wait_log(v, "PATCH", 401, 1) >= 1);
+	CHECK_INT(replies_to(v, id), 0);
+	free(th_write_file(r->state, "vault-token", ADMIN_TOKEN));
+	expect_reply(v, id, 2);
+	CHECK(th_daemon_wait_output(&r->daemon, false, "changed; using the new token",
 				    TH_TIMEOUT_MS));
 	free(id);
-	free(token);
-	rig_stop(&r);
-	vault_stop(&v);
+	bridged_stop(&b);
 }
 
 #ifdef AGENTBUS_CRASH_POINTS
@@ -779,56 +752,33 @@ static void test_vault_down_and_token(void)
  * being handled: after a restart the note has one reply. */
 static void test_crash_point(const char *point)
 {
-	struct rig r = { .id = "bridge-crash" };
-	struct vault v;
-	char *token, *id, *barrier, *state;
-	const char *extra[10];
+	const char *more[] = { "--http", "127.0.0.1:0", "--vault-feed", "off", NULL };
+	struct bridged b;
+	struct rig *r = &b.r;
+	struct vault *v = &b.v;
+	char name[64], *id;
 	int st;
 
 	printf("   crash at %s\n", point);
-	vault_start(&v, "new");
-	th_broker_start(&r.broker, "broker", false);
-	snprintf(r.port, sizeof r.port, "%d", r.broker.child.port);
-	state = rig_fmt("state-crash-%s", point);
-	r.state = th_tmpdir(state);
-	free(state);
-	token = token_file(&r, "vault-token", ADMIN_TOKEN);
-	th_client_open(&r.client, r.broker.child.port, "#");
-	extra[0] = "--http";
-	extra[1] = "127.0.0.1:0";
-	extra[2] = "--vault-url";
-	extra[3] = v.url;
-	extra[4] = "--vault-token-file";
-	extra[5] = token;
-	extra[6] = "--vault-feed";
-	extra[7] = "off";
-	extra[8] = NULL;
-	rig_start_daemon(&r, extra);
-	REQUIRE(th_daemon_wait_output(&r.daemon, false, "triggers registered", TH_TIMEOUT_MS));
-	define_eng(&r, &v);
-	cJSON_Delete(wait_notes(&v, "agent/definition", "status", 1));
+	snprintf(name, sizeof name, "crash-%s", point);
+	bridged_start(&b, name, "new", ADMIN_TOKEN, more);
+	REQUIRE(th_daemon_wait_output(&r->daemon, false, "triggers registered", TH_TIMEOUT_MS));
+	define_eng(r, v);
+	cJSON_Delete(wait_notes(v, "agent/definition", "status", 1));
 
 	setenv("AGENTBUS_CRASH_AT", point, 1);
-	rig_restart_daemon(&r, extra);
+	rig_restart_daemon(r, b.args);
 	unsetenv("AGENTBUS_CRASH_AT");
-	wait_registered(&r);
-	id = inbound(&v, "crash", "through a crash");
-	st = th_daemon_wait_exit(&r.daemon, TH_TIMEOUT_MS);
+	wait_registered(r);
+	id = inbound(v, "crash", "through a crash");
+	st = th_daemon_wait_exit(&r->daemon, TH_TIMEOUT_MS);
 	CHECK_MSG(st >= 0 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
 		  "agentbus did not die at %s", point);
-	th_daemon_free(&r.daemon);
+	th_daemon_free(&r->daemon);
 
-	rig_start_daemon(&r, extra);
-	wait_registered(&r);
-	expect_reply(&v, id, 1);
-	barrier = inbound(&v, "barrier", "after");
-	expect_reply(&v, barrier, 2);
-	CHECK_INT(replies_to(&v, id), 1);
+	restart_and_expect_one_reply(&b, id);
 	free(id);
-	free(barrier);
-	free(token);
-	rig_stop(&r);
-	vault_stop(&v);
+	bridged_stop(&b);
 }
 #endif
 

@@ -37,3 +37,13 @@ int secret_read(const char *path, unsigned char *buf, size_t cap, size_t *len, c
 	*len = n;
 	return 0;
 }
+
+bool secret_equal(const char *a, const char *b)
+{
+	size_t na = strlen(a), nb = strlen(b);
+	unsigned char d = na != nb;
+
+	for (size_t i = 0; i < na && i < nb; i++)
+		d |= (unsigned char)(a[i] ^ b[i]);
+	return d == 0;
+}
