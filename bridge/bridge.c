@@ -457,8 +457,13 @@ static void registered(void *arg, enum reg_result r, const char *why)
 
 static void register_triggers(struct bridge *b)
 {
-	cJSON *t = wanted_triggers(&b->o, &b->hook_token);
+	cJSON *t;
 
+	if (!b->o.hook_url) {
+		b->trigger_mode = "not registered (no webhook URL)";
+		return;
+	}
+	t = wanted_triggers(&b->o, &b->hook_token);
 	b->trigger_mode = "registering";
 	if (t)
 		b->registration = registration_start(b->http, b->writer.base, secret_get(&b->token),
@@ -535,7 +540,7 @@ int bridge_open(struct loop *l, struct http *http, const char *state_dir,
 	if (!b)
 		return -1;
 	b->o = *o;
-	b->o.hook_url = b->hook_url = strdup(o->hook_url);
+	b->o.hook_url = b->hook_url = o->hook_url ? strdup(o->hook_url) : NULL;
 	b->loop = l;
 	b->http = http;
 	b->token.path = o->token_file;
@@ -543,7 +548,7 @@ int bridge_open(struct loop *l, struct http *http, const char *state_dir,
 	if (!secret_get(&b->token))
 		log_warn("bridge: no vault token (--vault-token-file %s): the vault will refuse "
 			 "writes until it can be read", o->token_file ? o->token_file : "not set");
-	if (!b->hook_url || bridge_db_open(state_dir, &b->db) != 0 ||
+	if ((o->hook_url && !b->hook_url) || bridge_db_open(state_dir, &b->db) != 0 ||
 	    writer_init(&b->writer, l, http, o->url, &wfn, b) != 0 ||
 	    bridge_db_each_write(b->db, load_write, b) != 0 ||
 	    !(query = bridge_feed_query(o->triggers)) ||
@@ -554,7 +559,8 @@ int bridge_open(struct loop *l, struct http *http, const char *state_dir,
 	}
 	free(query);
 	log_info("bridge: vault %s (webhooks at %s, change feed %s); %d writes left to apply",
-		 o->url, o->hook_url, o->feed ? "on" : "off", b->writer.count);
+		 o->url, o->hook_url ? o->hook_url : "none", o->feed ? "on" : "off",
+		 b->writer.count);
 	metrics_set(o->metrics, "agentbus_vault_writes_pending", "", b->writer.count);
 	writer_kick(&b->writer);
 	register_triggers(b);
@@ -602,6 +608,8 @@ int bridge_probe(struct bridge *b)
 
 static const char *mode(const struct bridge *b)
 {
+	if (!b->o.hook_url)
+		return "feed only (no --http)";
 	if (b->feed.state == FEED_OFF)
 		return "webhooks (feed off)";
 	if (b->feed.state == FEED_UNAVAILABLE)

@@ -31,7 +31,7 @@ struct bridge_options {
 	const char *vault;		/* V */
 	const char *token_file;		/* the vault token (write; admin registers triggers) */
 	const char *hook_token_file;	/* the webhooks' bearer; NULL: loopback only */
-	const char *hook_url;		/* where the vault calls us */
+	const char *hook_url;		/* where the vault calls us; NULL: no webhooks */
 	bool feed;
 	const struct topics *topics;
 	const struct bus_sink *sink;

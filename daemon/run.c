@@ -850,7 +850,8 @@ static int setup_triggers(struct agentbus *ab)
 	return 0;
 }
 
-/* The URL the vault's webhooks call: --hook-url, else this --http. */
+/* The URL the vault's webhooks call: --hook-url, else this --http (the
+ * caller checks that there is one). */
 static char *hook_url(const struct config *cfg, unsigned port)
 {
 	char *url = NULL, host[64] = "127.0.0.1";
@@ -858,8 +859,6 @@ static char *hook_url(const struct config *cfg, unsigned port)
 
 	if (cfg->hook_url)
 		return strdup(cfg->hook_url);
-	if (!cfg->http)
-		return strdup("(none: no --http)");
 	if (colon && colon != cfg->http)
 		snprintf(host, sizeof host, "%.*s", (int)(colon - cfg->http), cfg->http);
 	if (!strcmp(host, "0.0.0.0"))
@@ -886,14 +885,15 @@ static void bridge_options(const struct agentbus *ab, const char *hook, struct b
 
 static int start_bridge(struct agentbus *ab)
 {
-	char *hook = hook_url(ab->cfg, ab->web ? web_port(ab->web) : 0);
+	bool webhooks = ab->cfg->http || ab->cfg->hook_url;
+	char *hook = webhooks ? hook_url(ab->cfg, ab->web ? web_port(ab->web) : 0) : NULL;
 	struct bridge_options o;
 	int rc = -1;
 
-	if (!ab->cfg->http)
+	if (!webhooks)
 		log_warn("bridge: no --http, so no webhooks: only the change feed brings events");
 	bridge_options(ab, hook, &o);
-	if (hook && http_open(ab->loop, &ab->bridge_http) == 0)
+	if ((hook || !webhooks) && http_open(ab->loop, &ab->bridge_http) == 0)
 		rc = bridge_open(ab->loop, ab->bridge_http, ab->cfg->state_dir, &o, &ab->bridge);
 	free(hook);
 	return rc;

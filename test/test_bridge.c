@@ -476,10 +476,18 @@ static void test_new_vault(void)
 				       rig_fmt("http://%s/vault/default/hook", addr),
 				       "--register-triggers", NULL };
 		char *out, *err;
+		int st;
 
 		CHECK_INT(th_run(argv, &out, &err), 0);
 		CHECK_CONTAINS(out, "registered the triggers");
 		check_triggers(v, addr);
+		free(out);
+		free(err);
+		/* A write token may not. */
+		free(th_write_file(r->state, "vault-token", WRITE_TOKEN));
+		st = th_run(argv, &out, &err);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+		CHECK_CONTAINS(err, "the token needs vault:<V>:admin");
 		free(out);
 		free(err);
 		free((char *)argv[8]);
@@ -627,17 +635,18 @@ static void test_webhook_survives_kill(void)
 
 static void test_catch_up(void)
 {
-	const char *more[] = {  NULL };
+	const char *more[] = { NULL };
 	struct bridged b;
 	struct rig *r = &b.r;
 	struct vault *v = &b.v;
 	char *ids[3], *last;
 
-	/* A write token cannot register triggers: the feed alone brings events. */
+	/* No webhooks: the feed alone brings events. */
 	bridged_start(&b, "bridge-feed", "new", WRITE_TOKEN, more);
-	REQUIRE(th_daemon_wait_output(&r->daemon, false, "the token needs vault:<V>:admin",
+	REQUIRE(th_daemon_wait_output(&r->daemon, false, "no --http, so no webhooks",
 				      TH_TIMEOUT_MS));
 	REQUIRE(th_daemon_wait_output(&r->daemon, false, "feed is live", TH_TIMEOUT_MS));
+	cJSON_Delete(status_with(r, "\"mode\":\"feed only (no --http)\",\"feed\":\"live\""));
 	define_eng(r, v);
 
 	CHECK(th_daemon_stop_cleanly(&r->daemon, SIGTERM));
