@@ -45,9 +45,13 @@ static void vault_start(struct vault *v, const char *generation)
 	int port;
 
 	th_process_start(&v->proc, argv);
+	/* The whole line: its end, after the number. */
 	REQUIRE(th_daemon_wait_output(&v->proc, true, "port ", TH_TIMEOUT_MS));
+	REQUIRE(th_daemon_wait_output(&v->proc, true, "\n", TH_TIMEOUT_MS));
 	line = strstr(v->proc.out, "port ");
-	REQUIRE(sscanf(line, "port %d", &port) == 1);
+	CHECK_MSG(line && sscanf(line, "port %d", &port) == 1, "the vault server said '%s'",
+		  v->proc.out);
+	REQUIRE(line && sscanf(line, "port %d", &port) == 1);
 	snprintf(v->base, sizeof v->base, "http://127.0.0.1:%d", port);
 	snprintf(v->url, sizeof v->url, "%s/vault/default", v->base);
 }
