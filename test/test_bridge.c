@@ -43,15 +43,19 @@ static void vault_start(struct vault *v, const char *generation)
 			       "--write-token", WRITE_TOKEN, "--admin-token", ADMIN_TOKEN, NULL };
 	const char *line;
 	int port;
+	bool ok;
 
 	th_process_start(&v->proc, argv);
 	/* The whole line: its end, after the number. */
 	REQUIRE(th_daemon_wait_output(&v->proc, true, "port ", TH_TIMEOUT_MS));
 	REQUIRE(th_daemon_wait_output(&v->proc, true, "\n", TH_TIMEOUT_MS));
+	/* Under the reader thread's lock: it may be appending to the buffer. */
+	pthread_mutex_lock(&v->proc.lock);
 	line = strstr(v->proc.out, "port ");
-	CHECK_MSG(line && sscanf(line, "port %d", &port) == 1, "the vault server said '%s'",
-		  v->proc.out);
-	REQUIRE(line && sscanf(line, "port %d", &port) == 1);
+	ok = line && sscanf(line, "port %d", &port) == 1;
+	CHECK_MSG(ok, "the vault server said '%s'", v->proc.out);
+	pthread_mutex_unlock(&v->proc.lock);
+	REQUIRE(ok);
 	snprintf(v->base, sizeof v->base, "http://127.0.0.1:%d", port);
 	snprintf(v->url, sizeof v->url, "%s/vault/default", v->base);
 }
