@@ -34,7 +34,6 @@ struct secret_file {
 struct bridge {
 	struct bridge_options o;	/* its hook_url is `hook_url` */
 	char *hook_url;
-	struct loop *loop;
 	struct http *http;
 	struct bridge_db *db;
 	struct writer writer;
@@ -42,7 +41,6 @@ struct bridge {
 	struct registration *registration;
 	struct secret_file token, hook_token;
 	const char *trigger_mode;	/* "registered", "config.yaml", ... */
-	char trigger_why[512];
 	char last_webhook_at[CLOCK_ISO_LEN];
 	long webhooks;
 	bool failing;
@@ -434,7 +432,6 @@ static void registered(void *arg, enum reg_result r, const char *why)
 {
 	struct bridge *b = arg;
 
-	snprintf(b->trigger_why, sizeof b->trigger_why, "%s", why);
 	if (r == REG_OK) {
 		b->trigger_mode = "registered";
 		log_info("bridge: triggers registered with the vault (webhooks to %s)",
@@ -541,7 +538,6 @@ int bridge_open(struct loop *l, struct http *http, const char *state_dir,
 		return -1;
 	b->o = *o;
 	b->o.hook_url = b->hook_url = o->hook_url ? strdup(o->hook_url) : NULL;
-	b->loop = l;
 	b->http = http;
 	b->token.path = o->token_file;
 	b->hook_token.path = o->hook_token_file;
