@@ -3,6 +3,7 @@
 #include "bridge/bridge.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@ struct secret_file {
 	const char *path;	/* borrowed; NULL: none */
 	char value[8192];
 	bool ok;
+	bool told;		/* its failure is logged, once until it reads again */
 	struct stat st;
 };
 
@@ -56,7 +58,10 @@ static const char *secret_get(struct secret_file *s)
 	if (!s->path)
 		return NULL;
 	if (stat(s->path, &st) != 0) {
+		if (!s->told)
+			log_error("bridge: cannot read %s: %s", s->path, strerror(errno));
 		s->ok = false;
+		s->told = true;
 		return NULL;
 	}
 	if (s->ok && st.st_mtim.tv_sec == s->st.st_mtim.tv_sec &&
@@ -65,15 +70,17 @@ static const char *secret_get(struct secret_file *s)
 		return s->value;
 	if (secret_read(s->path, (unsigned char *)s->value, sizeof s->value, &len, why,
 			sizeof why) != 0) {
-		if (s->ok)
+		if (!s->told)
 			log_error("bridge: %s", why);
 		s->ok = false;
+		s->told = true;
 		return NULL;
 	}
 	if (s->st.st_ino)
 		log_info("bridge: %s changed; using the new token", s->path);
 	s->st = st;
 	s->ok = true;
+	s->told = false;
 	return s->value;
 }
 
@@ -541,9 +548,14 @@ int bridge_open(struct loop *l, struct http *http, const char *state_dir,
 	b->http = http;
 	b->token.path = o->token_file;
 	b->hook_token.path = o->hook_token_file;
-	if (!secret_get(&b->token))
-		log_warn("bridge: no vault token (--vault-token-file %s): the vault will refuse "
-			 "writes until it can be read", o->token_file ? o->token_file : "not set");
+	if (!o->token_file)
+		log_warn("bridge: no --vault-token-file: the vault will refuse what agentbus asks");
+	else if (!secret_get(&b->token))
+		log_warn("bridge: the vault will refuse writes until %s can be read",
+			 o->token_file);
+	if (o->hook_token_file && !secret_get(&b->hook_token))
+		log_warn("bridge: webhooks are refused (401) until %s can be read",
+			 o->hook_token_file);
 	if ((o->hook_url && !b->hook_url) || bridge_db_open(state_dir, &b->db) != 0 ||
 	    writer_init(&b->writer, l, http, o->url, &wfn, b) != 0 ||
 	    bridge_db_each_write(b->db, load_write, b) != 0 ||

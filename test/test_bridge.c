@@ -643,7 +643,8 @@ static void test_webhook_survives_kill(void)
 
 static void test_catch_up(void)
 {
-	const char *more[] = { NULL };
+	/* A bearer file that is not there is said at start (no webhooks come here). */
+	const char *more[] = { "--hook-token-file", "/nonexistent/hook-bearer", NULL };
 	struct bridged b;
 	struct rig *r = &b.r;
 	struct vault *v = &b.v;
@@ -653,6 +654,11 @@ static void test_catch_up(void)
 	bridged_start(&b, "bridge-feed", "new", WRITE_TOKEN, more);
 	REQUIRE(th_daemon_wait_output(&r->daemon, false, "no --http, so no webhooks",
 				      TH_TIMEOUT_MS));
+	CHECK(th_daemon_wait_output(&r->daemon, false, "bridge: cannot read "
+				    "/nonexistent/hook-bearer: No such file or directory",
+				    TH_TIMEOUT_MS));
+	CHECK(th_daemon_wait_output(&r->daemon, false, "webhooks are refused (401) until "
+				    "/nonexistent/hook-bearer can be read", TH_TIMEOUT_MS));
 	REQUIRE(th_daemon_wait_output(&r->daemon, false, "feed is live", TH_TIMEOUT_MS));
 	cJSON_Delete(status_with(r, "\"mode\":\"feed only (no --http)\",\"feed\":\"live\""));
 	define_eng(r, v);
