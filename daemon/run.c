@@ -83,6 +83,7 @@ struct agentbus {
 	bool stopping;
 	int64_t stop_deadline;
 	bool offline_acked;
+	uint64_t exit_timer;	/* wakes the loop once the connection is closed */
 	int exit_code;
 	struct metrics metrics;
 	struct web *web;	/* NULL without --http */
@@ -521,6 +522,13 @@ static void commit_groups(struct agentbus *ab)
 	ab->handled = false;
 }
 
+static void on_exit_timer(void *arg)
+{
+	struct agentbus *ab = arg;
+
+	ab->exit_timer = 0;
+}
+
 static void before_sleep(void *arg)
 {
 	struct agentbus *ab = arg;
@@ -554,6 +562,10 @@ static void before_sleep(void *arg)
 		bus_conn_close(ab->conn);
 	watch_conn(ab);
 	arm_tick(ab);
+	/* Closed: the loop's own condition ends it, but only after this
+	 * iteration's wait, which must not last until the stop deadline. */
+	if (ab->stopping && bus_conn_closed(ab->conn) && !ab->exit_timer)
+		ab->exit_timer = loop_timer(ab->loop, 0, on_exit_timer, ab);
 }
 
 static int setup_connection(struct agentbus *ab)
