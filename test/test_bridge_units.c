@@ -11,7 +11,8 @@
 #include "bridge/triggers.h"
 #include "test/check.h"
 
-/* As the real vault 0.3.6 sent it (real-vault-0.3.6/webhook-created.json). */
+/* A webhook body exactly as a real 0.3.6 vault sent it for a note created
+ * through its REST API (trigger agentbus-inbound, events [created]). */
 static const char recorded_webhook[] =
 	"{\"trigger\":\"agentbus-inbound\",\"event\":\"created\",\"note\":{\"id\":"
 	"\"2026-12-01-07-24-34-931002\",\"content\":\"hello from the real vault\",\"path\":"

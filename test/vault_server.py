@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """vault_server: a Parachute vault for the bridge's tests, on a free loopback
-port, holding notes in memory. It speaks the REST routes agentbus uses, fires
-trigger webhooks once (never retried) and serves the live-query WebSocket
-feed, as ../shared/reference/parachute-vault-events-and-hub-jwt.md sections
-2-4 and the exchanges recorded in ../shared/reference/real-vault-0.3.6/
-describe. `--generation old` is the recorded 0.3.6 server (no trigger API, no
-feed, webhooks without a bearer, PATCH if_missing:create answers 404, a null
-metadata value is kept, paths compare with case); `new` is the newer vault of
-the notes. It reaches no network.
+port, holding notes in memory. It speaks the REST routes agentbus uses
+(POST/PATCH/DELETE/GET of /vault/V/api/notes, POST/GET /vault/V/api/triggers),
+fires trigger webhooks once and never again, and serves the live-query
+WebSocket feed (/vault/V/api/subscribe: auth message first, snapshot frames
+until done, then upsert and remove), with the answers a real vault gives.
+`--generation old` behaves as a real 0.3.6 vault was recorded to: no trigger
+API and no feed (both 404), webhooks without a bearer, PATCH with
+if_missing:create on a missing note answers 404, a null metadata value is
+kept, paths compare with case, the same id again answers 500 (409
+path_conflict when the path is taken). `new` is the newer vault: triggers
+through the API with a bearer, the feed, PATCH that can create, null deletes
+a key, paths without case. It reaches no network.
 
 Prints "port N" once listening. Tokens are opaque strings given on the
 command line (--read-token, --write-token, --admin-token); the real vault
