@@ -94,37 +94,41 @@ static void fail(struct bridge *b, const char *what)
 
 /* --- events in ------------------------------------------------------------ */
 
-/* Records `in`'s event in the outbox unless its (id, updatedAt) was
- * published before, in one unit. 1 recorded, 0 a repeat, -1 not recorded. */
-static int record_event(struct bridge *b, const struct incoming *in, bool dedupe)
+/* Puts `in`'s event in the outbox, inside the open unit. */
+static int add_event(struct bridge *b, const struct incoming *in)
 {
 	char *topic = topics_vault_event(b->o.topics, note_event_name(in->event));
 	struct codec_buf buf = { 0 };
-	int seen = 1, rc = -1;
+	int rc = -1;
 
-	if (!topic || sink_encode(b->o.sink, in->doc, &buf) != 0) {
-		free(topic);
-		return -1;
-	}
-	if (bridge_db_begin(b->db) == 0) {
-		if (dedupe)
-			seen = bridge_db_see(b->db, in->note_id, in->updated_at);
-		if (seen == 1)
-			rc = outbox_add(bridge_db_outbox(b->db), &(struct bus_publish){
-				.topic = topic, .payload = buf.data, .len = buf.len, .qos = 1,
-				.content_type = buf.content_type });
-		else
-			rc = seen;	/* 0: a repeat; -1: the lookup failed */
+	if (topic && sink_encode(b->o.sink, in->doc, &buf) == 0)
+		rc = outbox_add(bridge_db_outbox(b->db), &(struct bus_publish){
+			.topic = topic, .payload = buf.data, .len = buf.len, .qos = 1,
+			.content_type = buf.content_type });
+	codec_buf_free(&buf);
+	free(topic);
+	return rc;
+}
+
+/* Records `in`'s event unless its (id, updatedAt) was published before, in
+ * one unit; a repeat (most of every snapshot) costs one lookup, not an
+ * encoding. 1 recorded, 0 a repeat, -1 not recorded. */
+static int record_event(struct bridge *b, const struct incoming *in, bool dedupe)
+{
+	int rc = bridge_db_begin(b->db);
+
+	if (rc == 0) {
+		rc = dedupe ? bridge_db_see(b->db, in->note_id, in->updated_at) : 1;
+		if (rc == 1 && add_event(b, in) != 0)
+			rc = -1;
 		if (rc < 0)
 			bridge_db_rollback(b->db);
 		else if (bridge_db_commit(b->db) != 0)
 			rc = -1;
 	}
-	codec_buf_free(&buf);
-	free(topic);
 	if (rc < 0)
 		fail(b, "vault events are refused until it can");
-	return rc < 0 ? -1 : seen;
+	return rc;
 }
 
 static int hook_refused(struct bridge *b, int status, const char *outcome, char *answer,
@@ -240,7 +244,6 @@ static void feed_counted(void *arg, const char *type)
 
 	snprintf(labels, sizeof labels, "type=\"%s\"", type);
 	metrics_add(b->o.metrics, "agentbus_vault_feed_frames_total", labels, 1);
-	metrics_set(b->o.metrics, "agentbus_vault_feed_live", "", b->feed.state == FEED_LIVE);
 }
 
 /* --- writes out ----------------------------------------------------------- */
@@ -294,7 +297,6 @@ static int settle_write(struct bridge *b, const struct bridge_write_row *row,
 	}
 	if (rc != 0)
 		fail(b, "answered writes are kept until it can");
-	metrics_set(b->o.metrics, "agentbus_vault_writes_pending", "", b->writer.count - 1);
 	return rc;
 }
 
@@ -399,7 +401,6 @@ int bridge_receive(struct bridge *b, const struct bus_message *msg)
 	}
 	crash_point("bridge-write-recorded");
 	writer_add(&b->writer, &row);
-	metrics_set(b->o.metrics, "agentbus_vault_writes_pending", "", b->writer.count);
 	writer_kick(&b->writer);
 	return 0;
 }
@@ -569,7 +570,6 @@ int bridge_open(struct loop *l, struct http *http, const char *state_dir,
 	log_info("bridge: vault %s (webhooks at %s, change feed %s); %d writes left to apply",
 		 o->url, o->hook_url ? o->hook_url : "none", o->feed ? "on" : "off",
 		 b->writer.count);
-	metrics_set(o->metrics, "agentbus_vault_writes_pending", "", b->writer.count);
 	writer_kick(&b->writer);
 	register_triggers(b);
 	*out = b;
@@ -644,6 +644,12 @@ cJSON *bridge_status(const struct bridge *b)
 		return NULL;
 	}
 	return s;
+}
+
+void bridge_metrics(const struct bridge *b, struct metrics *m)
+{
+	metrics_set(m, "agentbus_vault_writes_pending", "", b->writer.count);
+	metrics_set(m, "agentbus_vault_feed_live", "", b->feed.state == FEED_LIVE);
 }
 
 unsigned long long bridge_version(const struct bridge *b)

@@ -67,6 +67,9 @@ int bridge_probe(struct bridge *b);
 /* {url, mode, feed, triggers, last_webhook_at, webhooks, writes_pending,
  * last_error?} for the status and /readyz. NULL when out of memory. */
 struct cJSON *bridge_status(const struct bridge *b);
+/* Sets the gauges read from the bridge's state (writes pending, feed live),
+ * as /metrics is rendered. */
+void bridge_metrics(const struct bridge *b, struct metrics *m);
 /* A number that changes whenever what bridge_status() says does (bar
  * last_webhook_at): cheap, read every loop iteration. */
 unsigned long long bridge_version(const struct bridge *b);

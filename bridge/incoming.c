@@ -121,22 +121,16 @@ int incoming_from_feed(const cJSON *note, const char *vault, struct incoming *ou
 
 int incoming_removed(const char *id, const char *vault, struct incoming *out)
 {
+	const struct note n = { .id = id };
 	cJSON *note = cJSON_CreateObject();
 	struct bus_error err;
-	struct note n = { .id = id };
+	int rc = -1;
 
 	memset(out, 0, sizeof *out);
-	if (!note || !cJSON_AddStringToObject(note, "id", id)) {
-		cJSON_Delete(note);
-		return -1;
-	}
-	n.updated_at = NULL;
-	{
-		int rc = build(NOTE_DELETED, vault, &n, note, out, &err);
-
-		cJSON_Delete(note);
-		return rc;
-	}
+	if (note && cJSON_AddStringToObject(note, "id", id))
+		rc = build(NOTE_DELETED, vault, &n, note, out, &err);
+	cJSON_Delete(note);
+	return rc;
 }
 
 void incoming_free(struct incoming *in)

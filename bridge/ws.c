@@ -20,20 +20,20 @@
 #include "util/log.h"
 #include "util/loop.h"
 
-enum ws_event_kind { WS_OPEN, WS_TEXT, WS_CLOSED };
+enum ws_msg_kind { WS_OPEN, WS_TEXT, WS_CLOSED, WS_SEND };
 
-struct ws_event {
-	enum ws_event_kind kind;
-	int code, http_status;
-	char *data;		/* text, or the closed reason */
+/* One item of either queue: an event for the loop, or a text to send. */
+struct ws_msg {
+	enum ws_msg_kind kind;
+	int code, http_status;	/* WS_CLOSED */
+	char *data;		/* the text, or the closed reason; NULL: none */
 	size_t len;
-	struct ws_event *next;
+	struct ws_msg *next;
 };
 
-struct ws_out {
-	char *data;
-	size_t len;
-	struct ws_out *next;
+/* A FIFO between the two threads, under the context's lock. */
+struct ws_queue {
+	struct ws_msg *head, *tail;
 };
 
 struct ws {
@@ -50,8 +50,8 @@ struct ws {
 	char *connect_url;
 	char *connect_bearer;	/* sent on the upgrade request; NULL: none */
 	bool want_disconnect;
-	struct ws_out *out_head, *out_tail;
-	struct ws_event *ev_head, *ev_tail;
+	struct ws_queue out;	/* texts to send */
+	struct ws_queue events;	/* for the loop */
 	/* The thread's own. */
 	struct lws_context *ctx;
 	struct lws *wsi;
@@ -62,35 +62,70 @@ struct ws {
 	bool ended;		/* this attempt's end was reported */
 };
 
+static struct ws_msg *msg_new(enum ws_msg_kind kind, const char *data, size_t len)
+{
+	struct ws_msg *m = calloc(1, sizeof *m);
+
+	if (!m)
+		return NULL;
+	m->kind = kind;
+	if (data) {
+		m->data = malloc(len + 1);
+		if (!m->data) {
+			free(m);
+			return NULL;
+		}
+		memcpy(m->data, data, len);
+		m->data[len] = '\0';
+		m->len = len;
+	}
+	return m;
+}
+
+static void msgs_free(struct ws_msg *m)
+{
+	while (m) {
+		struct ws_msg *next = m->next;
+
+		free(m->data);
+		free(m);
+		m = next;
+	}
+}
+
+/* Under the lock. */
+static void queue_push(struct ws_queue *q, struct ws_msg *m)
+{
+	if (q->tail)
+		q->tail->next = m;
+	else
+		q->head = m;
+	q->tail = m;
+}
+
+/* Under the lock: the whole queue, which is left empty. */
+static struct ws_msg *queue_take(struct ws_queue *q)
+{
+	struct ws_msg *all = q->head;
+
+	q->head = q->tail = NULL;
+	return all;
+}
+
 /* --- the thread's side ---------------------------------------------------- */
 
-static void post(struct ws *w, enum ws_event_kind kind, int code, int http_status,
+static void post(struct ws *w, enum ws_msg_kind kind, int code, int http_status,
 		 const char *data, size_t len)
 {
-	struct ws_event *e = calloc(1, sizeof *e);
+	struct ws_msg *e = msg_new(kind, data, len);
 	uint64_t one = 1;
 
 	if (!e)
 		return;	/* the loop learns of the connection's end by its close */
-	e->kind = kind;
 	e->code = code;
 	e->http_status = http_status;
-	if (data) {
-		e->data = malloc(len + 1);
-		if (!e->data) {
-			free(e);
-			return;
-		}
-		memcpy(e->data, data, len);
-		e->data[len] = '\0';
-		e->len = len;
-	}
 	pthread_mutex_lock(&w->lock);
-	if (w->ev_tail)
-		w->ev_tail->next = e;
-	else
-		w->ev_head = e;
-	w->ev_tail = e;
+	queue_push(&w->events, e);
 	pthread_mutex_unlock(&w->lock);
 	if (write(w->efd, &one, sizeof one) < 0 && errno != EAGAIN)
 		return;	/* cannot happen for an eventfd short of overflow */
@@ -161,7 +196,7 @@ static int on_receive(struct ws *w, struct lws *wsi, const char *in, size_t len)
 
 static int on_writeable(struct ws *w, struct lws *wsi)
 {
-	struct ws_out *m;
+	struct ws_msg *m;
 	unsigned char *buf;
 	bool more;
 	int n;
@@ -172,13 +207,14 @@ static int on_writeable(struct ws *w, struct lws *wsi)
 		lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
 		return -1;
 	}
-	m = w->out_head;
+	m = w->out.head;
 	if (m) {
-		w->out_head = m->next;
-		if (!w->out_head)
-			w->out_tail = NULL;
+		w->out.head = m->next;
+		if (!w->out.head)
+			w->out.tail = NULL;
+		m->next = NULL;
 	}
-	more = w->out_head != NULL;
+	more = w->out.head != NULL;
 	pthread_mutex_unlock(&w->lock);
 	if (!m)
 		return 0;
@@ -189,8 +225,7 @@ static int on_writeable(struct ws *w, struct lws *wsi)
 		n = lws_write(wsi, buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
 	}
 	free(buf);
-	free(m->data);
-	free(m);
+	msgs_free(m);
 	if (n < 0)
 		return -1;
 	if (more)
@@ -212,7 +247,7 @@ static void take_commands(struct ws *w)
 		w->bearer = w->connect_bearer;
 		w->connect_bearer = NULL;
 	}
-	wake_writer = w->out_head || w->want_disconnect;
+	wake_writer = w->out.head || w->want_disconnect;
 	pthread_mutex_unlock(&w->lock);
 	if (url) {
 		start_connect(w, url);
@@ -303,29 +338,17 @@ static void *run(void *arg)
 
 /* --- the loop's side ------------------------------------------------------ */
 
-static void free_events(struct ws_event *e)
-{
-	while (e) {
-		struct ws_event *next = e->next;
-
-		free(e->data);
-		free(e);
-		e = next;
-	}
-}
-
 static void on_events(void *arg, int fd, int mask)
 {
 	struct ws *w = arg;
-	struct ws_event *e, *list;
+	struct ws_msg *e, *list;
 	uint64_t n;
 
 	(void)mask;
 	if (read(fd, &n, sizeof n) < 0 && errno != EAGAIN)
 		log_debug("feed: eventfd read: %s", strerror(errno));
 	pthread_mutex_lock(&w->lock);
-	list = w->ev_head;
-	w->ev_head = w->ev_tail = NULL;
+	list = queue_take(&w->events);
 	pthread_mutex_unlock(&w->lock);
 	for (e = list; e; e = e->next) {
 		if (e->kind == WS_OPEN)
@@ -334,21 +357,15 @@ static void on_events(void *arg, int fd, int mask)
 			w->fn.text(w->arg, e->data, e->len);
 		else {
 			w->busy = false;
+			/* What was not sent goes with the connection. */
 			pthread_mutex_lock(&w->lock);
 			w->want_disconnect = false;
-			while (w->out_head) {
-				struct ws_out *m = w->out_head;
-
-				w->out_head = m->next;
-				free(m->data);
-				free(m);
-			}
-			w->out_tail = NULL;
+			msgs_free(queue_take(&w->out));
 			pthread_mutex_unlock(&w->lock);
 			w->fn.closed(w->arg, e->code, e->http_status, e->data ? e->data : "");
 		}
 	}
-	free_events(list);
+	msgs_free(list);
 }
 
 static void lws_quiet(int level, const char *line)
@@ -405,14 +422,8 @@ void ws_close(struct ws *w)
 	if (w->ctx)
 		lws_context_destroy(w->ctx);
 	loop_close(w->loop, &w->efd);
-	free_events(w->ev_head);
-	while (w->out_head) {
-		struct ws_out *m = w->out_head;
-
-		w->out_head = m->next;
-		free(m->data);
-		free(m);
-	}
+	msgs_free(queue_take(&w->events));
+	msgs_free(queue_take(&w->out));
 	free(w->connect_url);
 	free(w->connect_bearer);
 	free(w->bearer);
@@ -446,23 +457,12 @@ int ws_connect(struct ws *w, const char *url, const char *bearer)
 
 int ws_send(struct ws *w, const char *text, size_t len)
 {
-	struct ws_out *m;
+	struct ws_msg *m;
 
-	if (!w->busy || !(m = calloc(1, sizeof *m)))
+	if (!w->busy || !(m = msg_new(WS_SEND, text, len)))
 		return -1;
-	m->data = malloc(len ? len : 1);
-	if (!m->data) {
-		free(m);
-		return -1;
-	}
-	memcpy(m->data, text, len);
-	m->len = len;
 	pthread_mutex_lock(&w->lock);
-	if (w->out_tail)
-		w->out_tail->next = m;
-	else
-		w->out_head = m;
-	w->out_tail = m;
+	queue_push(&w->out, m);
 	pthread_mutex_unlock(&w->lock);
 	lws_cancel_service(w->ctx);
 	return 0;

@@ -636,6 +636,8 @@ static char *web_metrics(void *arg)
 	metrics_set(&ab->metrics, "agentbus_turns_queued", "", runtime_queued(&ab->agents));
 	metrics_set(&ab->metrics, "agentbus_turns_running", "", runtime_running(&ab->agents));
 	metrics_set(&ab->metrics, "agentbus_outbox_unacked", "", (double)bus_conn_unacked(ab->conn));
+	if (ab->bridge)
+		bridge_metrics(ab->bridge, &ab->metrics);
 	return metrics_render(&ab->metrics);
 }
 
