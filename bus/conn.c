@@ -513,6 +513,17 @@ void bus_conn_close(struct bus_conn *conn)
 		conn->state = CONN_CLOSED;
 }
 
+void bus_conn_drop(struct bus_conn *conn)
+{
+	int fd = mosquitto_socket(conn->mosq);
+
+	conn->state = CONN_CLOSED;
+	/* libmosquitto still owns the socket (bus_conn_destroy closes it);
+	 * nothing queued may go out meanwhile. */
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+}
+
 bool bus_conn_closed(const struct bus_conn *conn)
 {
 	return conn->state == CONN_CLOSED;

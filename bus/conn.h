@@ -93,6 +93,11 @@ void bus_conn_resume(struct bus_conn *conn);
 void bus_conn_close(struct bus_conn *conn);
 bool bus_conn_closed(const struct bus_conn *conn);
 
+/* Closed at once: the socket shut without DISCONNECT (the broker publishes
+ * the Last Will), whatever is queued unsent, no more retries. For a stop
+ * whose goodbye cannot get out. */
+void bus_conn_drop(struct bus_conn *conn);
+
 bool bus_conn_online(const struct bus_conn *conn);
 
 /* QoS 1 publishes not yet acknowledged by the broker (queued, in flight, or

@@ -6,7 +6,9 @@
  *
  * Stopping (SIGINT/SIGTERM): publish the retained "offline" status, wait for
  * the broker's PUBACK (at most STOP_GRACE_MS), send DISCONNECT so the broker
- * drops the Last Will, close the state, stop the private broker, exit 0. */
+ * drops the Last Will (a DISCONNECT that cannot go out within GOODBYE_MS
+ * more drops the connection instead), close the state, stop the private
+ * broker, exit 0. */
 #include "daemon/run.h"
 
 #include <errno.h>
@@ -45,6 +47,7 @@
 #include "util/loop.h"
 
 #define STOP_GRACE_MS 3000
+#define GOODBYE_MS 1000		/* after the grace, for the DISCONNECT to go out */
 /* While the state cannot be written: first probe, cap, and how often the
  * log says it is still failing. */
 #define PROBE_FIRST_MS 100
@@ -81,6 +84,7 @@ struct agentbus {
 	int probe_ms;
 	int64_t failing_logged_at;
 	bool stopping;
+	bool goodbye_late;	/* the grace ran out; the deadline is now GOODBYE_MS's */
 	int64_t stop_deadline;
 	bool offline_acked;
 	uint64_t exit_timer;	/* wakes the loop once the connection is closed */
@@ -463,9 +467,19 @@ static void on_tick(void *arg)
 	if (!ab->stopping && bus_conn_online(ab->conn) && status_due(&ab->status, &counts, now))
 		publish_status(ab, true);
 	if (ab->stopping && now >= ab->stop_deadline && !bus_conn_closed(ab->conn)) {
-		log_warn("stopping with %zu publishes the broker has not confirmed",
-			 bus_conn_unacked(ab->conn));
-		bus_conn_close(ab->conn);
+		if (!ab->goodbye_late) {
+			log_warn("stopping with %zu publishes the broker has not confirmed",
+				 bus_conn_unacked(ab->conn));
+			bus_conn_close(ab->conn);
+			ab->goodbye_late = true;
+			ab->stop_deadline = now + GOODBYE_MS;
+		} else {
+			/* The DISCONNECT sits behind what the socket does not take
+			 * (or the connection never completed): a stop is bounded. */
+			log_warn("the broker did not take our DISCONNECT within %d ms; dropping the "
+				 "connection", GOODBYE_MS);
+			bus_conn_drop(ab->conn);
+		}
 	}
 }
 

@@ -5,6 +5,12 @@
 
 struct check_tally check_tally;
 
+/* The first failures again at the end: a log cut to its head and tail
+ * (CI's is) still says what failed. */
+#define RECALLED 8
+#define RECALLED_LEN 400
+static char recalled[RECALLED][RECALLED_LEN];
+
 char *check_fmt(const char *fmt, ...)
 {
 	va_list ap;
@@ -47,6 +53,9 @@ int check_report(int ok, const char *file, int line, const char *expr, char *det
 	if (ok) {
 		check_tally.passed++;
 	} else {
+		if (check_tally.failed < RECALLED)
+			snprintf(recalled[check_tally.failed], RECALLED_LEN, "FAIL %s:%d: %s%s%s",
+				 file, line, expr, detail ? ": " : "", detail ? detail : "");
 		check_tally.failed++;
 		fprintf(stderr, "FAIL %s:%d: %s%s%s\n", file, line, expr, detail ? ": " : "",
 			detail ? detail : "");
@@ -57,6 +66,9 @@ int check_report(int ok, const char *file, int line, const char *expr, char *det
 
 int check_summary(void)
 {
+	fflush(stderr);
+	for (int i = 0; i < check_tally.failed && i < RECALLED; i++)
+		printf("%s\n", recalled[i]);
 	printf("%d passed, %d failed\n", check_tally.passed, check_tally.failed);
 	return check_tally.failed ? 1 : 0;
 }

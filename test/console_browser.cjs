@@ -2,6 +2,9 @@
 // against a running agentbus console, for test_console. It prints one line per
 // check that held and READY once the page shows the agents; test_console makes
 // the turns on the bus then. Exits non-zero at the first check that fails.
+// Every step has its own bound (about 120 s after READY in all); the test's
+// wait for the script is longer, so a slow machine fails a step by name
+// rather than the whole run by a clock.
 //   node console_browser.cjs URL SCREENSHOT_DIR
 "use strict";
 const { chromium } = require("playwright-core");
@@ -22,6 +25,7 @@ async function until(page, what, ms, test, arg) {
 async function main() {
   const browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
+    timeout: 60000,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
       "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
@@ -48,7 +52,7 @@ async function main() {
     const first = await page.evaluate((sel) => (document.querySelector(sel) || { textContent: "" }).textContent.length, reply);
     await until(page, "the streamed reply to grow", 15000, longer, { sel: reply, than: first });
     say("streamed reply grows");
-    await page.screenshot({ path: shots + "/console-streaming.png", fullPage: true });
+    await page.screenshot({ path: shots + "/console-streaming.png", fullPage: true, timeout: 10000 });
 
     const holds = ({ sel, text }) => [...document.querySelectorAll(sel)].some((e) => e.textContent.includes(text));
     await until(page, "the failure and its reason", 20000, holds,
@@ -71,7 +75,7 @@ async function main() {
     const html = await page.content();
     if (html.includes("sleep 0.4") || html.includes("exit 3")) throw new Error("a command is on the page");
     say("no commands on the page");
-    await page.screenshot({ path: shots + "/console.png", fullPage: true });
+    await page.screenshot({ path: shots + "/console.png", fullPage: true, timeout: 10000 });
   } finally {
     await browser.close();
   }
