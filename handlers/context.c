@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "state/state.h"
+#include "util/hash.h"
 #include "util/log.h"
 
 char *ctx_new_id(struct agent_runtime *rt, char out[ULID_LEN + 1])
@@ -15,6 +16,13 @@ char *ctx_new_id(struct agent_runtime *rt, char out[ULID_LEN + 1])
 		/* getrandom() failed: still unique within this process. */
 		snprintf(out, ULID_LEN + 1, "X%025llu", (unsigned long long)++rt->next_turn);
 	}
+	return out;
+}
+
+char *ctx_step_id(const char *inbound_id, const char *step, char out[ULID_LEN + 1])
+{
+	_Static_assert(ULID_LEN == 26, "a step id is as long as a ULID");
+	hash_id_join(inbound_id, step, out);
 	return out;
 }
 

@@ -65,6 +65,12 @@ struct agent_runtime {
  * impossible failure, a time-ordered fallback. */
 char *ctx_new_id(struct agent_runtime *rt, char out[ULID_LEN + 1]);
 
+/* The id of one step of the turn that `inbound_id` caused ("reply",
+ * "thread-end", ...): the same in every run, so a turn run again, here after
+ * a crash or by another instance, makes the same writes, which the vault
+ * applies once (a repeated request id is answered from its record). */
+char *ctx_step_id(const char *inbound_id, const char *step, char out[ULID_LEN + 1]);
+
 /* Publishes at QoS 1 through the outbox: recorded now, in the current state
  * transaction (which a failure marks failed), sent after its commit.
  * Returns 0 or -1. */

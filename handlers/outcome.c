@@ -116,9 +116,10 @@ static int write_message(struct agent_runtime *rt, const struct turn_request *re
 	cJSON *note, *w;
 	int rc = -1;
 
-	ctx_new_id(rt, id);
+	ctx_step_id(req->inbound_id, "reply", id);
 	note = notes_message(id, req->agent, text, true, message_meta(req, thread, failed));
-	w = note ? write_build(WRITE_CREATE, ctx_new_id(rt, rid), AGENTBUS_ORIGIN,
+	w = note ? write_build(WRITE_CREATE, ctx_step_id(req->inbound_id, "reply-write", rid),
+			       AGENTBUS_ORIGIN,
 			       cJSON_Duplicate(note, true)) : NULL;
 	if (w)
 		rc = ctx_write(rt, w);
@@ -203,12 +204,13 @@ static int write_callback(struct agent_runtime *rt, const struct turn_request *r
 			 req->reply_to);
 		return 0;
 	}
-	ctx_new_id(rt, id);
+	ctx_step_id(req->inbound_id, "callback", id);
 	text = notes_callback_text(req->agent, ok);
 	note = text ? notes_message(id, req->reply_to, text, false,
 				    callback_meta(req, thread, ok, reply_id)) : NULL;
 	if (note)
-		rc = ctx_write(rt, write_build(WRITE_CREATE, ctx_new_id(rt, rid),
+		rc = ctx_write(rt, write_build(WRITE_CREATE,
+					       ctx_step_id(req->inbound_id, "callback-write", rid),
 					       AGENTBUS_ORIGIN, note));
 	free(text);
 	return rc;
@@ -222,7 +224,8 @@ int outcome_write(struct agent_runtime *rt, const struct turn_request *req, cons
 	clock_iso8601(at);
 	if (write_reply(rt, req, thread, o, reply_id) != 0 ||
 	    write_callback(rt, req, thread, o->ok, reply_id) != 0 ||
-	    ctx_write(rt, notes_marker_write(ctx_new_id(rt, rid), req->inbound_id, at)) != 0) {
+	    ctx_write(rt, notes_marker_write(ctx_step_id(req->inbound_id, "marker", rid),
+					     req->inbound_id, at)) != 0) {
 		state_fail(rt->state);
 		return -1;
 	}

@@ -119,7 +119,7 @@ static void load_thread_row(void *arg, const char *const cols[4])
 }
 
 /* Merges `md` (taken) into what the thread note says and writes it. */
-static int write_thread(struct agent_runtime *rt, struct turn *t, cJSON *md)
+static int write_thread(struct agent_runtime *rt, struct turn *t, const char *step, cJSON *md)
 {
 	char rid[ULID_LEN + 1];
 
@@ -129,8 +129,8 @@ static int write_thread(struct agent_runtime *rt, struct turn *t, cJSON *md)
 		state_fail(rt->state);
 		return -1;
 	}
-	return ctx_write(rt, notes_thread_write(ctx_new_id(rt, rid), t->thread_path,
-						t->thread_id, md));
+	return ctx_write(rt, notes_thread_write(ctx_step_id(t->req->inbound_id, step, rid),
+						t->thread_path, t->thread_id, md));
 }
 
 /* A turn event on R/agent/A/events (QoS 0: live only). */
@@ -289,7 +289,7 @@ static int find_thread(struct agent_runtime *rt, struct turn *t)
 
 	if (t->per_fire) {
 		t->thread_path = thread_path(t->req->agent, t->turn_id);
-		ctx_new_id(rt, t->thread_id);
+		ctx_step_id(t->req->inbound_id, "thread", t->thread_id);
 		return t->thread_path ? 0 : -1;
 	}
 	key = notes_thread_key(t->req->agent, t->req->subject);
@@ -313,7 +313,8 @@ static struct turn *turn_new(struct agent_runtime *rt, struct turn_request *req,
 	t->rt = rt;
 	t->req = req;
 	t->seq = ++rt->next_turn;
-	ctx_new_id(rt, t->turn_id);
+	/* Every id a turn writes follows from its inbound note (ctx_step_id). */
+	ctx_step_id(req->inbound_id, "turn", t->turn_id);
 	clock_iso8601(t->started_at);
 	t->mode = spec->mode;
 	t->definition = strdup(spec->definition);
@@ -427,7 +428,7 @@ static int record_start(struct agent_runtime *rt, struct turn *t)
 	int rc = state_begin(rt->state);
 
 	if (rc == 0)
-		rc = write_thread(rt, t, thread_start_meta(t, t->req->agent));
+		rc = write_thread(rt, t, "thread-start", thread_start_meta(t, t->req->agent));
 	if (rc == 0 && !t->per_fire) {
 		meta = cJSON_PrintUnformatted(t->thread_meta);
 		rc = meta ? state_thread_put(rt->state, t->thread_path, t->thread_id, meta) : -1;
@@ -665,7 +666,7 @@ static void turn_finish(struct agent_runtime *rt, struct turn *t, const struct o
 	clock_iso8601(now);
 	flush_text(t);
 	if (rc == 0)
-		rc = write_thread(rt, t, thread_end_meta(t, o, now));		/* 2 */
+		rc = write_thread(rt, t, "thread-end", thread_end_meta(t, o, now));	/* 2 */
 	if (rc == 0)
 		rc = outcome_write(rt, t->req, t->thread_id, o);		/* 3, 4, 5 */
 	if (rc == 0 && o->ok && keeps_history(t))

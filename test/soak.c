@@ -51,8 +51,17 @@ static void daemon_up(struct soak *s)
 	const char *args[] = { "-p", s->port, "--id", "soak", "--state-dir", s->state,
 			       "--reconnect-max", "1", "--max-turns", "3", NULL };
 
+	int64_t t0 = clock_mono_ms();
+
 	th_daemon_start(&s->daemon, args);
-	CHECK(th_daemon_wait_output(&s->daemon, false, "subscriptions confirmed", TH_TIMEOUT_MS));
+	if (!CHECK(th_daemon_wait_output(&s->daemon, false, "subscriptions confirmed",
+					 TH_TIMEOUT_MS))) {
+		/* Which it was: a slow start, or a daemon that is gone. */
+		int st = th_daemon_wait_exit(&s->daemon, 0);
+
+		fprintf(stderr, "soak: no subscriptions after %lld ms; the daemon %s (status %d)\n",
+			(long long)(clock_mono_ms() - t0), st == -1 ? "still runs" : "exited", st);
+	}
 	s->daemon_up = true;
 }
 

@@ -14,6 +14,7 @@
 
 #include "test/check.h"
 #include "test/rig.h"
+#include "util/hash.h"
 
 #define WRITE "parachute/vault/default/write"
 #define CREATED "parachute/vault/default/event/note.created"
@@ -249,6 +250,39 @@ static void test_one_turn_per_note(void)
 	rig_send_inbound(&r, "after", "eng", "after", "");
 	cJSON_Delete(rig_expect(&r, "parachute/agent/eng/reply", NULL, "\"in_reply_to\":\"after\""));
 	CHECK_INT(th_client_count(&r.client, "parachute/agent/eng/reply", "\"in_reply_to\":\"once\""), 1);
+	rig_stop(&r);
+}
+
+/* Every id a turn writes follows from its inbound note: the same turn run
+ * again (after a crash, by another instance) proposes the same notes. */
+static void test_step_ids(void)
+{
+	static const char *const steps[] = { "reply-write", "marker", "thread-start",
+					     "thread-end" };
+	struct rig r = { 0 };
+	char want[27], *text;
+	cJSON *reply, *ev;
+	struct th_msg *m;
+
+	rig_start(&r, NULL);
+	cJSON_Delete(define(&r, "d-eng", "eng", "", "enabled"));
+	rig_send_inbound(&r, "r-1", "eng", "hello", "");
+	reply = rig_reply(&r, "eng", "r-1");
+	hash_id_join("r-1", "reply", want);
+	CHECK_STR(rig_str(reply, "id", NULL), want);
+	cJSON_Delete(reply);
+	ev = rig_expect(&r, "parachute/agent/eng/events", NULL, "\"kind\":\"start\"");
+	hash_id_join("r-1", "turn", want);
+	CHECK_STR(rig_str(ev, "turn_id", NULL), want);
+	cJSON_Delete(ev);
+	for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
+		hash_id_join("r-1", steps[i], want);
+		text = rig_fmt("\"request_id\":\"%s\"", want);
+		m = th_client_wait_for(&r.client, WRITE, text, TH_TIMEOUT_MS);
+		CHECK_MSG(m != NULL, "the %s write has request id %s", steps[i], want);
+		th_msg_free(m);
+		free(text);
+	}
 	rig_stop(&r);
 }
 
@@ -610,6 +644,7 @@ int main(void)
 	RUN(test_registry_survives_restart);
 	RUN(test_routing_and_ignore_rules);
 	RUN(test_one_turn_per_note);
+	RUN(test_step_ids);
 	RUN(test_fifo_per_key_and_concurrency);
 	RUN(test_queue_limit);
 	RUN(test_thread_matrix);

@@ -2,6 +2,7 @@
 #include "util/hash.h"
 
 #include <ctype.h>
+#include <string.h>
 
 uint64_t hash_fnv1a(uint64_t h, const void *data, size_t len)
 {
@@ -24,14 +25,12 @@ uint64_t hash_fnv1a_nocase(uint64_t h, const char *data, size_t len)
 	return h;
 }
 
-void hash_id_nocase(const char *data, size_t len, char out[27])
+/* 26 digits of 5 bits from the 128 bits, high bits first. */
+static void encode_id(const uint64_t h[2], char out[27])
 {
 	static const char digits[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-	uint64_t h[2] = { hash_fnv1a_nocase(HASH_FNV_SEED, data, len),
-			  hash_fnv1a_nocase(0x84222325cbf29ce4ULL, data, len) };
 	int bit = 0;
 
-	/* 26 digits of 5 bits from the 128 bits, high bits first. */
 	for (int i = 0; i < 26; i++, bit += 5) {
 		unsigned v = 0;
 
@@ -43,4 +42,34 @@ void hash_id_nocase(const char *data, size_t len, char out[27])
 		out[i] = digits[v];
 	}
 	out[26] = '\0';
+}
+
+#define HASH_SECOND_SEED 0x84222325cbf29ce4ULL
+
+void hash_id(const char *data, size_t len, char out[27])
+{
+	uint64_t h[2] = { hash_fnv1a(HASH_FNV_SEED, data, len),
+			  hash_fnv1a(HASH_SECOND_SEED, data, len) };
+
+	encode_id(h, out);
+}
+
+void hash_id_join(const char *a, const char *b, char out[27])
+{
+	uint64_t h[2] = { HASH_FNV_SEED, HASH_SECOND_SEED };
+
+	for (int i = 0; i < 2; i++) {
+		h[i] = hash_fnv1a(h[i], a, strlen(a));
+		h[i] = hash_fnv1a(h[i], "|", 1);
+		h[i] = hash_fnv1a(h[i], b, strlen(b));
+	}
+	encode_id(h, out);
+}
+
+void hash_id_nocase(const char *data, size_t len, char out[27])
+{
+	uint64_t h[2] = { hash_fnv1a_nocase(HASH_FNV_SEED, data, len),
+			  hash_fnv1a_nocase(HASH_SECOND_SEED, data, len) };
+
+	encode_id(h, out);
 }

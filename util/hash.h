@@ -16,8 +16,12 @@ uint64_t hash_fnv1a(uint64_t h, const void *data, size_t len);
  * case: "Budget" and "budget" hash alike, as the vault's paths compare. */
 uint64_t hash_fnv1a_nocase(uint64_t h, const char *data, size_t len);
 
-/* 26 characters of Crockford base32 naming `len` bytes of `data` without
- * regard to ASCII case (two seeds, 128 bits), NUL-terminated. */
+/* 26 characters of Crockford base32 naming `len` bytes of `data` (two
+ * seeds, 128 bits), NUL-terminated; the _nocase one without regard to
+ * ASCII case. */
+void hash_id(const char *data, size_t len, char out[27]);
 void hash_id_nocase(const char *data, size_t len, char out[27]);
+/* hash_id() of "a|b", without building it. */
+void hash_id_join(const char *a, const char *b, char out[27]);
 
 #endif
