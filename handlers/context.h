@@ -68,7 +68,9 @@ char *ctx_new_id(struct agent_runtime *rt, char out[ULID_LEN + 1]);
 /* The id of one step of the turn that `inbound_id` caused ("reply",
  * "thread-end", ...): the same in every run, so a turn run again, here after
  * a crash or by another instance, makes the same writes, which the vault
- * applies once (a repeated request id is answered from its record). */
+ * applies once (a repeated request id is answered from its record). 26
+ * Crockford base32 digits of a hash of "<inbound id>|<step>"; when the
+ * inbound id is a ULID its first 10 (its time) replace the hash's. */
 char *ctx_step_id(const char *inbound_id, const char *step, char out[ULID_LEN + 1]);
 
 /* Publishes at QoS 1 through the outbox: recorded now, in the current state

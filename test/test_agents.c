@@ -283,6 +283,13 @@ static void test_step_ids(void)
 		th_msg_free(m);
 		free(text);
 	}
+	/* A ULID message's notes keep its time, so they sort with it. */
+	rig_send_inbound(&r, "01M8SRJB40NYVRNRYQZEXFQD55", "eng", "timed", "");
+	reply = rig_reply(&r, "eng", "01M8SRJB40NYVRNRYQZEXFQD55");
+	hash_id_join("01M8SRJB40NYVRNRYQZEXFQD55", "reply", want);
+	memcpy(want, "01M8SRJB40", 10);
+	CHECK_STR(rig_str(reply, "id", NULL), want);
+	cJSON_Delete(reply);
 	rig_stop(&r);
 }
 
