@@ -117,12 +117,12 @@ static void test_large_waiting_turns(void)
 	}
 	/* A small message behind them all, on another key: once it is
 	 * answered, every large one has been accepted. The bound guards
-	 * against a hang only. */
+	 * against a hang only (90 s). */
 	th_client_publish_text(&r.client, EVENTS, "{\"event\":\"note.created\",\"note\":{\"id\":"
 			       "\"after-large\",\"content\":\"hi\",\"tags\":[\"agent/message/inbound\"],"
 			       "\"metadata\":{\"agent\":\"calm\"}}}");
 	m = th_client_wait_for(&r.client, "parachute/agent/calm/reply", "after-large",
-			       9 * TH_TIMEOUT_MS);
+			       3 * TH_TIMEOUT_MS);
 	CHECK(m != NULL);
 	th_msg_free(m);
 	waiting = th_rss_kb(r.daemon.pid);
