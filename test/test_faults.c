@@ -4,12 +4,15 @@
  * subscribes again, sends what the broker never acknowledged, and every
  * message it had accepted ends in exactly one reply; the thread note counted
  * each turn once. The truth is
- * read from the embedded store's notes.db once agentbus has stopped. */
+ * read from the embedded store's notes.db once agentbus has stopped. A stop
+ * while the broker reads nothing still ends, and loses nothing. */
 #include <cjson/cJSON.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
 
 #include "test/check.h"
 #include "test/rig.h"
@@ -122,9 +125,62 @@ static void test_broker_restarted_with_persistence(void)
 	broker_dies(true);
 }
 
+/* A stop is bounded even when the broker stops reading: with more written
+ * than the sockets hold, the offline status is never acknowledged and the
+ * DISCONNECT waits behind the rest; after the grace agentbus drops the
+ * connection and exits 0. Nothing is lost: what it had not sent goes out
+ * from the outbox after the restart. */
+static void test_stop_while_broker_reads_nothing(void)
+{
+	enum { TURNS = 20, BYTES = 300 * 1024 };
+	const char *extra[] = { "--gate", NULL, "--max-turns", "20", NULL };
+	struct rig r = { .id = "frozen" };
+	char *gate = rig_start_gated(&r, extra), *ev = malloc(BYTES + 512), want[64];
+	int status;
+
+	rig_define_meta(&r, "big", ",\"engine\":\"gate\",\"mode\":\"multi-threaded\"");
+	for (int i = 0; i < TURNS; i++) {
+		int n = sprintf(ev, "{\"event\":\"note.created\",\"note\":{\"id\":\"f-%d\","
+				"\"tags\":[\"agent/message/inbound\"],\"metadata\":{\"agent\":\"big\","
+				"\"subject\":\"s%d\"},\"content\":\"", i, i);
+
+		memset(ev + n, 'a' + i % 26, BYTES);
+		strcpy(ev + n + BYTES, "\"}}");
+		th_client_publish_text(&r.client, "parachute/vault/default/event/note.created", ev);
+	}
+	for (int i = 0; i < TURNS; i++) {
+		snprintf(want, sizeof want, "\"inbound_id\":\"f-%d\"", i);
+		cJSON_Delete(rig_expect(&r, "parachute/agent/big/events", NULL, want));
+	}
+	/* Every turn running; the broker stops reading; each ends with ~1 MB. */
+	REQUIRE(kill(r.broker.child.pid, SIGSTOP) == 0);
+	th_gate_release(gate, "11111111111111111111");
+	for (int i = 0; i < TURNS; i++) {
+		snprintf(want, sizeof want, ": f-%d on big ", i);
+		CHECK_MSG(th_daemon_wait_output(&r.daemon, false, want, TH_TIMEOUT_MS),
+			  "turn f-%d ended", i);
+	}
+	status = th_daemon_stop(&r.daemon, SIGTERM);
+	CHECK_MSG(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "agentbus stopped by itself (status %d)", status);
+	CHECK_CONTAINS(r.daemon.err, "did not take our DISCONNECT");
+	th_daemon_free(&r.daemon);
+	REQUIRE(kill(r.broker.child.pid, SIGCONT) == 0);
+
+	rig_start_daemon(&r, extra);
+	for (int i = 0; i < TURNS; i++) {
+		snprintf(want, sizeof want, "\"in_reply_to\":\"f-%d\"", i);
+		cJSON_Delete(rig_expect(&r, "parachute/agent/big/reply", NULL, want));
+	}
+	rig_stop(&r);
+	free(ev);
+	free(gate);
+}
+
 int main(void)
 {
 	RUN(test_broker_killed_without_persistence);
 	RUN(test_broker_restarted_with_persistence);
+	RUN(test_stop_while_broker_reads_nothing);
 	return check_summary();
 }
