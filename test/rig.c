@@ -173,7 +173,9 @@ cJSON *rig_latest_with(struct rig *r, const char *topic, const char *text, const
 	struct th_msg *m, *last = NULL;
 	cJSON *doc;
 
-	while ((m = th_client_wait_for(&r->client, topic, text, 0)) != NULL) {
+	/* The first may still be on its way (the client is another connection
+	 * than the one that caused it); the rest are taken as they are. */
+	while ((m = th_client_wait_for(&r->client, topic, text, last ? 0 : TH_TIMEOUT_MS))) {
 		if (also && !strstr(m->payload, also)) {
 			th_msg_free(m);
 			continue;

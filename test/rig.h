@@ -44,7 +44,8 @@ void rig_send_inbound(struct rig *r, const char *id, const char *agent, const ch
  * then every event the turn caused is queued in the client. */
 void rig_wait_turn_end(struct rig *r, const char *inbound_id);
 /* The last queued message on `topic` containing `text` and `also` (NULL:
- * anything), parsed; NULL if none. Takes them all off the queue. */
+ * anything), parsed, once one has come (waiting for the first one to arrive
+ * if none has yet); NULL if none came. Takes them all off the queue. */
 struct cJSON *rig_latest_with(struct rig *r, const char *topic, const char *text,
 			      const char *also);
 struct cJSON *rig_latest(struct rig *r, const char *topic, const char *text);
