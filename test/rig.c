@@ -168,14 +168,13 @@ void rig_wait_turn_end(struct rig *r, const char *inbound_id)
 	free(want);
 }
 
-cJSON *rig_latest_with(struct rig *r, const char *topic, const char *text, const char *also)
+cJSON *rig_latest_with(struct rig *r, const char *topic, const char *text, const char *also,
+		       int wait_ms)
 {
 	struct th_msg *m, *last = NULL;
 	cJSON *doc;
 
-	/* The first may still be on its way (the client is another connection
-	 * than the one that caused it); the rest are taken as they are. */
-	while ((m = th_client_wait_for(&r->client, topic, text, last ? 0 : TH_TIMEOUT_MS))) {
+	while ((m = th_client_wait_for(&r->client, topic, text, last ? 0 : wait_ms))) {
 		if (also && !strstr(m->payload, also)) {
 			th_msg_free(m);
 			continue;
@@ -190,7 +189,9 @@ cJSON *rig_latest_with(struct rig *r, const char *topic, const char *text, const
 
 cJSON *rig_latest(struct rig *r, const char *topic, const char *text)
 {
-	return rig_latest_with(r, topic, text, NULL);
+	/* The first may still be on its way: the client is another connection
+	 * than the one whose action produced it. */
+	return rig_latest_with(r, topic, text, NULL, TH_TIMEOUT_MS);
 }
 
 const char *rig_meta(const cJSON *ev, const char *key)

@@ -43,11 +43,12 @@ void rig_send_inbound(struct rig *r, const char *id, const char *agent, const ch
 /* Waits for the marker on inbound note `id`, the last write of its turn:
  * then every event the turn caused is queued in the client. */
 void rig_wait_turn_end(struct rig *r, const char *inbound_id);
-/* The last queued message on `topic` containing `text` and `also` (NULL:
- * anything), parsed, once one has come (waiting for the first one to arrive
- * if none has yet); NULL if none came. Takes them all off the queue. */
+/* The last message on `topic` containing `text` and `also` (NULL:
+ * anything), parsed; NULL if none came. Waits up to `wait_ms` for the first
+ * one, then takes the rest as they stand, all off the queue. rig_latest()
+ * waits TH_TIMEOUT_MS: for what is known to come. */
 struct cJSON *rig_latest_with(struct rig *r, const char *topic, const char *text,
-			      const char *also);
+			      const char *also, int wait_ms);
 struct cJSON *rig_latest(struct rig *r, const char *topic, const char *text);
 /* A metadata value of the note in event `ev`. */
 const char *rig_meta(const struct cJSON *ev, const char *key);

@@ -513,7 +513,9 @@ static cJSON *delegate(struct rig *r, const char *id, const char *depth)
 
 	rig_send_inbound(r, id, "worker", "do the sub-task", meta);
 	rig_wait_turn_end(r, id);
-	cb = rig_latest_with(r, CREATED, "\"sender\":\"callback:worker\"", want);
+	/* The callback's write goes out before the marker's: it is here, or it
+	 * never comes. */
+	cb = rig_latest_with(r, CREATED, "\"sender\":\"callback:worker\"", want, 0);
 	free(meta);
 	free(want);
 	return cb;
