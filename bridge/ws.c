@@ -103,6 +103,20 @@ static void queue_push(struct ws_queue *q, struct ws_msg *m)
 	q->tail = m;
 }
 
+/* Under the lock: the oldest, or NULL. */
+static struct ws_msg *queue_pop(struct ws_queue *q)
+{
+	struct ws_msg *m = q->head;
+
+	if (m) {
+		q->head = m->next;
+		if (!q->head)
+			q->tail = NULL;
+		m->next = NULL;
+	}
+	return m;
+}
+
 /* Under the lock: the whole queue, which is left empty. */
 static struct ws_msg *queue_take(struct ws_queue *q)
 {
@@ -207,13 +221,7 @@ static int on_writeable(struct ws *w, struct lws *wsi)
 		lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
 		return -1;
 	}
-	m = w->out.head;
-	if (m) {
-		w->out.head = m->next;
-		if (!w->out.head)
-			w->out.tail = NULL;
-		m->next = NULL;
-	}
+	m = queue_pop(&w->out);
 	more = w->out.head != NULL;
 	pthread_mutex_unlock(&w->lock);
 	if (!m)

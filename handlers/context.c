@@ -20,18 +20,12 @@ char *ctx_new_id(struct agent_runtime *rt, char out[ULID_LEN + 1])
 	return out;
 }
 
-/* Whether `id` reads as a ULID: 26 Crockford base32 digits, upper case. */
-static bool is_ulid(const char *id)
-{
-	return strlen(id) == ULID_LEN && strspn(id, "0123456789ABCDEFGHJKMNPQRSTVWXYZ") == ULID_LEN;
-}
-
 char *ctx_step_id(const char *inbound_id, const char *step, char out[ULID_LEN + 1])
 {
 	_Static_assert(ULID_LEN == 26, "a step id is as long as a ULID");
 	hash_id_join(inbound_id, step, out);
 	/* A ULID's 10 digits of time kept: a turn's notes sort with its message. */
-	if (is_ulid(inbound_id))
+	if (ulid_valid(inbound_id))
 		memcpy(out, inbound_id, 10);
 	return out;
 }

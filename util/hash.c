@@ -4,6 +4,8 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "util/ulid.h"
+
 uint64_t hash_fnv1a(uint64_t h, const void *data, size_t len)
 {
 	const unsigned char *p = data;
@@ -28,7 +30,7 @@ uint64_t hash_fnv1a_nocase(uint64_t h, const char *data, size_t len)
 /* 26 digits of 5 bits from the 128 bits, high bits first. */
 static void encode_id(const uint64_t h[2], char out[27])
 {
-	static const char digits[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+	static const char digits[] = CROCKFORD_DIGITS;
 	int bit = 0;
 
 	for (int i = 0; i < 26; i++, bit += 5) {
@@ -45,14 +47,6 @@ static void encode_id(const uint64_t h[2], char out[27])
 }
 
 #define HASH_SECOND_SEED 0x84222325cbf29ce4ULL
-
-void hash_id(const char *data, size_t len, char out[27])
-{
-	uint64_t h[2] = { hash_fnv1a(HASH_FNV_SEED, data, len),
-			  hash_fnv1a(HASH_SECOND_SEED, data, len) };
-
-	encode_id(h, out);
-}
 
 void hash_id_join(const char *a, const char *b, char out[27])
 {

@@ -16,12 +16,10 @@ uint64_t hash_fnv1a(uint64_t h, const void *data, size_t len);
  * case: "Budget" and "budget" hash alike, as the vault's paths compare. */
 uint64_t hash_fnv1a_nocase(uint64_t h, const char *data, size_t len);
 
-/* 26 characters of Crockford base32 naming `len` bytes of `data` (two
- * seeds, 128 bits), NUL-terminated; the _nocase one without regard to
- * ASCII case. */
-void hash_id(const char *data, size_t len, char out[27]);
+/* 26 characters of Crockford base32 naming `len` bytes of `data` without
+ * regard to ASCII case (two seeds, 128 bits), NUL-terminated. */
 void hash_id_nocase(const char *data, size_t len, char out[27]);
-/* hash_id() of "a|b", without building it. */
+/* The same for the bytes of "a|b", case kept, without building it. */
 void hash_id_join(const char *a, const char *b, char out[27]);
 
 #endif

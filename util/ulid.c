@@ -7,7 +7,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+static const char crockford[] = CROCKFORD_DIGITS;
 
 static unsigned long long now_ms(void)
 {
@@ -65,4 +65,9 @@ int ulid_next(struct ulid_gen *gen, char out[ULID_LEN + 1])
 	}
 	out[ULID_LEN] = '\0';
 	return 0;
+}
+
+bool ulid_valid(const char *s)
+{
+	return strlen(s) == ULID_LEN && strspn(s, crockford) == ULID_LEN;
 }
