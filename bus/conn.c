@@ -8,6 +8,7 @@
 #include <mqtt_protocol.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,7 @@ struct bus_conn {
 	size_t subacks;		/* SUBACKs received on this connection */
 	int64_t online_at;	/* monotonic ms of the last CONNACK */
 	int short_sessions;	/* in a row, ended by the broker */
+	bool held;		/* bus_conn_hold(): nothing written, no keepalive */
 };
 
 static const char *conn_reason(int rc)
@@ -141,8 +143,11 @@ static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int count,
 	for (int i = 0; i < count; i++)
 		if (granted[i] >= 0x80)
 			log_error("the broker refused a subscription (reason %d)", granted[i]);
-	if (++conn->subacks == conn->n_subs)
+	if (++conn->subacks == conn->n_subs) {
 		log_info("subscriptions confirmed by the broker");
+		if (conn->h.subscribed)
+			conn->h.subscribed(conn->arg);
+	}
 }
 
 static void on_disconnect(struct mosquitto *mosq, void *arg, int rc,
@@ -546,7 +551,12 @@ int bus_conn_fd(struct bus_conn *conn)
 
 bool bus_conn_want_write(struct bus_conn *conn)
 {
-	return conn->state != CONN_SUSPENDED && mosquitto_want_write(conn->mosq);
+	return conn->state != CONN_SUSPENDED && !conn->held && mosquitto_want_write(conn->mosq);
+}
+
+void bus_conn_hold(struct bus_conn *conn, bool on)
+{
+	conn->held = on;
 }
 
 /* Errors close the socket and arrive through on_disconnect. */
@@ -554,6 +564,19 @@ void bus_conn_read(struct bus_conn *conn)
 {
 	if (mosquitto_socket(conn->mosq) >= 0)
 		mosquitto_loop_read(conn->mosq, 1);
+}
+
+int bus_conn_read_many(struct bus_conn *conn, int max)
+{
+	int n = 0, fd, pending;
+
+	while (n < max && (fd = mosquitto_socket(conn->mosq)) >= 0) {
+		mosquitto_loop_read(conn->mosq, 1);
+		n++;
+		if (conn->state != CONN_ONLINE || ioctl(fd, FIONREAD, &pending) != 0 || pending <= 0)
+			break;
+	}
+	return n;
 }
 
 /* libmosquitto writes each packet with a write() of its own; with
@@ -571,7 +594,8 @@ void bus_conn_write(struct bus_conn *conn)
 {
 	int fd = mosquitto_socket(conn->mosq);
 
-	if (fd < 0 || conn->state == CONN_SUSPENDED || !mosquitto_want_write(conn->mosq))
+	if (fd < 0 || conn->state == CONN_SUSPENDED || conn->held ||
+	    !mosquitto_want_write(conn->mosq))
 		return;
 	set_cork(fd, 1);
 	mosquitto_loop_write(conn->mosq, 1);
@@ -598,7 +622,9 @@ void bus_conn_tick(struct bus_conn *conn, int64_t now_ms)
 		conn_attempt(conn);
 	if (now_ms >= conn->misc_at) {
 		conn->misc_at = now_ms + MISC_INTERVAL_MS;
-		if (mosquitto_socket(conn->mosq) >= 0)
+		/* Held, a PINGREQ could not go out, and loop_misc() would take
+		 * the missing PINGRESP for a dead broker. */
+		if (mosquitto_socket(conn->mosq) >= 0 && !conn->held)
 			mosquitto_loop_misc(conn->mosq);
 	}
 }

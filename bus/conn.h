@@ -48,6 +48,9 @@ struct bus_conn_handlers {
 	 * connection before its acknowledgement goes out, and the broker
 	 * delivers it again after bus_conn_resume(). */
 	int (*message)(void *arg, const struct bus_message *msg);
+	/* Every subscription of this connection is confirmed (may be NULL):
+	 * from now on nothing published to them can miss a new session. */
+	void (*subscribed)(void *arg);
 };
 
 /* Subscription options. */
@@ -98,6 +101,13 @@ bool bus_conn_closed(const struct bus_conn *conn);
  * whose goodbye cannot get out. */
 void bus_conn_drop(struct bus_conn *conn);
 
+/* Held, nothing is written, the acknowledgements of what was read included,
+ * and no keepalive is sent: for a connection whose PUBACKs may go out only
+ * once what their messages caused is acknowledged on another connection (a
+ * fleet's partition). The broker's keepalive limit still runs (1.5 times
+ * --keepalive): a hold must end sooner. */
+void bus_conn_hold(struct bus_conn *conn, bool on);
+
 bool bus_conn_online(const struct bus_conn *conn);
 
 /* QoS 1 publishes not yet acknowledged by the broker (queued, in flight, or
@@ -109,6 +119,10 @@ int bus_conn_fd(struct bus_conn *conn);
 bool bus_conn_want_write(struct bus_conn *conn);
 /* Reads what arrived, calling the handlers; queues (never writes) PUBACKs. */
 void bus_conn_read(struct bus_conn *conn);
+/* The same for up to `max` packets while the socket holds more (libmosquitto
+ * reads one packet per call on a connection that publishes nothing), and
+ * while the connection stays online. Returns how many calls it made. */
+int bus_conn_read_many(struct bus_conn *conn, int max);
 /* Writes what is queued, as far as the socket takes it. */
 void bus_conn_write(struct bus_conn *conn);
 int bus_conn_timeout_ms(const struct bus_conn *conn, int64_t now_ms);

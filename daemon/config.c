@@ -139,6 +139,19 @@ static const struct option_def options[] = {
 	{ "trigger", 0, "SPEC", OPT_TRIGGER, FIELD(triggers), 0, 0, NULL, NULL,
 	  "add or replace a trigger: 'NAME definition|inbound [events=..] [tags=..] "
 	  "[has_metadata=..] [missing_metadata=..] [has_content=true|false]'; repeatable" },
+	{ "store-only", 0, NULL, OPT_BOOL, FIELD(store_only), 0, 0, NULL, "false",
+	  "run the embedded note store alone, no agents: the vault a fleet shares when there is "
+	  "no real one" },
+	{ "fleet", 0, "NAME", OPT_TOPIC_LEVEL, FIELD(fleet), 0, 0, NULL, NULL,
+	  "join fleet NAME: the instances of a fleet share its agents, partition by partition "
+	  "(docs/SCALE.md)" },
+	{ "partitions", 0, "N", OPT_INT, FIELD(partitions), 1, 1024, NULL, "64",
+	  "the fleet's partition count; every instance of a fleet must say the same" },
+	{ "drain-timeout", 0, "SECS", OPT_INT, FIELD(drain_timeout), 0, 3600, NULL, "30",
+	  "a partition handed over waits this long for its turns to finish; the rest run again "
+	  "at the next owner" },
+	{ "fleet-partition", 0, "N", OPT_INT, FIELD(fleet_partition), -1, 1023, NULL, "-1",
+	  "internal: set by a fleet instance on the process it runs for partition N" },
 	{ "test-config", 0, NULL, OPT_BOOL, FIELD(test_config), 0, 0, NULL, "false",
 	  "check the configuration, print it and exit" },
 	{ "verbose", 'v', NULL, OPT_BOOL, FIELD(verbose), 0, 0, NULL, "false",
@@ -563,6 +576,25 @@ int config_resolve(struct config *cfg, FILE *err)
 		fprintf(err, "agentbus: --embedded-broker yes cannot be combined with --host or --port\n");
 		return -1;
 	}
+	if (cfg->fleet && config_wants_embedded_broker(cfg)) {
+		fprintf(err, "agentbus: --fleet needs the broker the fleet shares (--host, --port); "
+			"a private broker serves one instance\n");
+		return -1;
+	}
+	if (cfg->fleet && cfg->vault_url) {
+		fprintf(err, "agentbus: --fleet cannot be combined with --vault-url: run the bridge "
+			"as an agentbus of its own (--vault-url ... --store-only)\n");
+		return -1;
+	}
+	if (cfg->fleet_partition >= 0 && (!cfg->fleet || cfg->fleet_partition >= cfg->partitions)) {
+		fprintf(err, "agentbus: --fleet-partition is set by a fleet instance on its own "
+			"processes\n");
+		return -1;
+	}
+	if (cfg->store_only && cfg->fleet) {
+		fprintf(err, "agentbus: --store-only runs no agents, so it joins no fleet\n");
+		return -1;
+	}
 	/* Checked only now: engine-def lines may come after the engine line. */
 	if (!engine_declared(cfg, cfg->engine)) {
 		fprintf(err, "agentbus: --engine: unknown engine '%s' (an engine-def name, or echo, "
@@ -580,6 +612,28 @@ int config_resolve(struct config *cfg, FILE *err)
 		fprintf(err, "agentbus: out of memory\n");
 		return -1;
 	}
+	return 0;
+}
+
+int config_fleet_child(struct config *cfg)
+{
+	char *id = NULL, *dir = NULL;
+
+	if (asprintf(&id, "%s-p%d", cfg->id, cfg->fleet_partition) < 0)
+		return -1;
+	if (asprintf(&dir, "%s/fleet/p%d", cfg->state_dir, cfg->fleet_partition) < 0) {
+		free(id);
+		return -1;
+	}
+	free(cfg->fleet_instance);
+	cfg->fleet_instance = cfg->id;
+	cfg->id = id;
+	free(cfg->state_dir);
+	cfg->state_dir = dir;
+	free(cfg->http);
+	cfg->http = NULL;
+	cfg->no_store = true;
+	cfg->no_demo = true;
 	return 0;
 }
 
@@ -651,4 +705,6 @@ void config_free(struct config *cfg)
 			*slot = NULL;
 		}
 	}
+	free(cfg->fleet_instance);
+	cfg->fleet_instance = NULL;
 }

@@ -59,6 +59,13 @@ struct config {
 	int sandbox_pids;
 	struct str_list sandbox_binds;	/* read-only in every sandbox */
 
+	bool store_only;	/* the embedded store and nothing else (no agents) */
+	char *fleet;		/* --fleet NAME; NULL: a lone instance */
+	int partitions;		/* the fleet's partition count */
+	int fleet_partition;	/* -1, or the partition this process serves (set by the fleet) */
+	int drain_timeout;	/* seconds a handed-over partition waits for its turns */
+	char *fleet_instance;	/* a partition's process: the instance that runs it */
+
 	bool host_set, port_set;	/* given explicitly, not defaulted */
 };
 
@@ -89,6 +96,11 @@ void config_defaults(struct config *cfg);
 
 /* Fills what depends on the machine (instance id from the host name). */
 int config_resolve(struct config *cfg, FILE *err);
+
+/* A fleet's partition process (fleet_partition >= 0): its own instance id
+ * (<instance>-p<N>: its status topic and the client id it publishes with), state dir (<state-dir>/fleet/p<N>), no web server, no
+ * store. Returns 0 or -1 (out of memory). */
+int config_fleet_child(struct config *cfg);
 
 /* True when the daemon should start its own private broker. */
 bool config_wants_embedded_broker(const struct config *cfg);

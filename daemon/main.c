@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 #include "cli/frontmatter.h"
 #include "daemon/config.h"
+#include "daemon/fleet.h"
 #include "daemon/run.h"
 #include "daemon/token.h"
 #include "engines/http.h"
@@ -64,6 +65,10 @@ int main(int argc, char **argv)
 	case CONFIG_RUN:
 		if (cfg.test_config)
 			print_config(&cfg);
+		else if (cfg.fleet && cfg.fleet_partition < 0)
+			rc = fleet_run(&cfg, argc, argv);
+		else if (cfg.fleet && config_fleet_child(&cfg) != 0)
+			rc = 1;
 		else
 			rc = agentbus_run(&cfg);
 		break;

@@ -12,6 +12,7 @@
 #include "daemon/run.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,10 @@
 #include "daemon/telemetry.h"
 #include "daemon/web.h"
 #include "engines/http.h"
+#include "fleet/partition.h"
+#include "fleet/restore.h"
+#include "bus/client.h"
+#include "handlers/replica.h"
 #include "handlers/runtime.h"
 #include "sandbox/sandbox.h"
 #include "state/state.h"
@@ -53,6 +58,10 @@
 #define PROBE_FIRST_MS 100
 #define PROBE_MAX_MS 5000
 #define FAILING_LOG_MS 10000
+/* Messages a partition takes between two releases of its PUBACKs: below
+ * REPLICA_DONE_KEEP, the finished turns each thread's record names. */
+#define PARTITION_BATCH_MAX 100
+_Static_assert(PARTITION_BATCH_MAX < REPLICA_DONE_KEEP, "a batch's turns fit each record");
 
 struct agentbus {
 	const struct config *cfg;
@@ -63,8 +72,19 @@ struct agentbus {
 	int signal_fd;
 	struct loop *loop;
 	struct state *state;
-	struct bus_conn *conn;
+	struct bus_conn *conn;	/* publishes; a lone instance's only connection */
 	int conn_fd;		/* the socket the loop watches; -1: none */
+	/* A fleet's partition process: the partition's session, which only
+	 * receives, and whose PUBACKs wait until everything the messages
+	 * caused is acknowledged on `conn` (a new owner then finds every
+	 * message not fully done still in the session). NULL otherwise. */
+	struct bus_conn *part;
+	int part_fd;
+	char *part_client_id;	/* agentbus-<fleet>-p<N>, whoever owns it */
+	char *replica;		/* where the partition's state is kept on the bus */
+	bool draining;		/* stopping a partition: its turns finish, nothing is read */
+	bool part_session_present;	/* the broker kept the partition's session */
+	int part_batch;		/* messages read since the last release */
 	struct bus_sink sink;	/* how modules publish: through `conn` */
 	struct trigger_set triggers;
 	struct store_vault store;	/* notes NULL with --no-store or --vault-url */
@@ -150,6 +170,10 @@ static int publish_status(struct agentbus *ab, bool online)
 		return -1;
 	pub = (struct bus_publish){ .topic = ab->topics.status, .payload = buf.data, .len = buf.len,
 				    .qos = 1, .retain = true, .content_type = buf.content_type };
+	/* A partition process's record goes when it does (its instance's
+	 * member record says what it owns). */
+	if (!online && ab->part)
+		pub.len = 0;
 	rc = bus_conn_publish(ab->conn, &pub, online ? NULL : on_offline_acked, ab);
 	if (rc == 0)
 		feed_publish(ab->console, &ab->topics, &pub);
@@ -234,6 +258,24 @@ static void count_message(struct agentbus *ab, enum topic_kind kind, const char 
 	}
 }
 
+/* A lone instance serves every agent; a partition process those whose
+ * name falls in its partition, and what names no agent when it is 0. */
+static bool partition_owns(const struct agentbus *ab, const char *name, size_t len)
+{
+	const struct config *cfg = ab->cfg;
+
+	if (cfg->fleet_partition < 0)
+		return true;
+	if (!name)
+		return cfg->fleet_partition == 0;
+	return fleet_partition_of(name, len, cfg->partitions) == cfg->fleet_partition;
+}
+
+static bool runtime_owns(void *arg, const char *name)
+{
+	return partition_owns(arg, name, name ? strlen(name) : 0);
+}
+
 static int on_message(void *arg, const struct bus_message *msg)
 {
 	struct agentbus *ab = arg;
@@ -245,6 +287,8 @@ static int on_message(void *arg, const struct bus_message *msg)
 	crash_point("message-received");
 	if (ab->failing)
 		return -1;
+	if (ab->part)
+		ab->part_batch++;
 	kind = topics_classify(&ab->topics, msg->topic, &level, &len);
 	count_message(ab, kind, level, len);
 	switch (kind) {
@@ -258,10 +302,12 @@ static int on_message(void *arg, const struct bus_message *msg)
 			rc = bridge_receive(ab->bridge, msg);
 		break;
 	case TOPIC_AGENT_INBOX:
-		rc = runtime_inbox(&ab->agents, msg, level, len);
+		if (partition_owns(ab, level, len))
+			rc = runtime_inbox(&ab->agents, msg, level, len);
 		break;
 	case TOPIC_AGENT_CANCEL:
-		rc = runtime_cancel(&ab->agents, msg, level, len);
+		if (partition_owns(ab, level, len))
+			rc = runtime_cancel(&ab->agents, msg, level, len);
 		break;
 	case TOPIC_AGENT_EVENTS:	/* ours: not subscribed to */
 	case TOPIC_AGENT_DEFINITION:
@@ -287,15 +333,18 @@ static void on_online(void *arg, bool session_present)
 		return;
 	if (ab->connections++ > 0)
 		metrics_add(&ab->metrics, "agentbus_reconnects_total", "", 1);
-	runtime_connected(&ab->agents, session_present);
+	if (!ab->part)
+		runtime_connected(&ab->agents, session_present);
 	/* Retained, so a broker restarted without persistence learns it again. */
 	if (publish_status(ab, true) != 0)
 		log_error("cannot publish the online status");
 	/* The newcomer's `make run`: one paste away from an answer. */
 	if (!ab->announced && config_wants_embedded_broker(ab->cfg) && ab->store.notes &&
-	    !ab->cfg->no_demo && runtime_offer_demo(&ab->agents) != 0)
+	    !ab->cfg->no_demo && !ab->cfg->store_only && runtime_offer_demo(&ab->agents) != 0)
 		log_error("cannot define the demo agent");
-	if (!ab->announced) {
+	if (!ab->announced && ab->part) {
+		ab->announced = true;	/* its instance speaks for it */
+	} else if (!ab->announced) {
 		announce(ab);
 		/* Type=notify: up once the broker took us and the state is open. */
 		if (notify_send("READY=1") != 0)
@@ -332,9 +381,91 @@ static void begin_stop(struct agentbus *ab, const char *why)
 	notify_send("STOPPING=1");	/* best effort: the stop goes on regardless */
 	ab->stopping = true;
 	ab->stop_deadline = clock_mono_ms() + STOP_GRACE_MS;
+	if (ab->part && !bus_conn_closed(ab->part)) {
+		/* Nothing more is read; what was read finishes, then its PUBACKs go. */
+		ab->draining = true;
+		ab->stop_deadline = clock_mono_ms() + (int64_t)ab->cfg->drain_timeout * 1000;
+		log_info("partition %d: draining (%d turns waiting, %d running; at most %d s)",
+			 ab->cfg->fleet_partition, runtime_queued(&ab->agents),
+			 runtime_running(&ab->agents), ab->cfg->drain_timeout);
+		return;
+	}
 	if (bus_conn_online(ab->conn) && publish_status(ab, false) == 0)
 		return;	/* the tick closes the connection once all is acknowledged */
 	bus_conn_close(ab->conn);
+}
+
+/* --- a fleet's partition ---------------------------------------------------- */
+
+/* The drain is over: every message read is done (its PUBACKs and a
+ * DISCONNECT go out, the broker keeps the session for the next owner), or
+ * the time ran out (the connection drops unacknowledged: the next owner
+ * gets again what did not finish). Then the usual stop. */
+static void end_drain(struct agentbus *ab, bool settled)
+{
+	int p = ab->cfg->fleet_partition;
+
+	if (settled) {
+		bus_conn_hold(ab->part, false);
+		bus_conn_close(ab->part);
+		log_info("partition %d: released, every message it took is done", p);
+	} else {
+		bus_conn_drop(ab->part);
+		log_warn("partition %d: released after the drain timeout; %d waiting and %d running "
+			 "turns run again at the next owner", p, runtime_queued(&ab->agents),
+			 runtime_running(&ab->agents));
+	}
+	ab->draining = false;
+	ab->stop_deadline = clock_mono_ms() + STOP_GRACE_MS;
+	if (!bus_conn_online(ab->conn) || publish_status(ab, false) != 0)
+		bus_conn_close(ab->conn);
+}
+
+/* Ends the process at once: another owner has (or will have) the partition,
+ * so nothing more may be published for it. */
+static void abandon_partition(struct agentbus *ab, int exit_code)
+{
+	ab->exit_code = exit_code;
+	ab->stopping = true;
+	ab->draining = false;
+	bus_conn_drop(ab->part);
+	bus_conn_drop(ab->conn);
+}
+
+static void on_part_online(void *arg, bool session_present)
+{
+	struct agentbus *ab = arg;
+
+	ab->part_session_present = session_present;
+	runtime_connected(&ab->agents, session_present);
+}
+
+/* From here on nothing published to the partition can miss it: its
+ * instance is told through the descriptor it handed down. */
+static void on_part_subscribed(void *arg)
+{
+	struct agentbus *ab = arg;
+	const char *fd = getenv(FLEET_READY_FD_ENV);
+
+	log_info("partition %d: serving for instance %s (%s session)", ab->cfg->fleet_partition,
+		 ab->cfg->fleet_instance, ab->part_session_present ? "resumed" : "new");
+	if (!fd)
+		return;
+	if (write(atoi(fd), "1", 1) != 1)
+		log_warn("partition %d: cannot tell instance %s it is serving: %s",
+			 ab->cfg->fleet_partition, ab->cfg->fleet_instance, strerror(errno));
+	close(atoi(fd));
+	unsetenv(FLEET_READY_FD_ENV);
+}
+
+static void on_part_offline(void *arg, int code, const char *reason)
+{
+	struct agentbus *ab = arg;
+
+	(void)code;
+	log_warn("partition %d: lost its session (%s); stopping at once, what is unfinished "
+		 "is its next owner's", ab->cfg->fleet_partition, reason);
+	abandon_partition(ab, AGENTBUS_EXIT_PARTITION_LOST);
 }
 
 static void on_signal(void *arg, int fd, int mask)
@@ -389,6 +520,25 @@ static void on_conn_io(void *arg, int fd, int mask)
 		bridge_settle(ab->bridge);
 }
 
+/* A partition reads at most PARTITION_BATCH_MAX messages between two
+ * releases of its acknowledgements, whatever the broker's inflight window:
+ * its next owner, should it die, meets no more than that again, and each
+ * thread's record names every finished one (REPLICA_DONE_KEEP). */
+static bool part_reading(const struct agentbus *ab)
+{
+	return !ab->draining && !ab->stopping && ab->part_batch < PARTITION_BATCH_MAX;
+}
+
+static void on_part_io(void *arg, int fd, int mask)
+{
+	struct agentbus *ab = arg;
+
+	(void)fd;
+	if ((mask & LOOP_READ) && part_reading(ab))
+		bus_conn_read_many(ab->part, PARTITION_BATCH_MAX - ab->part_batch);
+	runtime_settle(&ab->agents);
+}
+
 /* --- a state that cannot be written ------------------------------------------ */
 
 static bool state_is_failing(struct agentbus *ab, const char **why)
@@ -437,6 +587,12 @@ static void enter_failing(struct agentbus *ab)
 	state_is_failing(ab, &why);
 	log_error("the state cannot be written (%s): disconnecting from the broker; nothing more "
 		  "is acknowledged until it can", why && *why ? why : "unknown");
+	if (ab->part) {
+		/* Nothing it took is acknowledged: the next owner, or this
+		 * instance's next process for the partition, starts afresh. */
+		abandon_partition(ab, 1);
+		return;
+	}
 	ab->failing = true;
 	ab->failing_logged_at = clock_mono_ms();
 	bus_conn_suspend(ab->conn);
@@ -464,9 +620,14 @@ static void on_tick(void *arg)
 	ab->tick_timer = 0;
 	ab->tick_due = -1;
 	bus_conn_tick(ab->conn, now);
+	if (ab->part)
+		bus_conn_tick(ab->part, now);
 	if (!ab->stopping && bus_conn_online(ab->conn) && status_due(&ab->status, &counts, now))
 		publish_status(ab, true);
-	if (ab->stopping && now >= ab->stop_deadline && !bus_conn_closed(ab->conn)) {
+	if (ab->draining && now >= ab->stop_deadline)
+		end_drain(ab, false);
+	else if (ab->stopping && !ab->draining && now >= ab->stop_deadline &&
+		 !bus_conn_closed(ab->conn)) {
 		if (!ab->goodbye_late) {
 			log_warn("stopping with %zu publishes the broker has not confirmed",
 				 bus_conn_unacked(ab->conn));
@@ -485,16 +646,17 @@ static void on_tick(void *arg)
 
 /* Follows the connection's socket (it changes with every reconnect) and
  * whether it has something to write. */
-static void watch_conn(struct agentbus *ab)
+static void watch_conn(struct agentbus *ab, struct bus_conn *conn, int *watched,
+		       loop_fd_fn *io, bool reading)
 {
-	int fd = bus_conn_fd(ab->conn);
-	int mask = LOOP_READ | (bus_conn_want_write(ab->conn) ? LOOP_WRITE : 0);
+	int fd = bus_conn_fd(conn);
+	int mask = (reading ? LOOP_READ : 0) | (bus_conn_want_write(conn) ? LOOP_WRITE : 0);
 
-	if (fd != ab->conn_fd) {
-		if (ab->conn_fd >= 0)
-			loop_unwatch(ab->loop, ab->conn_fd);
-		ab->conn_fd = fd;
-		if (fd >= 0 && loop_watch(ab->loop, fd, mask, on_conn_io, ab) != 0)
+	if (fd != *watched) {
+		if (*watched >= 0)
+			loop_unwatch(ab->loop, *watched);
+		*watched = fd;
+		if (fd >= 0 && loop_watch(ab->loop, fd, mask, io, ab) != 0)
 			log_error("cannot watch the broker socket");
 	} else if (fd >= 0) {
 		loop_set_mask(ab->loop, fd, mask);
@@ -506,6 +668,9 @@ static void arm_tick(struct agentbus *ab)
 	int64_t now = clock_mono_ms();
 	struct status_counts counts = current_counts(ab);
 	int t = bus_conn_timeout_ms(ab->conn, now);
+
+	if (ab->part)
+		t = min_timeout(t, bus_conn_timeout_ms(ab->part, now));
 
 	if (!ab->stopping)
 		t = min_timeout(t, status_timeout_ms(&ab->status, &counts, now));
@@ -528,8 +693,11 @@ static void commit_groups(struct agentbus *ab)
 	int state_rc = runtime_commit(&ab->agents);
 	int store_rc = store_vault_commit(&ab->store);
 
-	if (state_rc < 0 || store_rc < 0)
+	if (state_rc < 0 || store_rc < 0) {
 		bus_conn_suspend(ab->conn);
+		if (ab->part)
+			bus_conn_suspend(ab->part);
+	}
 	/* The crash tests' point: a message's work committed, its PUBACK not out. */
 	else if (ab->handled && (state_rc > 0 || store_rc > 0))
 		crash_point("group-committed");
@@ -543,6 +711,22 @@ static void on_exit_timer(void *arg)
 	ab->exit_timer = 0;
 }
 
+/* A partition's PUBACKs go out only once everything read so far is done:
+ * libmosquitto queued them as it read, in one queue, so it is all or
+ * nothing. The hold also lets the broker's inflight window (its
+ * max_inflight_messages) bound what one owner holds unacknowledged. */
+static void write_partition(struct agentbus *ab)
+{
+	bool settled = !ab->failing && runtime_settled(&ab->agents);
+
+	bus_conn_hold(ab->part, !settled);
+	if (settled)
+		ab->part_batch = 0;
+	if (ab->draining && settled)
+		end_drain(ab, true);
+	bus_conn_write(ab->part);
+}
+
 static void before_sleep(void *arg)
 {
 	struct agentbus *ab = arg;
@@ -552,7 +736,7 @@ static void before_sleep(void *arg)
 
 	/* While stopping, waiting turns stay in the durable queue and run after
 	 * the restart rather than publish writes the exit would drop. */
-	if (!ab->stopping && !ab->failing)
+	if ((!ab->stopping || ab->draining) && !ab->failing)
 		runtime_schedule(&ab->agents);
 	/* The group commit: everything this iteration handled, in one
 	 * transaction per database. Only then may its PUBACKs and the outboxes'
@@ -569,17 +753,29 @@ static void before_sleep(void *arg)
 		enter_failing(ab);
 	if (!ab->failing)
 		bus_conn_write(ab->conn);
+	if (ab->part && !bus_conn_closed(ab->part))
+		write_partition(ab);
 	/* Stopping ends with DISCONNECT once the offline status and everything
 	 * published before or since has been acknowledged: a write that is only
 	 * in libmosquitto's queue when the process exits is lost. */
 	if (ab->stopping && ab->offline_acked && bus_conn_unacked(ab->conn) == 0)
 		bus_conn_close(ab->conn);
-	watch_conn(ab);
+	watch_conn(ab, ab->conn, &ab->conn_fd, on_conn_io, true);
+	if (ab->part)
+		watch_conn(ab, ab->part, &ab->part_fd, on_part_io, part_reading(ab));
 	arm_tick(ab);
 	/* Closed: the loop's own condition ends it, but only after this
 	 * iteration's wait, which must not last until the stop deadline. */
-	if (ab->stopping && bus_conn_closed(ab->conn) && !ab->exit_timer)
+	if (ab->stopping && bus_conn_closed(ab->conn) && !ab->exit_timer &&
+	    (!ab->part || bus_conn_closed(ab->part)))
 		ab->exit_timer = loop_timer(ab->loop, 0, on_exit_timer, ab);
+}
+
+static int partition_keepalive(const struct config *cfg)
+{
+	int k = cfg->turn_timeout + 60;
+
+	return k < cfg->keepalive ? cfg->keepalive : k > 65535 ? 65535 : k;
 }
 
 static int setup_connection(struct agentbus *ab)
@@ -598,29 +794,50 @@ static int setup_connection(struct agentbus *ab)
 		.session_expiry = (uint32_t)cfg->session_expiry,
 		.reconnect_max_ms = cfg->reconnect_max * 1000,
 	};
-	struct bus_conn_handlers h = { on_online, on_offline, on_message };
+	struct bus_conn_handlers h = { on_online, on_offline, on_message, NULL };
+	struct bus_conn *receiver;
 	int rc;
 
 	if (bus_conn_create(&opt, &h, ab, &ab->conn) != 0)
 		return -1;
+	receiver = ab->conn;
+	if (cfg->fleet_partition >= 0) {
+		struct bus_conn_handlers ph = { on_part_online, on_part_offline, on_message,
+						on_part_subscribed };
+
+		opt.client_id = ab->part_client_id;
+		/* Held while its turns run, it sends no PINGREQ: the broker must
+		 * not take a long turn for a dead client. A dead instance still
+		 * goes at once (its sockets close), or by its member record's
+		 * keepalive. */
+		opt.keepalive = partition_keepalive(cfg);
+		if (bus_conn_create(&opt, &ph, ab, &ab->part) != 0)
+			return -1;
+		receiver = ab->part;
+	}
 	/* A retained inbox message would run again at every subscribe: inboxes
 	 * are read without them (a retained publish still runs once, live). */
-	if (bus_conn_subscribe(ab->conn, ab->topics.vault_events, 0) != 0 ||
-	    bus_conn_subscribe(ab->conn, ab->topics.inboxes, BUS_SUB_NO_RETAINED) != 0 ||
-	    bus_conn_subscribe(ab->conn, ab->topics.cancels, BUS_SUB_NO_RETAINED) != 0 ||
+	if ((!cfg->store_only &&
+	     (bus_conn_subscribe(receiver, ab->topics.vault_events, 0) != 0 ||
+	      bus_conn_subscribe(receiver, ab->topics.inboxes, BUS_SUB_NO_RETAINED) != 0 ||
+	      bus_conn_subscribe(receiver, ab->topics.cancels, BUS_SUB_NO_RETAINED) != 0)) ||
 	    ((ab->store.notes || ab->bridge) &&
-	     bus_conn_subscribe(ab->conn, ab->topics.vault_write, 0) != 0))
+	     bus_conn_subscribe(receiver, ab->topics.vault_write, 0) != 0))
 		return -1;
 	if (status_encode(&ab->status, false, &none, &(struct status_totals){ 0 }, cfg->encoding,
 			  &will) != 0)
 		return -1;
 	rc = bus_conn_set_will(ab->conn, &(struct bus_publish){
-		.topic = ab->topics.status, .payload = will.data, .len = will.len, .qos = 1,
+		.topic = ab->topics.status, .payload = will.data, .len = ab->part ? 0 : will.len,
+		.qos = 1,
 		.retain = true, .content_type = will.content_type });
 	codec_buf_free(&will);
 	if (rc != 0)
 		return -1;
-	return bus_conn_start(ab->conn);
+	/* The publisher first: the partition's messages cause publishes. */
+	if (bus_conn_start(ab->conn) != 0)
+		return -1;
+	return ab->part ? bus_conn_start(ab->part) : 0;
 }
 
 static int start_private_broker(struct agentbus *ab)
@@ -852,6 +1069,9 @@ static int start_runtime(struct agentbus *ab)
 		.engine = { .echo_delay_ms = cfg->echo_delay, .gate_path = cfg->gate,
 			    .tmp_dir = cfg->state_dir, .metrics = &ab->metrics, .sandbox = ab->sandbox,
 			    .defs = cfg->engine_defs.v, .n_defs = cfg->engine_defs.n },
+		.owns = cfg->fleet_partition >= 0 ? runtime_owns : NULL,
+		.owns_arg = ab,
+		.replica = ab->replica,
 	};
 
 	return runtime_open(&ab->agents, &opt, ab->state, &ab->topics, &ab->sink, ab->loop);
@@ -927,6 +1147,52 @@ static int start_bridge(struct agentbus *ab)
 	return rc;
 }
 
+/* A partition's state is rebuilt from the bus every time a process takes
+ * it: what an earlier process of this instance left may be older than what
+ * the owners since have done. */
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+static int prepare_partition(struct agentbus *ab)
+{
+	const struct config *cfg = ab->cfg;
+
+	if (asprintf(&ab->part_client_id, "agentbus-%s-p%d", cfg->fleet, cfg->fleet_partition) < 0 ||
+	    asprintf(&ab->replica, "%s/agentbus/fleet/%s/p/%d", cfg->root, cfg->fleet,
+		     cfg->fleet_partition) < 0) {
+		ab->part_client_id = ab->replica = NULL;
+		return -1;
+	}
+	if (nftw(cfg->state_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT) {
+		log_error("partition %d: cannot clear %s: %s", cfg->fleet_partition, cfg->state_dir,
+			  strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int restore_partition(struct agentbus *ab)
+{
+	const struct config *cfg = ab->cfg;
+	struct bus_client_options opt = {
+		.host = cfg->host, .port = cfg->port, .username = cfg->username,
+		.password = cfg->password, .password_file = cfg->password_file,
+		.timeout_ms = 10000,
+	};
+	struct fleet_restored got;
+
+	if (fleet_restore(&opt, ab->replica, ab->state, &got) != 0)
+		return -1;
+	log_info("partition %d: restored %d agents and %d threads from %s", cfg->fleet_partition,
+		 got.agents, got.threads, ab->replica);
+	return 0;
+}
+
 static int agentbus_start(struct agentbus *ab)
 {
 	const struct config *cfg = ab->cfg;
@@ -934,6 +1200,7 @@ static int agentbus_start(struct agentbus *ab)
 	ab->host = cfg->host;
 	ab->port = cfg->port;
 	ab->conn_fd = -1;
+	ab->part_fd = -1;
 	ab->retry_ms = -1;
 	ab->broker.log_fd = -1;
 	ab->loop = loop_new();
@@ -944,7 +1211,11 @@ static int agentbus_start(struct agentbus *ab)
 		log_error("cannot set up the event loop: %s", strerror(errno));
 		return -1;
 	}
+	if (cfg->fleet_partition >= 0 && prepare_partition(ab) != 0)
+		return -1;
 	if (state_open(cfg->state_dir, &ab->state) != 0)
+		return -1;
+	if (cfg->fleet_partition >= 0 && restore_partition(ab) != 0)
 		return -1;
 	if (config_wants_embedded_broker(cfg) && (start_private_broker(ab) != 0 ||
 	    loop_watch(ab->loop, ab->broker.log_fd, LOOP_READ, on_broker_log, ab) != 0))
@@ -982,6 +1253,10 @@ static void agentbus_cleanup(struct agentbus *ab)
 	sandbox_close(ab->sandbox);
 	/* Before the outboxes: the connection holds their entries in flight. */
 	bus_conn_destroy(ab->conn);
+	if (ab->part)
+		bus_conn_destroy(ab->part);
+	free(ab->part_client_id);
+	free(ab->replica);
 	store_vault_close(&ab->store);
 	bridge_close(ab->bridge);
 	http_close(ab->bridge_http);
@@ -1043,7 +1318,8 @@ int agentbus_run(const struct config *cfg)
 	if (agentbus_start(&ab) != 0) {
 		ab.exit_code = 1;
 	} else {
-		while (!(ab.stopping && bus_conn_closed(ab.conn)))
+		while (!(ab.stopping && bus_conn_closed(ab.conn) &&
+			 (!ab.part || bus_conn_closed(ab.part))))
 			if (loop_run_once(ab.loop) != 0) {
 				ab.exit_code = 1;
 				break;

@@ -91,3 +91,8 @@ void ctx_deadletter(struct agent_runtime *rt, const struct bus_message *msg,
 	va_end(ap);
 	rt->sink.deadletter(rt->sink.arg, msg, &err);
 }
+
+bool ctx_owns(const struct agent_runtime *rt, const char *name)
+{
+	return !rt->opt.owns || rt->opt.owns(rt->opt.owns_arg, name);
+}

@@ -40,6 +40,13 @@ struct runtime_options {
 	size_t max_payload;
 	struct metrics *metrics;	/* where turns are counted; borrowed */
 	struct engine_options engine;
+	/* In a fleet (a partition's process): whether agent `name` is in this
+	 * partition (NULL name: the input names no agent). NULL: every agent. */
+	bool (*owns)(void *arg, const char *name);
+	void *owns_arg;
+	/* In a fleet: the topic under which the partition's state is kept,
+	 * retained, for its next owner (handlers/replica.h). NULL: none. */
+	const char *replica;
 };
 
 struct agent_runtime {
@@ -86,6 +93,9 @@ int ctx_send_doc(struct agent_runtime *rt, const char *topic, const struct cJSON
 int ctx_write(struct agent_runtime *rt, struct cJSON *write);
 /* The largest note write agentbus makes. */
 size_t ctx_write_limit(const struct agent_runtime *rt);
+
+/* Whether this process acts for agent `name` (see runtime_options.owns). */
+bool ctx_owns(const struct agent_runtime *rt, const char *name);
 
 /* Publishes at QoS 0 (live only; lost when the broker is away). */
 void ctx_publish_live(struct agent_runtime *rt, const char *topic, const struct cJSON *doc);

@@ -150,23 +150,27 @@ static int queue_or_refuse(struct agent_runtime *rt, struct turn_request *req,
 	return rc;
 }
 
+char *inbound_agent_name(const struct note *n)
+{
+	char *name = nonblank_text(n->metadata, "agent");
+
+	return name ? name : nonblank_text(n->metadata, "channel");
+}
+
 int inbound_receive(struct agent_runtime *rt, const struct vault_event *ev,
 		    const struct bus_message *msg)
 {
 	const struct note *n = &ev->note;
 	const char *direction = meta_str(n->metadata, "direction");
-	char *name = nonblank_text(n->metadata, "agent");
+	char *name;
 	const struct agent_spec *spec;
 	struct turn_request *req;
 	int rc;
 
 	if (tags_contain(n->tags, "agent/message/outbound") ||
-	    (direction && strcmp(direction, "outbound") == 0)) {
-		free(name);
+	    (direction && strcmp(direction, "outbound") == 0))
 		return 0;
-	}
-	if (!name)
-		name = nonblank_text(n->metadata, "channel");
+	name = inbound_agent_name(n);
 	spec = name ? strmap_get(&rt->agents, name) : NULL;
 	if (!name)
 		ctx_deadletter(rt, msg, REASON_NO_ROUTE, "note.metadata.agent (or legacy channel) "

@@ -14,6 +14,10 @@ struct agent_runtime;
  * or answers a turn that cannot be queued. The accepted turn waits in
  * rt->accepted until the caller has committed. Returns 0, or -1 when the
  * state failed (the transaction is then failed). */
+/* The agent a message note is for (metadata.agent, else channel), or NULL;
+ * the caller frees it. */
+char *inbound_agent_name(const struct note *n);
+
 int inbound_receive(struct agent_runtime *rt, const struct vault_event *ev,
 		    const struct bus_message *msg);
 

@@ -13,6 +13,7 @@
 #include "bus/write.h"
 #include "engines/engine.h"
 #include "handlers/agentdef.h"
+#include "handlers/replica.h"
 #include "handlers/notes.h"
 #include "handlers/context.h"
 #include "state/state.h"
@@ -163,6 +164,9 @@ static int forget(struct agent_runtime *rt, struct agent_spec *spec)
 {
 	int rc = state_agent_delete(rt->state, spec->name);
 
+	if (rc == 0)
+		rc = replica_agent(rt, spec->name, NULL, NULL);
+
 	unindex_spec(rt, spec);
 	agent_spec_free(spec);
 	free(spec);
@@ -219,6 +223,9 @@ static int remember(struct agent_runtime *rt, struct agent_spec *spec)
 	cJSON *j = agent_spec_to_json(spec);
 	char *text = j ? cJSON_PrintUnformatted(j) : NULL;
 	int rc = text ? state_agent_put(rt->state, spec->name, spec->definition, text) : -1;
+
+	if (rc == 0)
+		rc = replica_agent(rt, spec->name, spec->definition, text);
 
 	if (rc == 0 && index_spec(rt, spec) != 0) {
 		unindex_spec(rt, spec);
@@ -321,6 +328,12 @@ int registry_definition(struct agent_runtime *rt, const struct vault_event *ev,
 		free(spec);
 		log_warn("definition note %s refused: %s", ev->note.id, error);
 		return refuse(rt, ev, msg, error);
+	}
+	if (!ctx_owns(rt, spec->name)) {
+		/* Renamed to an agent of another partition, which registers it. */
+		agent_spec_free(spec);
+		free(spec);
+		return prev ? unregister(rt, prev, "renamed into another partition") : 0;
 	}
 	if (confinement_refused(rt, &ev->note, spec, error, sizeof error)) {
 		agent_spec_free(spec);

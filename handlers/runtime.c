@@ -93,6 +93,36 @@ static int fire(struct agent_runtime *rt, const struct trigger *t, const struct 
 	return inbound_receive(rt, ev, msg);
 }
 
+/* In a fleet, every partition sees every event and acts only for its own
+ * agents: a definition is its agent's partition's (or, once registered, the
+ * partition that holds it: a rename away unregisters it there), a message
+ * its addressee's. What names no agent is partition 0's. Returns how many
+ * firings remain. */
+static int keep_own_firings(struct agent_runtime *rt, const struct trigger_set *triggers,
+			    bool *matched, const struct vault_event *ev)
+{
+	int kept = 0;
+
+	for (size_t i = 0; i < triggers->n; i++) {
+		char *name = NULL;
+
+		if (!matched[i])
+			continue;
+		if (triggers->v[i].action == TRIGGER_DEFINITION) {
+			const char *defined = agentdef_name(&ev->note);
+
+			matched[i] = strmap_get(&rt->definitions, ev->note.id) ||
+				     ctx_owns(rt, defined);
+		} else {
+			name = inbound_agent_name(&ev->note);
+			matched[i] = ctx_owns(rt, name);
+		}
+		free(name);
+		kept += matched[i];
+	}
+	return kept;
+}
+
 /* The dedupe key, then every firing, in the caller's transaction. */
 static int act_once(struct agent_runtime *rt, const struct trigger_set *triggers,
 		    const bool *matched, const struct vault_event *ev, const struct bus_message *msg)
@@ -119,10 +149,13 @@ int runtime_vault_event(struct agent_runtime *rt, const struct trigger_set *trig
 	int fired = events_decode(&d, msg, event_name, name_len, &ev, matched, &err), rc;
 
 	if (fired < 0) {
-		rt->sink.deadletter(rt->sink.arg, msg, &err);
+		if (ctx_owns(rt, NULL))
+			rt->sink.deadletter(rt->sink.arg, msg, &err);
 		event_free(&ev);
 		return 0;
 	}
+	if (fired)
+		fired = keep_own_firings(rt, triggers, matched, &ev);
 	/* Most events neither fire nor concern a definition: no transaction. */
 	if (!fired && !strmap_get(&rt->definitions, ev.note.id)) {
 		event_free(&ev);
@@ -270,6 +303,12 @@ int runtime_offer_demo(struct agent_runtime *rt)
 		log_info("first start: defined the demo agent eng (echo engine) as note Agents/eng; "
 			 "delete that note to remove it");
 	return 0;
+}
+
+bool runtime_settled(const struct agent_runtime *rt)
+{
+	return runtime_queued(rt) == 0 && runtime_running(rt) == 0 &&
+	       outbox_idle(state_outbox(rt->state));
 }
 
 int runtime_agents(const struct agent_runtime *rt)

@@ -55,6 +55,11 @@ int runtime_commit(struct agent_runtime *rt);
 /* Connected; `session_present` false: the broker redelivers nothing. */
 void runtime_connected(struct agent_runtime *rt, bool session_present);
 
+/* No turn waits or runs and the broker has answered every publish: what
+ * every message handled so far caused is on the bus (a fleet partition may
+ * acknowledge them then). */
+bool runtime_settled(const struct agent_runtime *rt);
+
 /* For the status message. */
 /* On the first start with no agent registered, defines the demo agent `eng`
  * (the echo engine) through the vault, once ever per state dir, and logs

@@ -18,6 +18,7 @@
 #include "handlers/context.h"
 #include "handlers/notes.h"
 #include "handlers/outcome.h"
+#include "handlers/replica.h"
 #include "handlers/request.h"
 #include "state/state.h"
 #include "util/clock.h"
@@ -609,6 +610,8 @@ static int record_finished(struct agent_runtime *rt, const struct turn *t)
 
 	if (rc == 0 && !t->per_fire)
 		rc = state_thread_put(rt->state, t->thread_path, t->thread_id, meta);
+	if (rc == 0 && !t->per_fire)
+		rc = replica_thread(rt, t->thread_path, t->thread_id, meta, t->req->inbound_id);
 	if (rc == 0)
 		rc = state_turn_done(rt->state, t->req->inbound_id);
 	free(meta);

@@ -411,6 +411,11 @@ bool outbox_has_answered(const struct outbox *ob)
 	return ob->n_done > 0;
 }
 
+bool outbox_idle(const struct outbox *ob)
+{
+	return !ob->ready_head && !ob->new_head && !ob->in_flight && !ob->backing_off;
+}
+
 int outbox_count(struct outbox *ob)
 {
 	sqlite3_stmt *st;

@@ -64,6 +64,8 @@ int outbox_settle(struct outbox *ob);
 /* Whether answered rows wait for outbox_settle() (so a caller opens no
  * transaction for nothing). */
 bool outbox_has_answered(const struct outbox *ob);
+/* Nothing recorded waits to be sent or for the broker's answer. */
+bool outbox_idle(const struct outbox *ob);
 /* Rows recorded and not yet answered (for tests and status). */
 int outbox_count(struct outbox *ob);
 

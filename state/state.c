@@ -62,6 +62,11 @@ static const char *const migrations[] = {
 	/* What each agent's turns cost, per UTC day, for max_daily_cost_usd. */
 	("CREATE TABLE spend (agent TEXT NOT NULL, day TEXT NOT NULL, cost REAL NOT NULL,"
 	 "  PRIMARY KEY (agent, day)) WITHOUT ROWID;"),
+	/* In a fleet: the latest turns finished on each thread, which its next
+	 * owner must not run again (handlers/replica.h). */
+	("CREATE TABLE thread_done (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	 "  thread TEXT NOT NULL COLLATE NOCASE, inbound_id TEXT NOT NULL);"
+	 "CREATE INDEX thread_done_thread ON thread_done (thread, seq);"),
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -470,6 +475,30 @@ int state_thread_get(struct state *st, const char *path, state_row_fn *row, void
 
 	return run_sql(st, "SELECT path, id, meta FROM threads WHERE path = ? COLLATE NOCASE "
 		       "LIMIT 1", p, 1, row, arg);
+}
+
+int state_thread_done_add(struct state *st, const char *thread, const char *inbound_id,
+			  int keep)
+{
+	char n[16];
+	const char *p[] = { thread, inbound_id };
+	const char *q[] = { thread, thread, n };
+
+	snprintf(n, sizeof n, "%d", keep);
+	if (run_sql(st, "INSERT INTO thread_done (thread, inbound_id) VALUES (?, ?)", p, 2, NULL,
+		    NULL) != 0)
+		return -1;
+	return run_sql(st, "DELETE FROM thread_done WHERE thread = ? AND seq <= (SELECT seq FROM "
+		       "thread_done WHERE thread = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)", q, 3,
+		       NULL, NULL);
+}
+
+int state_thread_done_get(struct state *st, const char *thread, state_row_fn *row, void *arg)
+{
+	const char *p[] = { thread };
+
+	return run_sql(st, "SELECT inbound_id FROM thread_done WHERE thread = ? ORDER BY seq", p,
+		       1, row, arg);
 }
 
 int state_history_add(struct state *st, const char *thread, const char *inbound_id,

@@ -77,6 +77,12 @@ int state_turn_get(struct state *st, const char *inbound_id, state_row_fn *row, 
 int state_thread_put(struct state *st, const char *path, const char *id, const char *meta);
 int state_thread_get(struct state *st, const char *path, state_row_fn *row, void *arg);
 
+/* In a fleet: turn `inbound_id` finished on `thread` (the newest `keep` are
+ * kept); get: rows (inbound_id), oldest first. */
+int state_thread_done_add(struct state *st, const char *thread, const char *inbound_id,
+			  int keep);
+int state_thread_done_get(struct state *st, const char *thread, state_row_fn *row, void *arg);
+
 /* A thread's exchanges for the API engines: the message of turn
  * `inbound_id` (once; the oldest beyond `keep` go), its reply when it
  * succeeded, and up to `limit` answered exchanges before it, oldest first

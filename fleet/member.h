@@ -1,0 +1,52 @@
+/* fleet/member: an instance's retained member record
+ * (R/agentbus/fleet/<fleet>/member/<instance>, contract section 14): what
+ * the others need to agree on ownership. Pure. */
+#ifndef AB_FLEET_MEMBER_H
+#define AB_FLEET_MEMBER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fleet/partition.h"
+
+struct cJSON;
+
+struct fleet_member {
+	char id[65];		/* the instance id (one topic level) */
+	int partitions;		/* the fleet's partition count, as this member runs it */
+	bool leaving;		/* draining before a clean stop: owns nothing new */
+	int64_t started_at;	/* wall clock ms: the older of two disagreeing members wins */
+	uint64_t owned[FLEET_PARTITIONS_MAX / 64];	/* partitions it holds (a bit each) */
+	uint64_t serving[FLEET_PARTITIONS_MAX / 64];	/* of those, the ones subscribed */
+};
+
+static inline bool fleet_member_owns(const struct fleet_member *m, int p)
+{
+	return (m->owned[p / 64] >> (p % 64)) & 1;
+}
+
+static inline void fleet_bit_set(uint64_t *bits, int p, bool on)
+{
+	if (on)
+		bits[p / 64] |= 1ULL << (p % 64);
+	else
+		bits[p / 64] &= ~(1ULL << (p % 64));
+}
+
+static inline void fleet_member_set(struct fleet_member *m, int p, bool on)
+{
+	fleet_bit_set(m->owned, p, on);
+}
+
+/* The record as JSON, owned by the caller; NULL when out of memory. */
+struct cJSON *fleet_member_encode(const struct fleet_member *m, const char *fleet);
+
+/* Parses a record. Returns 0, or -1 with a reason in `why`. */
+int fleet_member_decode(const void *payload, size_t len, struct fleet_member *out, char *why,
+			size_t why_len);
+
+/* The partitions a member owns, as "0-3,7" into `out` (truncated to fit). */
+void fleet_member_owned_text(const struct fleet_member *m, char *out, size_t len);
+
+#endif

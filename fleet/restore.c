@@ -1,0 +1,124 @@
+/* fleet/restore: retained records in, state rows out. */
+#include "fleet/restore.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "bus/client.h"
+#include "handlers/replica.h"
+#include "state/state.h"
+#include "util/log.h"
+
+static const char *str(const cJSON *doc, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* The thread's finished turns: seen (their messages, delivered again, are
+ * acknowledged without a turn) and carried on in the next record. */
+static int take_done(struct state *st, const char *thread, const cJSON *done)
+{
+	const cJSON *id;
+	char key[300];
+	int rc = 0;
+
+	cJSON_ArrayForEach(id, done) {
+		if (!cJSON_IsString(id) || strlen(id->valuestring) > 256)
+			continue;
+		snprintf(key, sizeof key, "inbound|%s", id->valuestring);
+		if (state_mark_seen(st, key) < 0 ||
+		    state_thread_done_add(st, thread, id->valuestring, REPLICA_DONE_KEEP) != 0)
+			rc = -1;
+	}
+	return rc;
+}
+
+/* One record; 0 when recorded, 1 when unusable, -1 when the state failed. */
+static int take_record(struct state *st, const char *prefix, const struct bus_client_msg *m,
+		       struct fleet_restored *out)
+{
+	const char *kind = m->topic + strlen(prefix) + 1;
+	cJSON *doc = cJSON_ParseWithLength(m->payload, m->len);
+	cJSON *body = cJSON_GetObjectItemCaseSensitive(doc, strncmp(kind, "agent/", 6) == 0
+								 ? "spec" : "meta");
+	char *text = cJSON_IsObject(body) ? cJSON_PrintUnformatted(body) : NULL;
+	int rc = 1;
+
+	if (text && strncmp(kind, "agent/", 6) == 0 && str(doc, "name") && str(doc, "definition")) {
+		rc = state_agent_put(st, str(doc, "name"), str(doc, "definition"), text);
+		out->agents += rc == 0;
+	} else if (text && strncmp(kind, "thread/", 7) == 0 && str(doc, "path") && str(doc, "id")) {
+		rc = state_thread_put(st, str(doc, "path"), str(doc, "id"), text);
+		if (rc == 0)
+			rc = take_done(st, str(doc, "path"),
+				       cJSON_GetObjectItemCaseSensitive(doc, "done"));
+		out->threads += rc == 0;
+	}
+	if (rc == 1) {
+		log_warn("fleet: unusable partition record on %s; skipped", m->topic);
+		out->unusable++;
+	}
+	free(text);
+	cJSON_Delete(doc);
+	return rc;
+}
+
+static int read_until_fence(struct bus_client *c, const char *prefix, const char *fence,
+			    struct state *st, struct fleet_restored *out)
+{
+	struct bus_client_msg m;
+	int got, rc = 0;
+
+	while (rc >= 0 && (got = bus_client_next(c, &m, 30000)) == 1) {
+		if (strcmp(m.topic, fence) == 0) {
+			bus_client_msg_free(&m);
+			return 0;
+		}
+		if (m.retain && m.len > 0 && strlen(m.topic) > strlen(prefix) + 1)
+			rc = take_record(st, prefix, &m, out);
+		bus_client_msg_free(&m);
+	}
+	if (rc < 0)
+		log_error("fleet: cannot record the partition's state");
+	else
+		log_error("fleet: the partition's records did not arrive (%s)",
+			  got == 0 ? "timed out" : "connection lost");
+	return -1;
+}
+
+int fleet_restore(const struct bus_client_options *opt, const char *prefix, struct state *st,
+		  struct fleet_restored *out)
+{
+	struct bus_client *c = NULL;
+	char err[256], *filter = NULL, *fence = NULL;
+	int rc = -1;
+
+	memset(out, 0, sizeof *out);
+	if (asprintf(&filter, "%s/#", prefix) < 0 || asprintf(&fence, "%s/fence", prefix) < 0) {
+		filter = fence = NULL;
+		goto done;
+	}
+	if (bus_client_connect(opt, &c, err, sizeof err) != 0 ||
+	    bus_client_subscribe(c, filter, err, sizeof err) != 0 ||
+	    bus_client_publish(c, fence, "fence", 5, NULL, NULL, err, sizeof err) != 0) {
+		log_error("fleet: cannot read the partition's state from the broker: %s", err);
+		goto done;
+	}
+	if (state_begin(st) != 0)
+		goto done;
+	rc = read_until_fence(c, prefix, fence, st, out);
+	if (rc != 0)
+		state_fail(st);
+	if (state_commit(st) != 0)
+		rc = -1;
+done:
+	bus_client_close(c);
+	free(filter);
+	free(fence);
+	return rc;
+}

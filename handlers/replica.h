@@ -1,0 +1,28 @@
+/* handlers/replica: in a fleet, the part of a partition's state its next
+ * owner needs (the registered agents, what was last written on each thread
+ * note), published retained under the partition's topic in the same
+ * transaction as the state's own rows (contract section 14). The next owner
+ * reads it back before it takes the partition (fleet/restore.h). */
+#ifndef AB_HANDLERS_REPLICA_H
+#define AB_HANDLERS_REPLICA_H
+
+struct agent_runtime;
+
+/* Agent `name` registered from note `definition` with `spec` (the state's
+ * JSON text), or unregistered when `spec` is NULL. 0 or -1. */
+int replica_agent(struct agent_runtime *rt, const char *name, const char *definition,
+		  const char *spec);
+
+/* Finished turns each thread's record names: more than a partition's owner
+ * ever holds unacknowledged (daemon/run.c reads at most a batch of fewer
+ * between two releases). */
+#define REPLICA_DONE_KEEP 128
+
+/* Turn `inbound_id` finished on the thread note at `path` (id `id`), which
+ * it left as `meta` (JSON text): the record carries that and the thread's
+ * latest REPLICA_DONE_KEEP finished turns, so that the next owner neither
+ * runs one of them again nor counts it twice. 0 or -1. */
+int replica_thread(struct agent_runtime *rt, const char *path, const char *id,
+		   const char *meta, const char *inbound_id);
+
+#endif
