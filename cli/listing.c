@@ -1,16 +1,18 @@
 /* cli/listing: `agentbus agents` and `agentbus status`, read from the
- * retained registry entries and instance statuses. */
+ * retained registry entries, instance statuses and fleet member records. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "fleet/member.h"
 
 struct listing {
 	bool json;
 	cJSON *all;		/* --json: the array printed at the end */
 	int count;
+	cJSON *members;		/* status: fleet member records */
 };
 
 static int listing_option(void *ctx, int val, const char *arg)
@@ -45,6 +47,40 @@ static void collect(void *arg, const struct bus_client_msg *m)
 	}
 	cJSON_AddItemToArray(l->all, doc);
 	l->count++;
+}
+
+static void collect_member(void *arg, const struct bus_client_msg *m)
+{
+	struct listing *l = arg;
+	cJSON *doc = cJSON_Parse(m->payload);
+
+	if (!cJSON_IsObject(doc) || (!l->members && !(l->members = cJSON_CreateArray()))) {
+		cJSON_Delete(doc);
+		return;
+	}
+	cJSON_AddItemToArray(l->members, doc);
+}
+
+static void member_rows(const cJSON *members)
+{
+	const cJSON *m;
+
+	if (!cJSON_GetArraySize(members))
+		return;
+	printf("\nFLEET        INSTANCE             STATE    PARTITIONS  OWNED (SERVING)\n");
+	cJSON_ArrayForEach(m, members) {
+		struct fleet_member fm;
+		char owned[512], serving[512], why[128], *text = cJSON_PrintUnformatted(m);
+
+		if (text && fleet_member_decode(text, strlen(text), &fm, why, sizeof why) == 0) {
+			fleet_bits_text(fm.owned, fm.partitions, owned, sizeof owned);
+			fleet_bits_text(fm.serving, fm.partitions, serving, sizeof serving);
+			printf("%-12s %-20s %-8s %10d  %s (%s)\n", str(m, "fleet"), fm.id,
+			       fm.leaving ? "leaving" : "active", fm.partitions, owned[0] ? owned : "-",
+			       serving[0] ? serving : "-");
+		}
+		cJSON_free(text);
+	}
 }
 
 static void agent_row(const cJSON *doc)
@@ -106,11 +142,19 @@ static int list(int argc, char **argv, const char *what, const char *usage,
 	c = cli_connect(&cfg);
 	if (!c || cli_retained(c, filter, fence, collect, &l) != 0)
 		goto out;
+	if (row == status_row) {
+		snprintf(filter, sizeof filter, "%s/agentbus/fleet/+/member/+", cfg.root);
+		if (cli_retained(c, filter, fence, collect_member, &l) != 0)
+			goto out;
+	}
 	if (l.json) {
 		char *text;
 
 		if (!l.all)
 			l.all = cJSON_CreateArray();
+		/* Fleet member records follow the statuses: the ones with "fleet". */
+		while (l.members && cJSON_GetArraySize(l.members) > 0)
+			cJSON_AddItemToArray(l.all, cJSON_DetachItemFromArray(l.members, 0));
 		text = cJSON_PrintUnformatted(l.all);
 		if (text)
 			printf("%s\n", text);
@@ -121,6 +165,7 @@ static int list(int argc, char **argv, const char *what, const char *usage,
 		printf("%s", header);
 		cJSON_ArrayForEach(doc, l.all)
 			row(doc);
+		member_rows(l.members);
 	} else {
 		printf("no %s on %s:%d (root %s)\n", what, cfg.host, cfg.port, cfg.root);
 	}
@@ -128,6 +173,7 @@ static int list(int argc, char **argv, const char *what, const char *usage,
 out:
 	bus_client_close(c);
 	cJSON_Delete(l.all);
+	cJSON_Delete(l.members);
 	config_free(&cfg);
 	return rc;
 }

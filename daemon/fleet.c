@@ -30,6 +30,8 @@
 
 #include "bus/conn.h"
 #include "daemon/notify.h"
+#include "daemon/telemetry.h"
+#include "daemon/web.h"
 #include "daemon/run.h"
 #include "daemon/signals.h"
 #include "fleet/member.h"
@@ -81,6 +83,8 @@ struct fleet {
 	int64_t close_deadline;
 	int exit_code;
 	uint64_t timer;
+	struct metrics metrics;
+	struct web *web;	/* --http: /metrics, /healthz, /readyz; NULL otherwise */
 	struct part_proc parts[FLEET_PARTITIONS_MAX];
 };
 
@@ -226,6 +230,7 @@ static void start_partition(struct fleet *f, int p)
 	pp->pidfd = fd;
 	pp->ready_fd = ready[0];
 	pp->serving = false;
+	metrics_add(&f->metrics, "agentbus_fleet_partitions_taken_total", "", 1);
 	pp->stopping = false;
 	pp->wanted_since = 0;
 	log_info("partition %d: taken (process %d)", p, (int)pid);
@@ -238,6 +243,7 @@ static void stop_partition(struct fleet *f, int p, const char *to)
 	if (!pp->pid || pp->stopping)
 		return;
 	log_info("partition %d: handing over to %s", p, to);
+	metrics_add(&f->metrics, "agentbus_fleet_partitions_handed_over_total", "", 1);
 	pp->stopping = true;
 	kill(pp->pid, SIGTERM);
 }
@@ -332,11 +338,13 @@ static void on_part_exit(void *arg, int fd, int mask)
 		log_info("partition %d: released", p);
 	} else if (WIFEXITED(status) && WEXITSTATUS(status) == AGENTBUS_EXIT_PARTITION_LOST) {
 		pp->restart_at = clock_mono_ms() + RESTART_FIRST_MS;
+		metrics_add(&f->metrics, "agentbus_fleet_partition_failures_total", "", 1);
 		log_warn("partition %d: its session was taken or lost", p);
 	} else {
 		int64_t back = (int64_t)RESTART_FIRST_MS << (pp->failures < 5 ? pp->failures : 5);
 
 		pp->failures++;
+		metrics_add(&f->metrics, "agentbus_fleet_partition_failures_total", "", 1);
 		pp->restart_at = clock_mono_ms() + (back < RESTART_MAX_MS ? back : RESTART_MAX_MS);
 		log_error("partition %d: its process failed (%s %d); again in %lld ms", p,
 			  WIFEXITED(status) ? "exit status" : "signal",
@@ -548,6 +556,71 @@ static void before_sleep(void *arg)
 		loop_set_mask(f->loop, fd, LOOP_READ | (bus_conn_want_write(f->conn) ? LOOP_WRITE : 0));
 }
 
+/* --- /metrics, /healthz, /readyz ----------------------------------------------- */
+
+static char *web_metrics(void *arg)
+{
+	struct fleet *f = arg;
+	size_t active = 1;
+	char labels[64];
+
+	for (size_t i = 0; i < f->n_others; i++)
+		active += !f->others[i].leaving;
+	metrics_set(&f->metrics, "agentbus_connected", "", bus_conn_online(f->conn) ? 1 : 0);
+	metrics_set(&f->metrics, "agentbus_fleet_members", "", f->stopping ? (double)active - 1
+									  : (double)active);
+	for (int p = 0; p < f->cfg->partitions; p++) {
+		static const char *const states[] = { "starting", "serving", "draining" };
+		const struct part_proc *pp = &f->parts[p];
+		int state = pp->stopping ? 2 : pp->serving ? 1 : 0;
+
+		for (int s = 0; s < 3; s++) {
+			snprintf(labels, sizeof labels, "partition=\"%d\",state=\"%s\"", p, states[s]);
+			metrics_set(&f->metrics, "agentbus_fleet_partition", labels,
+				    pp->pid && s == state ? 1 : 0);
+		}
+	}
+	return metrics_render(&f->metrics);
+}
+
+static int web_health(void *arg, char *why, size_t len)
+{
+	struct fleet *f = arg;
+
+	if (!bus_conn_online(f->conn)) {
+		snprintf(why, len, "not connected to the broker %s:%d", f->cfg->host, f->cfg->port);
+		return -1;
+	}
+	return 0;
+}
+
+/* Ready: in the fleet, and every partition it owns is served. */
+static int web_ready(void *arg, char *why, size_t len)
+{
+	struct fleet *f = arg;
+
+	if (web_health(arg, why, len) != 0)
+		return -1;
+	if (!f->synced || f->stopping) {
+		snprintf(why, len, f->stopping ? "stopping" : "joining the fleet");
+		return -1;
+	}
+	for (int p = 0; p < f->cfg->partitions; p++)
+		if (f->parts[p].pid && !f->parts[p].serving) {
+			snprintf(why, len, "partition %d is starting", p);
+			return -1;
+		}
+	return 0;
+}
+
+static int start_web(struct fleet *f)
+{
+	struct web_routes routes = { web_metrics, web_health, web_ready, NULL, NULL, 0, f };
+	struct web_console console = { NULL, NULL };
+
+	return web_open(f->loop, f->cfg->http, &routes, &console, &f->web);
+}
+
 static int fleet_start(struct fleet *f)
 {
 	const struct config *cfg = f->cfg;
@@ -583,6 +656,8 @@ static int fleet_start(struct fleet *f)
 	    bus_conn_subscribe(f->conn, f->fence_topic, 0) != 0)
 		return -1;
 	f->timer = loop_timer(f->loop, TICK_MS, on_tick, f);
+	if (cfg->http && start_web(f) != 0)
+		return -1;
 	log_info("agentbus %s starting: instance %s of fleet %s (%d partitions), broker %s:%d",
 		 AGENTBUS_VERSION, cfg->id, cfg->fleet, cfg->partitions, cfg->host, cfg->port);
 	return bus_conn_start(f->conn);
@@ -599,8 +674,10 @@ static void fleet_cleanup(struct fleet *f)
 			proc_stop(f->parts[p].pid, 1000);
 		}
 	}
+	web_close(f->web);
 	if (f->conn)
 		bus_conn_destroy(f->conn);
+	metrics_free(&f->metrics);
 	if (f->signal_fd >= 0)
 		close(f->signal_fd);
 	loop_timer_cancel(f->loop, f->timer);
@@ -622,6 +699,7 @@ int fleet_run(const struct config *cfg, int argc, char **argv)
 	f->argc = argc;
 	f->argv = argv;
 	f->signal_fd = f->conn_fd = -1;
+	metrics_init(&f->metrics, telemetry_families, telemetry_n_families);
 	for (int p = 0; p < FLEET_PARTITIONS_MAX; p++)
 		f->parts[p].pidfd = f->parts[p].ready_fd = -1;
 	log_configure(cfg->verbose ? LOG_DEBUG : LOG_INFO, NULL);

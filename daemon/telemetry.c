@@ -28,6 +28,16 @@ const struct metric_family telemetry_families[] = {
 	{ "agentbus_vault_feed_live", METRIC_GAUGE, "1 while the vault's change feed is live" },
 	{ "agentbus_state_write_failures_total", METRIC_COUNTER,
 	  "times the state could not be written (agentbus then stops taking input)" },
+	{ "agentbus_fleet_members", METRIC_GAUGE, "a fleet instance: the active members it knows" },
+	{ "agentbus_fleet_partition", METRIC_GAUGE,
+	  "a fleet instance: 1 for each partition it owns, by partition and state (starting, "
+	  "serving, draining)" },
+	{ "agentbus_fleet_partitions_taken_total", METRIC_COUNTER,
+	  "a fleet instance: partitions it started serving" },
+	{ "agentbus_fleet_partitions_handed_over_total", METRIC_COUNTER,
+	  "a fleet instance: partitions it stopped for another member" },
+	{ "agentbus_fleet_partition_failures_total", METRIC_COUNTER,
+	  "a fleet instance: partition processes that ended other than by a handover" },
 };
 
 const size_t telemetry_n_families = sizeof telemetry_families / sizeof telemetry_families[0];

@@ -100,24 +100,23 @@ int fleet_member_decode(const void *payload, size_t len, struct fleet_member *ou
 	return rc;
 }
 
-void fleet_member_owned_text(const struct fleet_member *m, char *out, size_t len)
+void fleet_bits_text(const uint64_t *bits, int n, char *out, size_t len)
 {
 	size_t used = 0;
 
 	out[0] = '\0';
-	for (int p = 0; p < m->partitions && used + 1 < len; p++) {
-		int q = p;
-		int n;
+	for (int p = 0; p < n && used + 1 < len; p++) {
+		int q = p, w;
 
-		if (!fleet_member_owns(m, p))
+		if (!((bits[p / 64] >> (p % 64)) & 1))
 			continue;
-		while (q + 1 < m->partitions && fleet_member_owns(m, q + 1))
+		while (q + 1 < n && ((bits[(q + 1) / 64] >> ((q + 1) % 64)) & 1))
 			q++;
-		n = q > p ? snprintf(out + used, len - used, "%s%d-%d", used ? "," : "", p, q)
+		w = q > p ? snprintf(out + used, len - used, "%s%d-%d", used ? "," : "", p, q)
 			  : snprintf(out + used, len - used, "%s%d", used ? "," : "", p);
-		if (n < 0 || (size_t)n >= len - used)
+		if (w < 0 || (size_t)w >= len - used)
 			break;
-		used += (size_t)n;
+		used += (size_t)w;
 		p = q;
 	}
 }

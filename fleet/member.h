@@ -46,7 +46,8 @@ struct cJSON *fleet_member_encode(const struct fleet_member *m, const char *flee
 int fleet_member_decode(const void *payload, size_t len, struct fleet_member *out, char *why,
 			size_t why_len);
 
-/* The partitions a member owns, as "0-3,7" into `out` (truncated to fit). */
-void fleet_member_owned_text(const struct fleet_member *m, char *out, size_t len);
+/* The partitions set in `bits` (of `n`), as "0-3,7" into `out` (truncated
+ * to fit; empty when none). */
+void fleet_bits_text(const uint64_t *bits, int n, char *out, size_t len);
 
 #endif

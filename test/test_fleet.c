@@ -22,6 +22,7 @@
 #include "fleet/partition.h"
 #include "test/check.h"
 #include "test/harness.h"
+#include "test/httpd.h"
 #include "test/rig.h"
 
 #define PARTS 16
@@ -38,6 +39,7 @@ struct fleet_rig {
 	struct th_daemon inst[MEMBERS];
 	bool up[MEMBERS];
 	bool killed[MEMBERS];
+	bool stopped[MEMBERS];		/* exited on its own or by SIGTERM */
 	char killed_at[MEMBERS][32];	/* ISO time of the SIGKILL */
 	char *dir[MEMBERS];
 	struct th_client client;
@@ -63,10 +65,22 @@ static void start_instance(struct fleet_rig *r, int i, const char *partitions)
 	const char *args[] = { "--host", "127.0.0.1", "--port", r->port, "--fleet", "t",
 			       "--partitions", partitions, "--id", names[i], "--state-dir",
 			       r->dir[i], "--echo-delay", "200", "--drain-timeout", "20",
-			       "--sandbox", "off", NULL };
+			       "--sandbox", "off", "--http", "0", NULL };
 
 	th_daemon_start_in_group(&r->inst[i], args);
 	r->up[i] = true;
+}
+
+static void rig_http_addr_of(struct th_daemon *d, char addr[64])
+{
+	const char *line, *on;
+
+	REQUIRE(th_daemon_wait_output(d, false, "http: serving", TH_TIMEOUT_MS));
+	pthread_mutex_lock(&d->lock);
+	line = strstr(d->err, "http: serving");
+	on = line ? strstr(line, " on ") : NULL;
+	REQUIRE(on && sscanf(on + 4, "%63s", addr) == 1);
+	pthread_mutex_unlock(&d->lock);
 }
 
 static void rig_up(struct fleet_rig *r, const char *name)
@@ -94,7 +108,7 @@ static void rig_down(struct fleet_rig *r)
 		if (r->up[i])
 			CHECK_MSG(th_daemon_stop_cleanly(&r->inst[i], SIGTERM), "%s stopped cleanly",
 				  names[i]);
-		if (r->up[i] || r->killed[i])
+		if (r->up[i] || r->killed[i] || r->stopped[i])
 			th_daemon_free(&r->inst[i]);
 		free(r->dir[i]);
 	}
@@ -198,9 +212,24 @@ static bool ownership_reached(struct fleet_rig *r, void *arg)
 static void require_ownership(struct fleet_rig *r, const bool members[MEMBERS])
 {
 	struct ownership o;
+	cJSON *rec[MEMBERS];
 
 	expect_ownership(members, &o);
-	REQUIRE(wait_until(r, ownership_reached, &o, WAIT_MS));
+	if (wait_until(r, ownership_reached, &o, WAIT_MS))
+		return;
+	/* Say what the records said instead. */
+	pthread_mutex_lock(&r->client.lock);
+	latest_records(r, rec);
+	pthread_mutex_unlock(&r->client.lock);
+	for (int i = 0; i < MEMBERS; i++) {
+		char *text = rec[i] ? cJSON_PrintUnformatted(rec[i]) : NULL;
+
+		printf("%s (expected %s): %s\n", names[i], members[i] ? "active" : "absent",
+		       text ? text : "no record");
+		free(text);
+		cJSON_Delete(rec[i]);
+	}
+	REQUIRE(!"the expected ownership");
 }
 
 static bool n_definitions(struct fleet_rig *r, void *arg)
@@ -302,6 +331,14 @@ static bool replied_on(struct fleet_rig *r, void *arg)
 	return false;
 }
 
+static bool some_replied(struct fleet_rig *r, void *arg)
+{
+	struct replies rep;
+
+	tally_replies(r, &rep);
+	return rep.distinct >= *(int *)arg;
+}
+
 static bool all_replied(struct fleet_rig *r, void *arg)
 {
 	struct replies *rep = arg;
@@ -357,13 +394,14 @@ static void each_partition_line(struct fleet_rig *r, int i, size_t from, const c
 	char *log = log_copy(&r->inst[i]), *line = log + (from < strlen(log) ? from : strlen(log));
 
 	for (char *end; *line; line = end + 1) {
-		const char *at = strstr(line, "partition ");
+		const char *at;
 		int p;
 
 		end = strchr(line, '\n');
 		if (!end)
 			break;
 		*end = '\0';
+		at = strstr(line, "partition ");
 		if (at && sscanf(at, "partition %d:", &p) == 1 && p >= 0 && p < PARTS &&
 		    strstr(at, what))
 			fn(arg, p, line);
@@ -566,8 +604,110 @@ static void test_kill_and_join(void)
 	rig_down(&r);
 }
 
+/* How many "turn ...: <inbound> on <agent> done" lines the logs hold for
+ * each inbound of the first `agents` agents. */
+static int turns_run_twice(struct fleet_rig *r, int agents, int rounds)
+{
+	int twice = 0;
+
+	for (int a = 0; a < agents; a++)
+		for (int k = 1; k <= rounds; k++) {
+			char *want = rig_fmt(": a%02d-m%d on a%02d done", a, k, a);
+			int n = 0;
+
+			for (int i = 0; i < MEMBERS; i++) {
+				char *log;
+
+				if (!r->up[i] && !r->stopped[i])
+					continue;
+				log = log_copy(&r->inst[i]);
+				for (const char *at = log; (at = strstr(at, want)); at++)
+					n++;
+				free(log);
+			}
+			CHECK_MSG(n >= 1, "a%02d-m%d never ran", a, k);
+			twice += n > 1;
+			free(want);
+		}
+	return twice;
+}
+
+/* SIGTERM of an instance with turns queued and running: its partitions
+ * drain, every message it took is done and acknowledged before it lets
+ * go, so the next owner runs nothing again. The instance's --http says who
+ * serves what; `agentbus status` lists the fleet. */
+static void test_clean_stop_hands_over(void)
+{
+	struct fleet_rig r;
+	bool members[MEMBERS] = { true, true, false, false };
+	struct ownership o;
+	struct replies rep;
+	char addr[64], *text = NULL, *out = NULL, *err = NULL;
+	const char *status[] = { th_agentbus_bin(), "status", "-h", "127.0.0.1", "-p", NULL, NULL };
+
+	rig_up(&r, "fleet-stop");
+	start_instance(&r, 0, "16");
+	start_instance(&r, 1, "16");
+	members[0] = members[1] = true;
+	require_ownership(&r, members);
+	define_agents(&r);
+	expect_ownership(members, &o);
+	for (int k = 1; k <= 3; k++)
+		send_round(&r, k);
+	REQUIRE(wait_until(&r, replied_on, &o, WAIT_MS));
+	CHECK(th_daemon_stop_cleanly(&r.inst[1], SIGTERM));
+	r.up[1] = false;
+	r.stopped[1] = true;
+	members[1] = false;
+	require_ownership(&r, members);
+	wait_until(&r, some_replied, (int[]){ AGENTS * 3 }, WAIT_MS);
+	pthread_mutex_lock(&r.client.lock);
+	tally_replies(&r, &rep);
+	pthread_mutex_unlock(&r.client.lock);
+	CHECK_INT(rep.distinct, AGENTS * 3);
+	CHECK_INT(rep.total, AGENTS * 3);
+	CHECK_INT(rep.order_errors, 0);
+	CHECK_INT(turns_run_twice(&r, AGENTS, 3), 0);
+	CHECK(th_daemon_wait_output(&r.inst[1], false, "handing over to i1", 0));
+	CHECK(!th_daemon_wait_output(&r.inst[1], false, "after the drain timeout", 0));
+
+	status[5] = r.port;
+	CHECK_INT(th_run(status, &out, &err), 0);
+	CHECK_CONTAINS(out, "FLEET");
+	CHECK_CONTAINS(out, "i1                   active           16  0-15 (0-15)");
+	free(out);
+	free(err);
+	rig_http_addr_of(&r.inst[0], addr);
+	CHECK_INT(th_http_get(addr, "/metrics", &text), 200);
+	CHECK_CONTAINS(text, "agentbus_fleet_partition{partition=\"15\",state=\"serving\"} 1");
+	CHECK_CONTAINS(text, "agentbus_fleet_members 1");
+	free(text);
+	rig_down(&r);
+}
+
+/* Every instance of a fleet says the same --partitions: a newcomer that
+ * does not is refused and exits 2, and the fleet goes on. */
+static void test_partition_count_mismatch(void)
+{
+	struct fleet_rig r;
+	bool members[MEMBERS] = { true, false, false, false };
+
+	rig_up(&r, "fleet-count");
+	start_instance(&r, 0, "16");
+	require_ownership(&r, members);
+	start_instance(&r, 1, "8");
+	CHECK_INT(WEXITSTATUS(th_daemon_wait_exit(&r.inst[1], TH_TIMEOUT_MS)), 2);
+	r.up[1] = false;
+	r.stopped[1] = true;
+	CHECK(th_daemon_wait_output(&r.inst[1], false, "fleet t runs 16 partitions (instance i1)", 0));
+	require_ownership(&r, members);
+	rig_down(&r);
+}
+
 int main(void)
 {
 	RUN(test_kill_and_join);
+	RUN(test_clean_stop_hands_over);
+	RUN(test_partition_count_mismatch);
 	return check_summary();
 }

@@ -113,7 +113,7 @@ static void test_member_record(void)
 	CHECK(!back.leaving);
 	CHECK(back.started_at == m.started_at);
 	CHECK(memcmp(back.owned, m.owned, sizeof m.owned) == 0);
-	fleet_member_owned_text(&back, text, sizeof text);
+	fleet_bits_text(back.owned, back.partitions, text, sizeof text);
 	CHECK_STR(text, "0-2,9");
 	cJSON_free(json);
 	cJSON_Delete(doc);
