@@ -31,6 +31,8 @@
  * row, are taken to mean that. */
 #define SHORT_SESSION_MS 2000
 #define SHORT_SESSIONS_TAKEOVER 5
+/* bus_conn_finish(): how long the broker has to close its side. */
+#define FINISH_MS 2000
 
 enum conn_state {
 	CONN_IDLE,		/* created, not started */
@@ -39,6 +41,7 @@ enum conn_state {
 	CONN_ONLINE,
 	CONN_SUSPENDED,		/* dropped on purpose; waiting for bus_conn_resume() */
 	CONN_CLOSING,		/* DISCONNECT queued */
+	CONN_FINISHING,		/* bus_conn_finish(): writing, then waiting for the broker's close */
 	CONN_CLOSED,
 };
 
@@ -64,6 +67,8 @@ struct bus_conn {
 	int64_t online_at;	/* monotonic ms of the last CONNACK */
 	int short_sessions;	/* in a row, ended by the broker */
 	bool held;		/* bus_conn_hold(): nothing written, no keepalive */
+	bool shut_wr;		/* finishing: our side is closed */
+	int64_t finish_by;	/* finishing: monotonic ms, then closed regardless */
 };
 
 static const char *conn_reason(int rc)
@@ -159,7 +164,8 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc,
 
 	(void)mosq;
 	(void)props;
-	if (conn->state == CONN_CLOSING || conn->state == CONN_CLOSED) {
+	if (conn->state == CONN_CLOSING || conn->state == CONN_CLOSED ||
+	    conn->state == CONN_FINISHING) {
 		conn->state = CONN_CLOSED;
 		return;
 	}
@@ -529,6 +535,11 @@ void bus_conn_drop(struct bus_conn *conn)
 		shutdown(fd, SHUT_RDWR);
 }
 
+bool bus_conn_finishing(const struct bus_conn *conn)
+{
+	return conn->state == CONN_FINISHING;
+}
+
 bool bus_conn_closed(const struct bus_conn *conn)
 {
 	return conn->state == CONN_CLOSED;
@@ -560,10 +571,36 @@ void bus_conn_hold(struct bus_conn *conn, bool on)
 }
 
 /* Errors close the socket and arrive through on_disconnect. */
+/* Finishing: what still arrives is discarded unread by libmosquitto (it is
+ * not acknowledged, so the broker delivers it again on the session's next
+ * connection) until the broker closes its side. */
+static void discard_until_closed(struct bus_conn *conn)
+{
+	char buf[16384];
+	int fd = mosquitto_socket(conn->mosq);
+	ssize_t n;
+
+	while (fd >= 0 && (n = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+		;
+	if (fd < 0 || n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+		conn->state = CONN_CLOSED;
+}
+
 void bus_conn_read(struct bus_conn *conn)
 {
-	if (mosquitto_socket(conn->mosq) >= 0)
+	if (conn->state == CONN_FINISHING)
+		discard_until_closed(conn);
+	else if (mosquitto_socket(conn->mosq) >= 0)
 		mosquitto_loop_read(conn->mosq, 1);
+}
+
+void bus_conn_finish(struct bus_conn *conn)
+{
+	if (conn->state == CONN_CLOSING || conn->state == CONN_CLOSED)
+		return;
+	conn->held = false;
+	conn->state = mosquitto_socket(conn->mosq) >= 0 ? CONN_FINISHING : CONN_CLOSED;
+	conn->finish_by = clock_mono_ms() + FINISH_MS;
 }
 
 int bus_conn_read_many(struct bus_conn *conn, int max)
@@ -590,18 +627,35 @@ static void set_cork(int fd, int on)
 		log_debug("TCP_CORK: %s", strerror(errno));
 }
 
+/* Finishing, once everything queued is written: our side ends, after the
+ * acknowledgements, without a DISCONNECT (whose close would come before we
+ * had read what the broker still sends, and a close with unread data
+ * resets the connection, losing what the broker had not yet read). */
+static void finish_writing(struct bus_conn *conn, int fd)
+{
+	if (conn->state != CONN_FINISHING || conn->shut_wr || fd < 0 ||
+	    mosquitto_want_write(conn->mosq))
+		return;
+	conn->shut_wr = true;
+	if (shutdown(fd, SHUT_WR) != 0)
+		conn->state = CONN_CLOSED;
+}
+
 void bus_conn_write(struct bus_conn *conn)
 {
 	int fd = mosquitto_socket(conn->mosq);
 
 	if (fd < 0 || conn->state == CONN_SUSPENDED || conn->held ||
-	    !mosquitto_want_write(conn->mosq))
+	    !mosquitto_want_write(conn->mosq)) {
+		finish_writing(conn, fd);
 		return;
+	}
 	set_cork(fd, 1);
 	mosquitto_loop_write(conn->mosq, 1);
 	/* The write may have closed the socket (an error, a DISCONNECT). */
 	if (mosquitto_socket(conn->mosq) == fd)
 		set_cork(fd, 0);
+	finish_writing(conn, fd);
 }
 
 int bus_conn_timeout_ms(const struct bus_conn *conn, int64_t now_ms)
@@ -613,11 +667,18 @@ int bus_conn_timeout_ms(const struct bus_conn *conn, int64_t now_ms)
 	if (conn->state == CONN_IDLE || conn->state == CONN_CLOSED ||
 	    conn->state == CONN_SUSPENDED)
 		return -1;
+	if (conn->state == CONN_FINISHING)
+		next = conn->finish_by;
 	return next <= now_ms ? 0 : (int)(next - now_ms);
 }
 
 void bus_conn_tick(struct bus_conn *conn, int64_t now_ms)
 {
+	if (conn->state == CONN_FINISHING) {
+		if (now_ms >= conn->finish_by)
+			conn->state = CONN_CLOSED;
+		return;
+	}
 	if (conn->state == CONN_WAITING && now_ms >= conn->retry_at)
 		conn_attempt(conn);
 	if (now_ms >= conn->misc_at) {

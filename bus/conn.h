@@ -96,6 +96,15 @@ void bus_conn_resume(struct bus_conn *conn);
 void bus_conn_close(struct bus_conn *conn);
 bool bus_conn_closed(const struct bus_conn *conn);
 
+/* Ends a connection whose unread messages belong to whoever connects next
+ * with its client id: writes what is queued (the acknowledgements of what
+ * was read), closes our side without DISCONNECT (the session stays, and
+ * the Last Will, if any, goes out), and discards what still arrives until
+ * the broker closes (at most 2 s). bus_conn_closed() then turns true; no
+ * handler runs any more. */
+void bus_conn_finish(struct bus_conn *conn);
+bool bus_conn_finishing(const struct bus_conn *conn);
+
 /* Closed at once: the socket shut without DISCONNECT (the broker publishes
  * the Last Will), whatever is queued unsent, no more retries. For a stop
  * whose goodbye cannot get out. */

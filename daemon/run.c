@@ -82,6 +82,7 @@ struct agentbus {
 	int part_fd;
 	char *part_client_id;	/* agentbus-<fleet>-p<N>, whoever owns it */
 	char *replica;		/* where the partition's state is kept on the bus */
+	char *inbox_record;	/* the previous owner's inbox record; NULL: none */
 	bool draining;		/* stopping a partition: its turns finish, nothing is read */
 	bool part_session_present;	/* the broker kept the partition's session */
 	int part_batch;		/* messages read since the last release */
@@ -406,8 +407,7 @@ static void end_drain(struct agentbus *ab, bool settled)
 	int p = ab->cfg->fleet_partition;
 
 	if (settled) {
-		bus_conn_hold(ab->part, false);
-		bus_conn_close(ab->part);
+		bus_conn_finish(ab->part);
 		log_info("partition %d: released, every message it took is done", p);
 	} else {
 		bus_conn_drop(ab->part);
@@ -536,6 +536,8 @@ static void on_part_io(void *arg, int fd, int mask)
 	(void)fd;
 	if ((mask & LOOP_READ) && part_reading(ab))
 		bus_conn_read_many(ab->part, PARTITION_BATCH_MAX - ab->part_batch);
+	else if (mask & LOOP_READ)
+		bus_conn_read(ab->part);	/* finishing: waits for the broker's close */
 	runtime_settle(&ab->agents);
 }
 
@@ -720,8 +722,10 @@ static void write_partition(struct agentbus *ab)
 	bool settled = !ab->failing && runtime_settled(&ab->agents);
 
 	bus_conn_hold(ab->part, !settled);
-	if (settled)
+	if (settled && ab->part_batch > 0) {
 		ab->part_batch = 0;
+		runtime_released(&ab->agents);
+	}
 	if (ab->draining && settled)
 		end_drain(ab, true);
 	bus_conn_write(ab->part);
@@ -762,7 +766,8 @@ static void before_sleep(void *arg)
 		bus_conn_close(ab->conn);
 	watch_conn(ab, ab->conn, &ab->conn_fd, on_conn_io, true);
 	if (ab->part)
-		watch_conn(ab, ab->part, &ab->part_fd, on_part_io, part_reading(ab));
+		watch_conn(ab, ab->part, &ab->part_fd, on_part_io,
+			   part_reading(ab) || bus_conn_finishing(ab->part));
 	arm_tick(ab);
 	/* Closed: the loop's own condition ends it, but only after this
 	 * iteration's wait, which must not last until the stop deadline. */
@@ -1072,6 +1077,7 @@ static int start_runtime(struct agentbus *ab)
 		.owns = cfg->fleet_partition >= 0 ? runtime_owns : NULL,
 		.owns_arg = ab,
 		.replica = ab->replica,
+		.inbox_record = ab->inbox_record,
 	};
 
 	return runtime_open(&ab->agents, &opt, ab->state, &ab->topics, &ab->sink, ab->loop);
@@ -1188,6 +1194,7 @@ static int restore_partition(struct agentbus *ab)
 
 	if (fleet_restore(&opt, ab->replica, ab->state, &got) != 0)
 		return -1;
+	ab->inbox_record = got.inbox;
 	log_info("partition %d: restored %d agents and %d threads from %s", cfg->fleet_partition,
 		 got.agents, got.threads, ab->replica);
 	return 0;
@@ -1257,6 +1264,7 @@ static void agentbus_cleanup(struct agentbus *ab)
 		bus_conn_destroy(ab->part);
 	free(ab->part_client_id);
 	free(ab->replica);
+	free(ab->inbox_record);
 	store_vault_close(&ab->store);
 	bridge_close(ab->bridge);
 	http_close(ab->bridge_http);

@@ -38,33 +38,51 @@ static int take_done(struct state *st, const char *thread, const cJSON *done)
 	return rc;
 }
 
-/* One record; 0 when recorded, 1 when unusable, -1 when the state failed. */
-static int take_record(struct state *st, const char *prefix, const struct bus_client_msg *m,
-		       struct fleet_restored *out)
+/* An agent's or a thread's record; 0 when recorded, 1 when unusable, -1
+ * when the state failed. */
+static int take_state(struct state *st, const char *kind, const cJSON *doc,
+		      struct fleet_restored *out)
 {
-	const char *kind = m->topic + strlen(prefix) + 1;
-	cJSON *doc = cJSON_ParseWithLength(m->payload, m->len);
-	cJSON *body = cJSON_GetObjectItemCaseSensitive(doc, strncmp(kind, "agent/", 6) == 0
-								 ? "spec" : "meta");
+	bool agent = strncmp(kind, "agent/", 6) == 0, thread = strncmp(kind, "thread/", 7) == 0;
+	const cJSON *body = cJSON_GetObjectItemCaseSensitive(doc, agent ? "spec" : "meta");
 	char *text = cJSON_IsObject(body) ? cJSON_PrintUnformatted(body) : NULL;
 	int rc = 1;
 
-	if (text && strncmp(kind, "agent/", 6) == 0 && str(doc, "name") && str(doc, "definition")) {
+	if (text && agent && str(doc, "name") && str(doc, "definition")) {
 		rc = state_agent_put(st, str(doc, "name"), str(doc, "definition"), text);
 		out->agents += rc == 0;
-	} else if (text && strncmp(kind, "thread/", 7) == 0 && str(doc, "path") && str(doc, "id")) {
+	} else if (text && thread && str(doc, "path") && str(doc, "id")) {
 		rc = state_thread_put(st, str(doc, "path"), str(doc, "id"), text);
 		if (rc == 0)
 			rc = take_done(st, str(doc, "path"),
 				       cJSON_GetObjectItemCaseSensitive(doc, "done"));
 		out->threads += rc == 0;
 	}
+	free(text);
+	return rc;
+}
+
+/* One record; 0 when taken (or skipped as unusable), -1 when it could not be. */
+static int take_record(struct state *st, const char *prefix, const struct bus_client_msg *m,
+		       struct fleet_restored *out)
+{
+	const char *kind = m->topic + strlen(prefix) + 1;
+	cJSON *doc;
+	int rc;
+
+	if (strcmp(kind, "inbox/batch") == 0) {
+		free(out->inbox);
+		out->inbox = strndup(m->payload, m->len);
+		return out->inbox ? 0 : -1;
+	}
+	doc = cJSON_ParseWithLength(m->payload, m->len);
+	rc = take_state(st, kind, doc, out);
+	cJSON_Delete(doc);
 	if (rc == 1) {
 		log_warn("fleet: unusable partition record on %s; skipped", m->topic);
 		out->unusable++;
+		rc = 0;
 	}
-	free(text);
-	cJSON_Delete(doc);
 	return rc;
 }
 
@@ -112,8 +130,11 @@ int fleet_restore(const struct bus_client_options *opt, const char *prefix, stru
 	if (state_begin(st) != 0)
 		goto done;
 	rc = read_until_fence(c, prefix, fence, st, out);
-	if (rc != 0)
+	if (rc != 0) {
 		state_fail(st);
+		free(out->inbox);
+		out->inbox = NULL;
+	}
 	if (state_commit(st) != 0)
 		rc = -1;
 done:

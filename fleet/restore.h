@@ -12,6 +12,7 @@ struct fleet_restored {
 	int agents;
 	int threads;
 	int unusable;		/* records that could not be read (logged) */
+	char *inbox;		/* the inbox record's JSON, the caller's to free; NULL: none */
 };
 
 /* Subscribes to `prefix`/#, takes every retained record until its own fence

@@ -47,6 +47,9 @@ struct runtime_options {
 	/* In a fleet: the topic under which the partition's state is kept,
 	 * retained, for its next owner (handlers/replica.h). NULL: none. */
 	const char *replica;
+	/* In a fleet: the previous owner's inbox record, as restored (JSON
+	 * text; NULL: none). */
+	const char *inbox_record;
 };
 
 struct agent_runtime {
@@ -64,6 +67,8 @@ struct agent_runtime {
 	struct turn *running;		/* list of running turns */
 	uint64_t next_turn;
 	struct engines *engines;
+	struct cJSON *inbox_batch;	/* fleet: inbox notes since the last release */
+	struct cJSON *inbox_known;	/* fleet: the previous owner's, "mid|digest" -> note id */
 	bool paused;			/* the state is failing: start nothing */
 	bool rewound;			/* a rewind could not reload: again on resume */
 };

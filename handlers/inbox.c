@@ -12,6 +12,7 @@
 #include "bus/write.h"
 #include "handlers/context.h"
 #include "handlers/notes.h"
+#include "handlers/replica.h"
 #include "state/state.h"
 #include "util/clock.h"
 #include "util/hash.h"
@@ -147,18 +148,35 @@ static int reject(struct agent_runtime *rt, const struct bus_message *msg,
 
 /* The inbound note for a parsed message, written through the vault. */
 static int write_note(struct agent_runtime *rt, const struct bus_message *msg, const char *name,
-		      const struct inbox_msg *m)
+		      const struct inbox_msg *m, const char *digest)
 {
 	char id[ULID_LEN + 1], rid[ULID_LEN + 1];
 	struct bus_error err;
 	cJSON *note;
 	int rc;
 
-	ctx_new_id(rt, id);
-	ctx_new_id(rt, rid);
+	const char *known = replica_inbox_known(rt, msg->mid, digest);
+
+	/* In a fleet, the note the previous owner made of this very message,
+	 * whose write the vault may have: the same id and request id again. */
+	if (known) {
+		snprintf(id, sizeof id, "%s", known);
+		log_info("inbox message %d on %s came again after a handover: note %s, as its "
+			 "previous owner wrote it", msg->mid, msg->topic, id);
+	}
+	else
+		ctx_new_id(rt, id);
+	if (rt->opt.replica)
+		ctx_step_id(id, "inbox-write", rid);
+	else
+		ctx_new_id(rt, rid);
 	note = notes_message(id, name, m->content, false, inbound_metadata(name, m));
 	if (!note)
 		return -1;
+	if (msg->qos > 0 && replica_inbox_note(rt, msg->mid, digest, id) != 0) {
+		cJSON_Delete(note);
+		return -1;
+	}
 	rc = ctx_write(rt, write_build(WRITE_CREATE, rid, AGENTBUS_ORIGIN, note));
 	if (rc == -2) {
 		/* Escaping can make a message under the limit a note over it. */
@@ -172,7 +190,8 @@ static int write_note(struct agent_runtime *rt, const struct bus_message *msg, c
 }
 
 /* What one message becomes, inside the caller's transaction. */
-static int handle(struct agent_runtime *rt, const struct bus_message *msg, const char *name)
+static int handle(struct agent_runtime *rt, const struct bus_message *msg, const char *name,
+		  const char *digest)
 {
 	struct inbox_msg m = { 0 };
 	struct bus_error err;
@@ -199,7 +218,7 @@ static int handle(struct agent_runtime *rt, const struct bus_message *msg, const
 	} else {
 		if (!m.json && (text = strndup(msg->payload, msg->len)) != NULL)
 			m.content = text;
-		rc = m.content ? write_note(rt, msg, name, &m) : -1;
+		rc = m.content ? write_note(rt, msg, name, &m, digest) : -1;
 	}
 	free(m.depth);
 	cJSON_Delete(doc);
@@ -235,7 +254,7 @@ int inbox_receive(struct agent_runtime *rt, const struct bus_message *msg, const
 		log_info("inbox message %d on %s was delivered again; it was handled before",
 			 msg->mid, msg->topic);
 	else if (rc == 0)
-		rc = handle(rt, msg, name);
+		rc = handle(rt, msg, name, d);
 	if (rc != 0)
 		state_fail(rt->state);
 	if (name && state_commit(rt->state) != 0)

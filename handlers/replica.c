@@ -1,5 +1,6 @@
-/* handlers/replica: retained JSON records under <replica>/agent/<name> and
- * <replica>/thread/<hash of the lower-cased path>, sent through the outbox
+/* handlers/replica: retained JSON records under <replica>/agent/<name>,
+ * <replica>/thread/<hash of the lower-cased path> and <replica>/inbox/batch,
+ * sent through the outbox
  * like every other write of the transaction. Always JSON, whatever
  * --encoding: only agentbus reads them. */
 #include "handlers/replica.h"
@@ -84,4 +85,95 @@ int replica_thread(struct agent_runtime *rt, const char *path, const char *id,
 	}
 	cJSON_AddItemToObject(doc, "done", done);
 	return send_record(rt, "thread", key, doc);
+}
+
+static void inbox_key(int mid, const char *digest, char out[48])
+{
+	snprintf(out, 48, "%d|%s", mid, digest);
+}
+
+int replica_inbox_note(struct agent_runtime *rt, int mid, const char *digest,
+		       const char *note_id)
+{
+	cJSON *entry, *doc;
+
+	if (!rt->opt.replica)
+		return 0;
+	if (!rt->inbox_batch && !(rt->inbox_batch = cJSON_CreateArray()))
+		goto fail;
+	entry = cJSON_CreateObject();
+	if (!entry || !cJSON_AddNumberToObject(entry, "mid", mid) ||
+	    !cJSON_AddStringToObject(entry, "digest", digest) ||
+	    !cJSON_AddStringToObject(entry, "note", note_id) ||
+	    !cJSON_AddItemToArray(rt->inbox_batch, entry)) {
+		cJSON_Delete(entry);
+		goto fail;
+	}
+	doc = cJSON_CreateObject();
+	if (!doc || !cJSON_AddItemReferenceToObject(doc, "batch", rt->inbox_batch)) {
+		cJSON_Delete(doc);
+		goto fail;
+	}
+	return send_record(rt, "inbox", "batch", doc);
+fail:
+	state_fail(rt->state);
+	return -1;
+}
+
+const char *replica_inbox_known(const struct agent_runtime *rt, int mid, const char *digest)
+{
+	char key[48];
+
+	inbox_key(mid, digest, key);
+	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rt->inbox_known, key));
+}
+
+int replica_open(struct agent_runtime *rt)
+{
+	cJSON *doc, *entry;
+	char key[48];
+
+	if (!rt->opt.inbox_record)
+		return 0;
+	doc = cJSON_Parse(rt->opt.inbox_record);
+	rt->inbox_known = cJSON_CreateObject();
+	if (!rt->inbox_known) {
+		cJSON_Delete(doc);
+		return -1;
+	}
+	cJSON_ArrayForEach(entry, cJSON_GetObjectItemCaseSensitive(doc, "batch")) {
+		const cJSON *mid = cJSON_GetObjectItemCaseSensitive(entry, "mid");
+		const char *digest = cJSON_GetStringValue(cJSON_GetObjectItem(entry, "digest"));
+		const char *note = cJSON_GetStringValue(cJSON_GetObjectItem(entry, "note"));
+
+		if (!cJSON_IsNumber(mid) || !digest || !note || strlen(digest) > 16)
+			continue;
+		inbox_key(mid->valueint, digest, key);
+		cJSON_AddStringToObject(rt->inbox_known, key, note);
+	}
+	cJSON_Delete(doc);
+	return 0;
+}
+
+void replica_close(struct agent_runtime *rt)
+{
+	cJSON_Delete(rt->inbox_batch);
+	cJSON_Delete(rt->inbox_known);
+	rt->inbox_batch = rt->inbox_known = NULL;
+}
+
+int replica_released(struct agent_runtime *rt)
+{
+	int rc;
+
+	if (!rt->inbox_batch || cJSON_GetArraySize(rt->inbox_batch) == 0)
+		return 0;
+	cJSON_Delete(rt->inbox_batch);
+	rt->inbox_batch = NULL;
+	rc = state_begin(rt->state);
+	if (rc == 0)
+		rc = send_record(rt, "inbox", "batch", NULL);
+	if (state_commit(rt->state) != 0)
+		rc = -1;
+	return rc;
 }

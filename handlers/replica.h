@@ -25,4 +25,23 @@ int replica_agent(struct agent_runtime *rt, const char *name, const char *defini
 int replica_thread(struct agent_runtime *rt, const char *path, const char *id,
 		   const char *meta, const char *inbound_id);
 
+/* An inbox message (packet id `mid`, `digest`) becomes note `note_id`:
+ * recorded (the record lists every one since the partition last released
+ * its acknowledgements) before the note's write, in the same transaction,
+ * so that a next owner that gets the message again writes the same note,
+ * which the vault then has once. 0 or -1. */
+int replica_inbox_note(struct agent_runtime *rt, int mid, const char *digest,
+		       const char *note_id);
+
+/* The note the previous owner made of that message, or NULL. */
+const char *replica_inbox_known(const struct agent_runtime *rt, int mid, const char *digest);
+
+/* Reads the previous owner's inbox record (runtime_options.inbox_record). */
+int replica_open(struct agent_runtime *rt);
+void replica_close(struct agent_runtime *rt);
+
+/* The partition released its acknowledgements: the messages recorded are
+ * the broker's no more, and the record is cleared. 0 or -1. */
+int replica_released(struct agent_runtime *rt);
+
 #endif

@@ -14,6 +14,7 @@
 #include "handlers/inbox.h"
 #include "handlers/notes.h"
 #include "handlers/registry.h"
+#include "handlers/replica.h"
 #include "handlers/turn.h"
 #include "state/outbox.h"
 #include "state/state.h"
@@ -43,7 +44,8 @@ int runtime_open(struct agent_runtime *rt, const struct runtime_options *opt,
 	rt->topics = topics;
 	rt->sink = *sink;
 	rt->loop = l;
-	if (registry_load(rt) != 0 || state_turns_load(state, requeue_row, rt) != 0 ||
+	if (replica_open(rt) != 0 || registry_load(rt) != 0 ||
+	    state_turns_load(state, requeue_row, rt) != 0 ||
 	    engines_open(l, &opt->engine, &rt->engines) != 0) {
 		log_error("cannot start the agent runtime");
 		runtime_close(rt);
@@ -64,6 +66,7 @@ void runtime_close(struct agent_runtime *rt)
 	queues_free(&rt->queues);
 	queues_free(&rt->accepted);
 	registry_free(rt);
+	replica_close(rt);
 }
 
 /* Whatever the handlers changed in memory ahead of a transaction that did
@@ -303,6 +306,12 @@ int runtime_offer_demo(struct agent_runtime *rt)
 		log_info("first start: defined the demo agent eng (echo engine) as note Agents/eng; "
 			 "delete that note to remove it");
 	return 0;
+}
+
+void runtime_released(struct agent_runtime *rt)
+{
+	if (replica_released(rt) != 0)
+		log_error("cannot clear the partition's inbox record; it is cleared with the next");
 }
 
 bool runtime_settled(const struct agent_runtime *rt)

@@ -59,6 +59,8 @@ void runtime_connected(struct agent_runtime *rt, bool session_present);
  * every message handled so far caused is on the bus (a fleet partition may
  * acknowledge them then). */
 bool runtime_settled(const struct agent_runtime *rt);
+/* A fleet partition released its acknowledgements (handlers/replica.h). */
+void runtime_released(struct agent_runtime *rt);
 
 /* For the status message. */
 /* On the first start with no agent registered, defines the demo agent `eng`

@@ -28,6 +28,8 @@
 #define PARTS 16
 #define AGENTS 50
 #define MULTI_FROM 40		/* agents from here on are multi-threaded */
+#define INBOX_FROM 20		/* these get their messages on their inbox topic */
+#define INBOX_TO 30
 #define ROUNDS 8
 #define MEMBERS 4
 #define WAIT_MS 60000
@@ -246,14 +248,23 @@ static bool n_definitions(struct fleet_rig *r, void *arg)
 static void send_round(struct fleet_rig *r, int round)
 {
 	for (int a = 0; a < AGENTS; a++) {
+		if (a >= INBOX_FROM && a < INBOX_TO) {
+			char *topic = rig_fmt("parachute/agent/a%02d/inbox", a);
+			char *text = rig_fmt("a%02d-m%d", a, round);
+
+			th_client_publish_text(&r->client, topic, text);
+			free(topic);
+			free(text);
+			continue;
+		}
 		char *subject = a >= MULTI_FROM ? rig_fmt(",\"subject\":\"s%d\"", round % 2)
 						: rig_fmt("%s", "");
 		char *w = rig_fmt("{\"v\":1,\"op\":\"create\",\"request_id\":\"in-a%02d-m%d\","
 				  "\"note\":{\"id\":\"a%02d-m%d\",\"path\":\"channel/a%02d/m%d\","
-				  "\"content\":\"msg %d\",\"tags\":[\"agent/message\","
+				  "\"content\":\"a%02d-m%d\",\"tags\":[\"agent/message\","
 				  "\"agent/message/inbound\"],\"metadata\":{\"agent\":\"a%02d\","
 				  "\"sender\":\"operator\"%s}}}",
-				  a, round, a, round, a, round, round, a, subject);
+				  a, round, a, round, a, round, a, round, a, subject);
 
 		th_client_publish_text(&r->client, "parachute/vault/default/write", w);
 		free(w);
@@ -277,9 +288,11 @@ static void define_agents(struct fleet_rig *r)
 	REQUIRE(wait_until(r, n_definitions, &n, WAIT_MS));
 }
 
-/* The reply notes created so far: inbound id -> how many. */
+/* The reply notes created so far, by the message they answer ("echo:
+ * aNN-mK"), and the inbound notes. */
 struct replies {
 	int count[AGENTS][ROUNDS + 1];
+	int inbound[AGENTS][ROUNDS + 1];
 	int total, distinct;
 	int order_errors;
 	int last[AGENTS][2];			/* the latest round per thread */
@@ -289,17 +302,22 @@ static void tally_replies(struct fleet_rig *r, struct replies *out)
 {
 	memset(out, 0, sizeof *out);
 	for (struct th_msg *m = r->client.head; m; m = m->next) {
-		cJSON *ev, *md;
-		const char *to;
+		cJSON *ev;
+		const char *content;
 		int a, k;
+		bool reply;
 
-		if (strcmp(m->topic, EVENTS "created") != 0 || !strstr(m->payload, "outbound"))
+		if (strcmp(m->topic, EVENTS "created") != 0 || !strstr(m->payload, "agent/message"))
 			continue;
+		reply = strstr(m->payload, "outbound") != NULL;
 		ev = cJSON_Parse(m->payload);
-		md = cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "note"), "metadata");
-		to = cJSON_GetStringValue(cJSON_GetObjectItem(md, "in_reply_to"));
-		if (to && sscanf(to, "a%d-m%d", &a, &k) == 2 && a >= 0 && a < AGENTS && k >= 1 &&
-		    k <= ROUNDS) {
+		content = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "note"),
+								   "content"));
+		if (content && sscanf(content, reply ? "echo: a%d-m%d" : "a%d-m%d", &a, &k) == 2 &&
+		    a >= 0 && a < AGENTS && k >= 1 && k <= ROUNDS && !reply) {
+			out->inbound[a][k]++;
+		} else if (content && sscanf(content, "echo: a%d-m%d", &a, &k) == 2 && a >= 0 &&
+			   a < AGENTS && k >= 1 && k <= ROUNDS) {
 			int lane = a >= MULTI_FROM ? k % 2 : 0;
 
 			out->total++;
@@ -587,8 +605,9 @@ static void test_kill_and_join(void)
 	pthread_mutex_unlock(&r.client.lock);
 	for (int a = 0; a < AGENTS; a++)
 		for (int k = 1; k <= ROUNDS; k++)
-			CHECK_MSG(rep.count[a][k] == 1, "a%02d-m%d has %d reply notes", a, k,
-				  rep.count[a][k]);
+			CHECK_MSG(rep.count[a][k] == 1 && rep.inbound[a][k] == 1,
+				  "a%02d-m%d has %d inbound and %d reply notes", a, k,
+				  rep.inbound[a][k], rep.count[a][k]);
 	CHECK_INT(rep.distinct, AGENTS * ROUNDS);
 	CHECK_INT(rep.total, AGENTS * ROUNDS);	/* exactly one reply note each */
 	CHECK_INT(rep.order_errors, 0);
@@ -611,7 +630,7 @@ static int turns_run_twice(struct fleet_rig *r, int agents, int rounds)
 	int twice = 0;
 
 	for (int a = 0; a < agents; a++)
-		for (int k = 1; k <= rounds; k++) {
+		for (int k = 1; k <= rounds && (a < INBOX_FROM || a >= INBOX_TO); k++) {
 			char *want = rig_fmt(": a%02d-m%d on a%02d done", a, k, a);
 			int n = 0;
 
@@ -664,6 +683,11 @@ static void test_clean_stop_hands_over(void)
 	pthread_mutex_lock(&r.client.lock);
 	tally_replies(&r, &rep);
 	pthread_mutex_unlock(&r.client.lock);
+	for (int a = 0; a < AGENTS; a++)
+		for (int k = 1; k <= 3; k++)
+			CHECK_MSG(rep.count[a][k] == 1 && rep.inbound[a][k] == 1,
+				  "a%02d-m%d has %d inbound and %d reply notes", a, k,
+				  rep.inbound[a][k], rep.count[a][k]);
 	CHECK_INT(rep.distinct, AGENTS * 3);
 	CHECK_INT(rep.total, AGENTS * 3);
 	CHECK_INT(rep.order_errors, 0);
