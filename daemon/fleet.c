@@ -76,6 +76,7 @@ struct fleet {
 	struct fleet_member others[MEMBERS_MAX];
 	size_t n_others;
 	bool synced;		/* the retained records are in (our fence came back) */
+	bool ever_synced;
 	int64_t join_at;	/* monotonic ms: take partitions from then on */
 	bool stopping;
 	bool gone_acked;	/* the empty record is on the broker */
@@ -421,12 +422,13 @@ static int on_message(void *arg, const struct bus_message *msg)
 		if (!f->synced) {
 			log_info("fleet %s: %zu other members; %d partitions", f->cfg->fleet,
 				 f->n_others, f->self.partitions);
-			if (notify_send("READY=1") != 0)
+			if (!f->ever_synced && notify_send("READY=1") != 0)
 				log_warn("cannot tell systemd that agentbus is ready (NOTIFY_SOCKET)");
 		}
 		if (!f->synced)
 			f->join_at = clock_mono_ms() + JOIN_SETTLE_MS;
 		f->synced = true;
+		f->ever_synced = true;
 		if (publish_self(f, false) != 0)
 			log_error("cannot publish the member record");
 	} else if (id && strcmp(id + 1, f->self.id) != 0) {
@@ -437,12 +439,17 @@ static int on_message(void *arg, const struct bus_message *msg)
 }
 
 /* The records come with the subscription, our fence after them. A broker
- * restarted without persistence forgot our record: the fence republishes. */
+ * restarted without persistence forgot our record: the fence republishes.
+ * Until the fence is back, and JOIN_SETTLE_MS after, nothing is taken: a
+ * broker that stopped published every member's Will, and the others'
+ * records come back only as each of them reconnects. */
 static void on_online(void *arg, bool session_present)
 {
 	struct fleet *f = arg;
 
 	(void)session_present;
+	f->synced = false;
+	f->n_others = 0;
 	if (bus_conn_publish(f->conn, &(struct bus_publish){ .topic = f->fence_topic,
 							     .payload = "fence", .len = 5,
 							     .qos = 1 }, NULL, NULL) != 0)

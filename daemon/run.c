@@ -83,9 +83,12 @@ struct agentbus {
 	char *part_client_id;	/* agentbus-<fleet>-p<N>, whoever owns it */
 	char *replica;		/* where the partition's state is kept on the bus */
 	char *inbox_record;	/* the previous owner's inbox record; NULL: none */
+	char *registry;		/* R/agent/+/definition: the fleet's agents, for callbacks */
+	struct cJSON *directory;	/* as restored, until the runtime has it */
 	bool draining;		/* stopping a partition: its turns finish, nothing is read */
 	bool part_session_present;	/* the broker kept the partition's session */
 	int part_batch;		/* messages read since the last release */
+	int part_last_mid;	/* packet id of the newest QoS 1 message read on it */
 	struct bus_sink sink;	/* how modules publish: through `conn` */
 	struct trigger_set triggers;
 	struct store_vault store;	/* notes NULL with --no-store or --vault-url */
@@ -288,8 +291,11 @@ static int on_message(void *arg, const struct bus_message *msg)
 	crash_point("message-received");
 	if (ab->failing)
 		return -1;
-	if (ab->part)
+	if (ab->part) {
 		ab->part_batch++;
+		if (msg->qos > 0)
+			ab->part_last_mid = msg->mid;
+	}
 	kind = topics_classify(&ab->topics, msg->topic, &level, &len);
 	count_message(ab, kind, level, len);
 	switch (kind) {
@@ -324,6 +330,23 @@ static int on_message(void *arg, const struct bus_message *msg)
 		crash_point("message-handled");
 	ab->handled = true;
 	return rc;
+}
+
+/* A partition's publishing connection receives the fleet's registry
+ * entries only. */
+static int on_writer_message(void *arg, const struct bus_message *msg)
+{
+	struct agentbus *ab = arg;
+	const char *level;
+	size_t len;
+	char name[128];
+
+	if (topics_classify(&ab->topics, msg->topic, &level, &len) == TOPIC_AGENT_DEFINITION &&
+	    len < sizeof name) {
+		snprintf(name, sizeof name, "%.*s", (int)len, level);
+		runtime_directory(&ab->agents, name, msg->payload, msg->len);
+	}
+	return 0;
 }
 
 static void on_online(void *arg, bool session_present)
@@ -724,7 +747,7 @@ static void write_partition(struct agentbus *ab)
 	bus_conn_hold(ab->part, !settled);
 	if (settled && ab->part_batch > 0) {
 		ab->part_batch = 0;
-		runtime_released(&ab->agents);
+		runtime_released(&ab->agents, ab->part_last_mid);
 	}
 	if (ab->draining && settled)
 		end_drain(ab, true);
@@ -799,17 +822,28 @@ static int setup_connection(struct agentbus *ab)
 		.session_expiry = (uint32_t)cfg->session_expiry,
 		.reconnect_max_ms = cfg->reconnect_max * 1000,
 	};
-	struct bus_conn_handlers h = { on_online, on_offline, on_message, NULL };
+	struct bus_conn_handlers h = { on_online, on_offline,
+				       cfg->fleet_partition >= 0 ? on_writer_message : on_message,
+				       NULL };
 	struct bus_conn *receiver;
 	int rc;
 
+	/* A partition's publishing connection keeps no session: what it
+	 * publishes is the partition's, and it subscribes only to retained
+	 * entries it reads again at every connect. */
+	if (cfg->fleet_partition >= 0)
+		opt.session_expiry = 0;
 	if (bus_conn_create(&opt, &h, ab, &ab->conn) != 0)
 		return -1;
+	opt.session_expiry = (uint32_t)cfg->session_expiry;
 	receiver = ab->conn;
 	if (cfg->fleet_partition >= 0) {
 		struct bus_conn_handlers ph = { on_part_online, on_part_offline, on_message,
 						on_part_subscribed };
 
+		/* Whom a callback may go to: every partition's agents. */
+		if (bus_conn_subscribe(ab->conn, ab->registry, 0) != 0)
+			return -1;
 		opt.client_id = ab->part_client_id;
 		/* Held while its turns run, it sends no PINGREQ: the broker must
 		 * not take a long turn for a dead client. A dead instance still
@@ -1080,7 +1114,16 @@ static int start_runtime(struct agentbus *ab)
 		.inbox_record = ab->inbox_record,
 	};
 
-	return runtime_open(&ab->agents, &opt, ab->state, &ab->topics, &ab->sink, ab->loop);
+	const cJSON *entry;
+
+	if (runtime_open(&ab->agents, &opt, ab->state, &ab->topics, &ab->sink, ab->loop) != 0)
+		return -1;
+	cJSON_ArrayForEach(entry, ab->directory)
+		runtime_directory(&ab->agents, entry->string, entry->valuestring,
+				  strlen(entry->valuestring));
+	cJSON_Delete(ab->directory);
+	ab->directory = NULL;
+	return 0;
 }
 
 /* The reference's triggers, then the configured ones over them. */
@@ -1170,8 +1213,9 @@ static int prepare_partition(struct agentbus *ab)
 
 	if (asprintf(&ab->part_client_id, "agentbus-%s-p%d", cfg->fleet, cfg->fleet_partition) < 0 ||
 	    asprintf(&ab->replica, "%s/agentbus/fleet/%s/p/%d", cfg->root, cfg->fleet,
-		     cfg->fleet_partition) < 0) {
-		ab->part_client_id = ab->replica = NULL;
+		     cfg->fleet_partition) < 0 ||
+	    asprintf(&ab->registry, "%s/agent/+/definition", cfg->root) < 0) {
+		ab->part_client_id = ab->replica = ab->registry = NULL;
 		return -1;
 	}
 	if (nftw(cfg->state_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT) {
@@ -1192,9 +1236,10 @@ static int restore_partition(struct agentbus *ab)
 	};
 	struct fleet_restored got;
 
-	if (fleet_restore(&opt, ab->replica, ab->state, &got) != 0)
+	if (fleet_restore(&opt, ab->replica, ab->registry, ab->state, &got) != 0)
 		return -1;
 	ab->inbox_record = got.inbox;
+	ab->directory = got.directory;
 	log_info("partition %d: restored %d agents and %d threads from %s", cfg->fleet_partition,
 		 got.agents, got.threads, ab->replica);
 	return 0;
@@ -1265,6 +1310,8 @@ static void agentbus_cleanup(struct agentbus *ab)
 	free(ab->part_client_id);
 	free(ab->replica);
 	free(ab->inbox_record);
+	free(ab->registry);
+	cJSON_Delete(ab->directory);
 	store_vault_close(&ab->store);
 	bridge_close(ab->bridge);
 	http_close(ab->bridge_http);

@@ -86,8 +86,28 @@ static int take_record(struct state *st, const char *prefix, const struct bus_cl
 	return rc;
 }
 
-static int read_until_fence(struct bus_client *c, const char *prefix, const char *fence,
-			    struct state *st, struct fleet_restored *out)
+/* A registry entry: the agent name is the topic's level before the last. */
+static int take_entry(const struct bus_client_msg *m, struct fleet_restored *out)
+{
+	const char *end = strrchr(m->topic, '/'), *start = end;
+	char name[128];
+	cJSON *text;
+
+	while (start > m->topic && start[-1] != '/')
+		start--;
+	if (!end || end - start <= 0 || end - start >= (long)sizeof name)
+		return 0;
+	snprintf(name, sizeof name, "%.*s", (int)(end - start), start);
+	if ((!out->directory && !(out->directory = cJSON_CreateObject())) ||
+	    !(text = cJSON_CreateString(m->payload)))
+		return -1;
+	cJSON_DeleteItemFromObjectCaseSensitive(out->directory, name);
+	cJSON_AddItemToObject(out->directory, name, text);
+	return 0;
+}
+
+static int read_until_fence(struct bus_client *c, const char *prefix, const char *registry,
+			    const char *fence, struct state *st, struct fleet_restored *out)
 {
 	struct bus_client_msg m;
 	int got, rc = 0;
@@ -97,7 +117,9 @@ static int read_until_fence(struct bus_client *c, const char *prefix, const char
 			bus_client_msg_free(&m);
 			return 0;
 		}
-		if (m.retain && m.len > 0 && strlen(m.topic) > strlen(prefix) + 1)
+		if (m.retain && m.len > 0 && bus_topic_matches(registry, m.topic))
+			rc = take_entry(&m, out);
+		else if (m.retain && m.len > 0 && strlen(m.topic) > strlen(prefix) + 1)
 			rc = take_record(st, prefix, &m, out);
 		bus_client_msg_free(&m);
 	}
@@ -109,8 +131,8 @@ static int read_until_fence(struct bus_client *c, const char *prefix, const char
 	return -1;
 }
 
-int fleet_restore(const struct bus_client_options *opt, const char *prefix, struct state *st,
-		  struct fleet_restored *out)
+int fleet_restore(const struct bus_client_options *opt, const char *prefix,
+		  const char *registry, struct state *st, struct fleet_restored *out)
 {
 	struct bus_client *c = NULL;
 	char err[256], *filter = NULL, *fence = NULL;
@@ -123,17 +145,20 @@ int fleet_restore(const struct bus_client_options *opt, const char *prefix, stru
 	}
 	if (bus_client_connect(opt, &c, err, sizeof err) != 0 ||
 	    bus_client_subscribe(c, filter, err, sizeof err) != 0 ||
+	    bus_client_subscribe(c, registry, err, sizeof err) != 0 ||
 	    bus_client_publish(c, fence, "fence", 5, NULL, NULL, err, sizeof err) != 0) {
 		log_error("fleet: cannot read the partition's state from the broker: %s", err);
 		goto done;
 	}
 	if (state_begin(st) != 0)
 		goto done;
-	rc = read_until_fence(c, prefix, fence, st, out);
+	rc = read_until_fence(c, prefix, registry, fence, st, out);
 	if (rc != 0) {
 		state_fail(st);
 		free(out->inbox);
 		out->inbox = NULL;
+		cJSON_Delete(out->directory);
+		out->directory = NULL;
 	}
 	if (state_commit(st) != 0)
 		rc = -1;

@@ -6,6 +6,7 @@
 #define AB_FLEET_RESTORE_H
 
 struct bus_client_options;
+struct cJSON;
 struct state;
 
 struct fleet_restored {
@@ -13,14 +14,16 @@ struct fleet_restored {
 	int threads;
 	int unusable;		/* records that could not be read (logged) */
 	char *inbox;		/* the inbox record's JSON, the caller's to free; NULL: none */
+	struct cJSON *directory;	/* agent name -> its registry entry (text); the caller's */
 };
 
-/* Subscribes to `prefix`/#, takes every retained record until its own fence
+/* Subscribes to `prefix`/# and to the fleet's registry entries
+ * (`registry`, a filter), takes every retained message until its own fence
  * message comes back (the broker sends the retained messages of a
- * subscription before anything published after it), and records them in
- * `st`. Returns 0, or -1 after logging (the broker unreachable, the state
- * not written). */
-int fleet_restore(const struct bus_client_options *opt, const char *prefix, struct state *st,
-		  struct fleet_restored *out);
+ * subscription before anything published after it), and records the
+ * partition's in `st`. Returns 0, or -1 after logging (the broker
+ * unreachable, the state not written). */
+int fleet_restore(const struct bus_client_options *opt, const char *prefix,
+		  const char *registry, struct state *st, struct fleet_restored *out);
 
 #endif

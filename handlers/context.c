@@ -92,6 +92,11 @@ void ctx_deadletter(struct agent_runtime *rt, const struct bus_message *msg,
 	rt->sink.deadletter(rt->sink.arg, msg, &err);
 }
 
+bool ctx_agent_known(const struct agent_runtime *rt, const char *name)
+{
+	return strmap_get(&rt->agents, name) || strmap_get(&rt->directory, name);
+}
+
 bool ctx_owns(const struct agent_runtime *rt, const char *name)
 {
 	return !rt->opt.owns || rt->opt.owns(rt->opt.owns_arg, name);

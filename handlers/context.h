@@ -62,13 +62,17 @@ struct agent_runtime {
 	struct strmap agents;		/* name -> struct agent_spec */
 	struct strmap folded;		/* lower-case name -> the same spec */
 	struct strmap definitions;	/* definition note id -> the same spec */
+	/* In a fleet: every enabled agent of every partition, by name (values
+	 * unused), from the retained registry entries: whom a callback may go
+	 * to. */
+	struct strmap directory;
 	struct queues queues;
 	struct queues accepted;		/* accepted in the open transaction */
 	struct turn *running;		/* list of running turns */
 	uint64_t next_turn;
 	struct engines *engines;
 	struct cJSON *inbox_batch;	/* fleet: inbox notes since the last release */
-	struct cJSON *inbox_known;	/* fleet: the previous owner's, "mid|digest" -> note id */
+	struct cJSON *inbox_known;	/* fleet: the previous owner's, as restored */
 	bool paused;			/* the state is failing: start nothing */
 	bool rewound;			/* a rewind could not reload: again on resume */
 };
@@ -98,6 +102,10 @@ int ctx_send_doc(struct agent_runtime *rt, const char *topic, const struct cJSON
 int ctx_write(struct agent_runtime *rt, struct cJSON *write);
 /* The largest note write agentbus makes. */
 size_t ctx_write_limit(const struct agent_runtime *rt);
+
+/* Whether `name` is a registered agent: here, or (in a fleet) in another
+ * partition. */
+bool ctx_agent_known(const struct agent_runtime *rt, const char *name);
 
 /* Whether this process acts for agent `name` (see runtime_options.owns). */
 bool ctx_owns(const struct agent_runtime *rt, const char *name);

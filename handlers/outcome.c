@@ -199,7 +199,7 @@ static int write_callback(struct agent_runtime *rt, const struct turn_request *r
 			 req->inbound_id, req->depth, MAX_DELEGATION_DEPTH, req->reply_to);
 		return 0;
 	}
-	if (!strmap_get(&rt->agents, req->reply_to)) {
+	if (!ctx_agent_known(rt, req->reply_to)) {
 		log_warn("%s: reply_to names no registered agent (%s); no callback", req->inbound_id,
 			 req->reply_to);
 		return 0;

@@ -87,20 +87,60 @@ int replica_thread(struct agent_runtime *rt, const char *path, const char *id,
 	return send_record(rt, "thread", key, doc);
 }
 
-static void inbox_key(int mid, const char *digest, char out[48])
+/* Packet ids run from 1 to 65535 and wrap. */
+static int mid_behind(int newest, int mid)
 {
-	snprintf(out, 48, "%d|%s", mid, digest);
+	return (newest - mid + 65535) % 65535;
+}
+
+/* Drops the entries of `list` (the batch or the known map) STATE_INBOX_WINDOW
+ * or more ids behind `newest`; those a little ahead of it stay (the rest of
+ * a redelivered batch, read after `newest`). Returns how many went. */
+static int forget_old(cJSON *list, int newest)
+{
+	cJSON *e = list ? list->child : NULL, *next;
+	int gone = 0;
+
+	for (; e; e = next) {
+		const cJSON *mid = cJSON_GetObjectItemCaseSensitive(e, "mid");
+
+		next = e->next;
+		int behind = cJSON_IsNumber(mid) ? mid_behind(newest, mid->valueint) : -1;
+
+		if (behind < 0 || (behind >= STATE_INBOX_WINDOW && behind < 65535 - STATE_INBOX_WINDOW)) {
+			cJSON_Delete(cJSON_DetachItemViaPointer(list, e));
+			gone++;
+		}
+	}
+	return gone;
+}
+
+static int send_inbox(struct agent_runtime *rt)
+{
+	cJSON *doc;
+
+	if (!rt->inbox_batch || cJSON_GetArraySize(rt->inbox_batch) == 0)
+		return send_record(rt, "inbox", "batch", NULL);
+	doc = cJSON_CreateObject();
+	if (!doc || !cJSON_AddItemReferenceToObject(doc, "batch", rt->inbox_batch)) {
+		cJSON_Delete(doc);
+		state_fail(rt->state);
+		return -1;
+	}
+	return send_record(rt, "inbox", "batch", doc);
 }
 
 int replica_inbox_note(struct agent_runtime *rt, int mid, const char *digest,
 		       const char *note_id)
 {
-	cJSON *entry, *doc;
+	cJSON *entry;
 
 	if (!rt->opt.replica)
 		return 0;
 	if (!rt->inbox_batch && !(rt->inbox_batch = cJSON_CreateArray()))
 		goto fail;
+	forget_old(rt->inbox_batch, mid);
+	forget_old(rt->inbox_known, mid);
 	entry = cJSON_CreateObject();
 	if (!entry || !cJSON_AddNumberToObject(entry, "mid", mid) ||
 	    !cJSON_AddStringToObject(entry, "digest", digest) ||
@@ -109,12 +149,7 @@ int replica_inbox_note(struct agent_runtime *rt, int mid, const char *digest,
 		cJSON_Delete(entry);
 		goto fail;
 	}
-	doc = cJSON_CreateObject();
-	if (!doc || !cJSON_AddItemReferenceToObject(doc, "batch", rt->inbox_batch)) {
-		cJSON_Delete(doc);
-		goto fail;
-	}
-	return send_record(rt, "inbox", "batch", doc);
+	return send_inbox(rt);
 fail:
 	state_fail(rt->state);
 	return -1;
@@ -122,35 +157,26 @@ fail:
 
 const char *replica_inbox_known(const struct agent_runtime *rt, int mid, const char *digest)
 {
-	char key[48];
+	const cJSON *e;
 
-	inbox_key(mid, digest, key);
-	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rt->inbox_known, key));
+	cJSON_ArrayForEach(e, rt->inbox_known) {
+		const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "mid");
+		const char *d = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "digest"));
+
+		if (cJSON_IsNumber(m) && m->valueint == mid && d && strcmp(d, digest) == 0)
+			return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "note"));
+	}
+	return NULL;
 }
 
 int replica_open(struct agent_runtime *rt)
 {
-	cJSON *doc, *entry;
-	char key[48];
+	cJSON *doc;
 
 	if (!rt->opt.inbox_record)
 		return 0;
 	doc = cJSON_Parse(rt->opt.inbox_record);
-	rt->inbox_known = cJSON_CreateObject();
-	if (!rt->inbox_known) {
-		cJSON_Delete(doc);
-		return -1;
-	}
-	cJSON_ArrayForEach(entry, cJSON_GetObjectItemCaseSensitive(doc, "batch")) {
-		const cJSON *mid = cJSON_GetObjectItemCaseSensitive(entry, "mid");
-		const char *digest = cJSON_GetStringValue(cJSON_GetObjectItem(entry, "digest"));
-		const char *note = cJSON_GetStringValue(cJSON_GetObjectItem(entry, "note"));
-
-		if (!cJSON_IsNumber(mid) || !digest || !note || strlen(digest) > 16)
-			continue;
-		inbox_key(mid->valueint, digest, key);
-		cJSON_AddStringToObject(rt->inbox_known, key, note);
-	}
+	rt->inbox_known = cJSON_DetachItemFromObjectCaseSensitive(doc, "batch");
 	cJSON_Delete(doc);
 	return 0;
 }
@@ -162,17 +188,16 @@ void replica_close(struct agent_runtime *rt)
 	rt->inbox_batch = rt->inbox_known = NULL;
 }
 
-int replica_released(struct agent_runtime *rt)
+int replica_released(struct agent_runtime *rt, int last_mid)
 {
 	int rc;
 
-	if (!rt->inbox_batch || cJSON_GetArraySize(rt->inbox_batch) == 0)
+	forget_old(rt->inbox_known, last_mid);
+	if (!rt->inbox_batch || forget_old(rt->inbox_batch, last_mid) == 0)
 		return 0;
-	cJSON_Delete(rt->inbox_batch);
-	rt->inbox_batch = NULL;
 	rc = state_begin(rt->state);
 	if (rc == 0)
-		rc = send_record(rt, "inbox", "batch", NULL);
+		rc = send_inbox(rt);
 	if (state_commit(rt->state) != 0)
 		rc = -1;
 	return rc;

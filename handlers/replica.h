@@ -26,10 +26,12 @@ int replica_thread(struct agent_runtime *rt, const char *path, const char *id,
 		   const char *meta, const char *inbound_id);
 
 /* An inbox message (packet id `mid`, `digest`) becomes note `note_id`:
- * recorded (the record lists every one since the partition last released
- * its acknowledgements) before the note's write, in the same transaction,
- * so that a next owner that gets the message again writes the same note,
- * which the vault then has once. 0 or -1. */
+ * recorded before the note's write, in the same transaction, so that a next
+ * owner that gets the message again writes the same note, which the vault
+ * then has once. The record keeps the messages whose packet id is less
+ * than STATE_INBOX_WINDOW ids behind the newest the partition has read, as
+ * a lone instance's state does: the broker redelivers only what is in
+ * flight, far fewer, and reuses an id only after 65,535 more. 0 or -1. */
 int replica_inbox_note(struct agent_runtime *rt, int mid, const char *digest,
 		       const char *note_id);
 
@@ -40,8 +42,9 @@ const char *replica_inbox_known(const struct agent_runtime *rt, int mid, const c
 int replica_open(struct agent_runtime *rt);
 void replica_close(struct agent_runtime *rt);
 
-/* The partition released its acknowledgements: the messages recorded are
- * the broker's no more, and the record is cleared. 0 or -1. */
-int replica_released(struct agent_runtime *rt);
+/* The partition released its acknowledgements, having read up to packet id
+ * `last_mid`: the record forgets what is now out of the window (it is not
+ * cleared: a PUBACK written is no proof the broker took it). 0 or -1. */
+int replica_released(struct agent_runtime *rt, int last_mid);
 
 #endif

@@ -67,6 +67,7 @@ void runtime_close(struct agent_runtime *rt)
 	queues_free(&rt->accepted);
 	registry_free(rt);
 	replica_close(rt);
+	strmap_free(&rt->directory);
 }
 
 /* Whatever the handlers changed in memory ahead of a transaction that did
@@ -308,10 +309,25 @@ int runtime_offer_demo(struct agent_runtime *rt)
 	return 0;
 }
 
-void runtime_released(struct agent_runtime *rt)
+void runtime_directory(struct agent_runtime *rt, const char *name, const void *payload,
+		       size_t len)
 {
-	if (replica_released(rt) != 0)
-		log_error("cannot clear the partition's inbox record; it is cleared with the next");
+	cJSON *entry = len ? cJSON_ParseWithLength(payload, len) : NULL;
+	const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(entry, "status"));
+
+	if (status && strcmp(status, "enabled") == 0) {
+		if (strmap_put(&rt->directory, name, rt) != 0)
+			log_error("out of memory: agent %s of another partition is not known here", name);
+	} else {
+		strmap_remove(&rt->directory, name);
+	}
+	cJSON_Delete(entry);
+}
+
+void runtime_released(struct agent_runtime *rt, int last_mid)
+{
+	if (replica_released(rt, last_mid) != 0)
+		log_error("cannot rewrite the partition's inbox record; it is with the next");
 }
 
 bool runtime_settled(const struct agent_runtime *rt)

@@ -59,8 +59,14 @@ void runtime_connected(struct agent_runtime *rt, bool session_present);
  * every message handled so far caused is on the bus (a fleet partition may
  * acknowledge them then). */
 bool runtime_settled(const struct agent_runtime *rt);
-/* A fleet partition released its acknowledgements (handlers/replica.h). */
-void runtime_released(struct agent_runtime *rt);
+/* In a fleet: agent `name`'s retained registry entry (`payload`, `len`;
+ * empty: removed) says whether it is enabled, in whichever partition. */
+void runtime_directory(struct agent_runtime *rt, const char *name, const void *payload,
+		       size_t len);
+
+/* A fleet partition released its acknowledgements, having read up to
+ * packet id `last_mid` (handlers/replica.h). */
+void runtime_released(struct agent_runtime *rt, int last_mid);
 
 /* For the status message. */
 /* On the first start with no agent registered, defines the demo agent `eng`

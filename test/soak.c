@@ -12,11 +12,18 @@
  *   - agentbus's resident memory stayed under a bound in every life.
  *
  *   soak [SECONDS [SEED]]     default 30 s; loopback only, ~40 messages/s.
+ *   soak --fleet [SECONDS [SEED]]
+ *                             the same against a fleet of three instances
+ *                             (16 partitions, 12 agents) sharing one store
+ *                             (--store-only), killed with SIGKILL and
+ *                             started again at random instead of agentbus.
  *
  * The broker is restarted with SIGTERM and keeps its state (persistence):
  * a broker killed with SIGKILL loses what it acknowledged and had not saved,
  * which no client can prevent; test_faults covers agentbus's side of that. */
+#include <cjson/cJSON.h>
 #include <mosquitto.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -32,6 +39,7 @@
 
 #define WRITE "parachute/vault/default/write"
 #define RSS_LIMIT_KB (96 * 1024)
+#define FLEET_SIZE 3
 
 struct soak {
 	struct th_broker broker;
@@ -44,12 +52,26 @@ struct soak {
 	unsigned first_seed;		/* to run the same soak again */
 	long max_rss_kb;
 	int kills, broker_restarts, sent, inbox_sent;
+	bool fleet;			/* `daemon` is the store; `inst` the fleet */
+	struct th_daemon inst[FLEET_SIZE];
+	bool inst_up[FLEET_SIZE];
+	char *inst_dir[FLEET_SIZE];
 };
+
+static const char *const lone_agents[] = { "alpha", "beta", "gamma" };
+static const char *const fleet_agents[] = { "alpha", "beta", "gamma", "delta", "eps", "zeta",
+					    "eta", "theta", "iota", "kappa", "lambda", "mu" };
+
+static const char *random_agent(struct soak *s)
+{
+	return s->fleet ? fleet_agents[rand_r(&s->seed) % 12] : lone_agents[rand_r(&s->seed) % 3];
+}
 
 static void daemon_up(struct soak *s)
 {
 	const char *args[] = { "-p", s->port, "--id", "soak", "--state-dir", s->state,
-			       "--reconnect-max", "1", "--max-turns", "3", NULL };
+			       "--reconnect-max", "1", "--max-turns", "3",
+			       s->fleet ? "--store-only" : NULL, NULL };
 
 	int64_t t0 = clock_mono_ms();
 
@@ -106,8 +128,7 @@ static void define(struct soak *s, const char *name, const char *mode)
  * delegated with a depth near the limit. */
 static void send_one(struct soak *s)
 {
-	static const char *const agents[] = { "alpha", "beta", "gamma" };
-	const char *agent = agents[rand_r(&s->seed) % 3];
+	const char *agent = random_agent(s);
 	int kind = rand_r(&s->seed) % 5;
 	char w[768], extra[256] = "", topic[64];
 
@@ -124,7 +145,7 @@ static void send_one(struct soak *s)
 		snprintf(extra, sizeof extra, ",\"subject\":\"s%u\"", rand_r(&s->seed) % 3);
 	else if (kind == 2)
 		snprintf(extra, sizeof extra, ",\"reply_to\":\"%s\",\"correlation_id\":\"m-%d\","
-			 "\"delegation_depth\":\"%u\"", agents[rand_r(&s->seed) % 3], s->sent,
+			 "\"delegation_depth\":\"%u\"", random_agent(s), s->sent,
 			 6 + rand_r(&s->seed) % 4);
 	snprintf(w, sizeof w, "{\"op\":\"create\",\"request_id\":\"in-%d\",\"note\":{\"id\":\"m-%d\","
 		 "\"content\":\"work %d\",\"tags\":[\"agent/message\",\"agent/message/inbound\"],"
@@ -132,6 +153,81 @@ static void send_one(struct soak *s)
 		 agent, extra);
 	publish(s, w);
 	s->sent++;
+}
+
+/* --- the fleet ------------------------------------------------------------------ */
+
+static void instance_up(struct soak *s, int i)
+{
+	char id[16];
+	const char *args[] = { "-p", s->port, "--fleet", "soak", "--partitions", "16", "--id", id,
+			       "--state-dir", s->inst_dir[i], "--reconnect-max", "1",
+			       "--max-turns", "3", "--drain-timeout", "10", "--sandbox", "off",
+			       NULL };
+
+	snprintf(id, sizeof id, "i%d", i + 1);
+	th_daemon_start_in_group(&s->inst[i], args);
+	s->inst_up[i] = true;
+}
+
+/* SIGKILL of the instance and its partitions' processes. */
+static void instance_kill(struct soak *s, int i)
+{
+	kill(-s->inst[i].pid, SIGKILL);
+	th_daemon_wait_exit(&s->inst[i], TH_TIMEOUT_MS);
+	th_daemon_free(&s->inst[i]);
+	s->inst_up[i] = false;
+	s->kills++;
+}
+
+/* Every partition served: the latest member records' "serving" lists cover
+ * them all (a new session misses what is published before it subscribed). */
+static bool all_served(struct th_client *c)
+{
+	unsigned served[FLEET_SIZE] = { 0 }, all = 0;
+
+	for (struct th_msg *m = c->head; m; m = m->next) {
+		const char *leaf = strrchr(m->topic, '/');
+		cJSON *doc = cJSON_Parse(m->payload), *p;
+		int i = leaf && leaf[1] == 'i' ? atoi(leaf + 2) - 1 : -1;
+
+		if (i >= 0 && i < FLEET_SIZE) {
+			served[i] = 0;
+			cJSON_ArrayForEach(p, cJSON_GetObjectItem(doc, "serving"))
+				served[i] |= 1u << (p->valueint & 15);
+		}
+		cJSON_Delete(doc);
+	}
+	for (int i = 0; i < FLEET_SIZE; i++)
+		all |= served[i];
+	return all == 0xffff;
+}
+
+static void wait_fleet_serving(struct soak *s)
+{
+	struct th_client c;
+	struct timespec until;
+	bool ok;
+
+	th_client_open(&c, s->broker.child.port, "parachute/agentbus/fleet/soak/member/+");
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += TH_TIMEOUT_MS / 1000;
+	pthread_mutex_lock(&c.lock);
+	while (!(ok = all_served(&c)) &&
+	       pthread_cond_timedwait(&c.changed, &c.lock, &until) == 0)
+		;
+	ok = ok || all_served(&c);
+	pthread_mutex_unlock(&c.lock);
+	CHECK_MSG(ok, "the fleet never served all 16 partitions");
+	th_client_close(&c);
+}
+
+static void fleet_kill_one(struct soak *s)
+{
+	int i = (int)(rand_r(&s->seed) % FLEET_SIZE);
+
+	instance_kill(s, i);
+	instance_up(s, i);
 }
 
 static void traffic(struct soak *s, int seconds)
@@ -145,7 +241,10 @@ static void traffic(struct soak *s, int seconds)
 		int64_t now = clock_mono_ms();
 
 		send_one(s);
-		if (now >= next_kill) {
+		if (now >= next_kill && s->fleet) {
+			fleet_kill_one(s);
+			next_kill = now + 1000 + rand_r(&s->seed) % 3000;
+		} else if (now >= next_kill) {
 			daemon_kill(s);
 			daemon_up(s);
 			next_kill = now + 1000 + rand_r(&s->seed) % 3000;
@@ -227,6 +326,52 @@ static void settle(struct soak *s)
 	th_client_close(&c);
 }
 
+/* A fleet is quiet when a fence note came back twice in a row with every
+ * inbound note answered and the store's outbox empty (a partition's
+ * unfinished work lives in its session, not in a state dir to look into).
+ * Then its instances stop cleanly. */
+static long unanswered(struct soak *s)
+{
+	return count_in(s->state, "notes.db",
+			"WITH a AS (SELECT DISTINCT json_extract(metadata, '$.in_reply_to') r FROM "
+			"notes WHERE tags LIKE '%agent/message/outbound%') SELECT count(*) FROM "
+			"notes i LEFT JOIN a ON a.r = i.id WHERE i.tags LIKE '%agent/message/inbound%' "
+			"AND i.content <> 'fence' AND a.r IS NULL") +
+	       count_in(s->state, "notes.db", "SELECT count(*) FROM outbox");
+}
+
+static void settle_fleet(struct soak *s)
+{
+	struct th_client c;
+	char w[160], want[64];
+	int quiet_rounds = 0;
+
+	th_client_open(&c, s->broker.child.port, "parachute/vault/default/event/note.created");
+	for (int round = 0; round < 200 && quiet_rounds < 2; round++) {
+		struct th_msg *m;
+
+		snprintf(w, sizeof w, "{\"op\":\"create\",\"request_id\":\"fence-%d\",\"note\":"
+			 "{\"id\":\"fence-%d\",\"content\":\"fence\"}}", round, round);
+		snprintf(want, sizeof want, "\"id\":\"fence-%d\"", round);
+		publish(s, w);
+		m = th_client_wait_for(&c, "parachute/vault/default/event/note.created", want, 30000);
+		CHECK_MSG(m != NULL, "fence %d never came back", round);
+		th_msg_free(m);
+		quiet_rounds = unanswered(s) == 0 ? quiet_rounds + 1 : 0;
+	}
+	CHECK_MSG(quiet_rounds == 2, "the fleet never came to rest (%ld unanswered)", unanswered(s));
+	for (int i = 0; i < FLEET_SIZE; i++) {
+		CHECK_MSG(th_daemon_stop_cleanly(&s->inst[i], SIGTERM), "i%d stopped cleanly", i + 1);
+		th_daemon_free(&s->inst[i]);
+		s->inst_up[i] = false;
+	}
+	s->max_rss_kb = th_rss_kb(s->daemon.pid);
+	CHECK(th_daemon_stop_cleanly(&s->daemon, SIGTERM));
+	th_daemon_free(&s->daemon);
+	s->daemon_up = false;
+	th_client_close(&c);
+}
+
 static void check_invariants(struct soak *s)
 {
 	char path[4096];
@@ -275,10 +420,11 @@ static void check_invariants(struct soak *s)
 		      "AND json_extract(o.metadata, '$.thread') IS NOT NULL AND NOT EXISTS (SELECT 1 "
 		      "FROM notes t WHERE t.id = json_extract(o.metadata, '$.thread'))");
 	sqlite3_close(db);
-	printf("soak: %d messages sent (%d to inboxes), %ld inbound notes (callbacks included), "
-	       "%ld answers, %d agentbus kills, %d broker restarts, max RSS %ld kB, seed %u\n",
-	       s->sent, s->inbox_sent, inbound, answered, s->kills, s->broker_restarts,
-	       s->max_rss_kb, s->first_seed);
+	printf("soak%s: %d messages sent (%d to inboxes), %ld inbound notes (callbacks included), "
+	       "%ld answers, %d %s kills, %d broker restarts, max RSS %ld kB, seed %u\n",
+	       s->fleet ? " --fleet" : "", s->sent, s->inbox_sent, inbound, answered, s->kills,
+	       s->fleet ? "instance" : "agentbus", s->broker_restarts, s->max_rss_kb,
+	       s->first_seed);
 	CHECK_MSG(bad == 0, "%ld inbound notes without exactly one answer or callback", bad);
 	CHECK_INT(callbacks_over, 0);
 	CHECK_MSG(threads_bad == 0, "%ld thread notes whose turn_count is off", threads_bad);
@@ -291,13 +437,17 @@ static void check_invariants(struct soak *s)
 	 * holds for the release build; LeakSanitizer checks the other. */
 #ifndef __SANITIZE_ADDRESS__
 	CHECK_MSG(s->max_rss_kb < RSS_LIMIT_KB, "RSS reached %ld kB", s->max_rss_kb);
+	/* (--fleet: the store's, measured as it stops.) */
 #endif
 }
 
 int main(int argc, char **argv)
 {
-	int seconds = argc > 1 ? atoi(argv[1]) : 30;
-	struct soak s = { .seed = argc > 2 ? (unsigned)atol(argv[2]) : (unsigned)time(NULL) };
+	bool fleet = argc > 1 && strcmp(argv[1], "--fleet") == 0;
+	int seconds = argc > 1 + fleet ? atoi(argv[1 + fleet]) : 30;
+	struct soak s = { .seed = argc > 2 + fleet ? (unsigned)atol(argv[2 + fleet])
+						   : (unsigned)time(NULL),
+			  .fleet = fleet };
 
 	s.first_seed = s.seed;
 	th_broker_start(&s.broker, "soak-broker", true);
@@ -305,14 +455,35 @@ int main(int argc, char **argv)
 	s.state = th_tmpdir("soak-state");
 	th_client_open(&s.pub, s.broker.child.port, NULL);
 	daemon_up(&s);
-	define(&s, "alpha", "single-threaded");
-	define(&s, "beta", "multi-threaded");
-	define(&s, "gamma", "single-threaded");
+	for (int i = 0; fleet && i < FLEET_SIZE; i++) {
+		s.inst_dir[i] = th_tmpdir("soak-fleet");
+		instance_up(&s, i);
+	}
+	if (fleet)
+		wait_fleet_serving(&s);
+	for (size_t i = 0; i < (fleet ? 12 : 3); i++)
+		define(&s, fleet ? fleet_agents[i] : lone_agents[i],
+		       i == 1 ? "multi-threaded" : "single-threaded");
 	define(&s, "probe", "single-threaded");
-	CHECK(th_daemon_wait_output(&s.daemon, false, "agent probe registered", TH_TIMEOUT_MS));
+	{
+		struct th_client c;
+		struct th_msg *m;
+
+		th_client_open(&c, s.broker.child.port, "parachute/agent/probe/definition");
+		m = th_client_wait_for(&c, "parachute/agent/probe/definition", "enabled",
+				       TH_TIMEOUT_MS);
+		CHECK_MSG(m != NULL, "agent probe never registered");
+		th_msg_free(m);
+		th_client_close(&c);
+	}
 	traffic(&s, seconds);
-	settle(&s);	/* leaves agentbus stopped */
+	if (fleet)
+		settle_fleet(&s);
+	else
+		settle(&s);	/* leaves agentbus stopped */
 	check_invariants(&s);
+	for (int i = 0; i < FLEET_SIZE; i++)
+		free(s.inst_dir[i]);
 	th_client_close(&s.pub);
 	th_broker_free(&s.broker);
 	free(s.state);
