@@ -582,8 +582,8 @@ int config_resolve(struct config *cfg, FILE *err)
 		return -1;
 	}
 	if (cfg->fleet && cfg->vault_url) {
-		fprintf(err, "agentbus: --fleet cannot be combined with --vault-url: run the bridge "
-			"as an agentbus of its own (--vault-url ... --store-only)\n");
+		fprintf(err, "agentbus: --fleet cannot be combined with --vault-url: a fleet's "
+			"instances share a vault that is bridged once, not by each of them\n");
 		return -1;
 	}
 	if (cfg->fleet_partition >= 0 && (!cfg->fleet || cfg->fleet_partition >= cfg->partitions)) {

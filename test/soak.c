@@ -285,6 +285,23 @@ static long count_in(const char *dir, const char *file, const char *sql)
 	return n;
 }
 
+/* A fence note written through the traffic's own connection: its event
+ * comes back once the broker delivered, and the store applied, everything
+ * the traffic sent before it. */
+static void fence(struct soak *s, struct th_client *c, int round)
+{
+	char w[160], want[64];
+	struct th_msg *m;
+
+	snprintf(w, sizeof w, "{\"op\":\"create\",\"request_id\":\"fence-%d\",\"note\":"
+		 "{\"id\":\"fence-%d\",\"content\":\"fence\"}}", round, round);
+	snprintf(want, sizeof want, "\"id\":\"fence-%d\"", round);
+	publish(s, w);
+	m = th_client_wait_for(c, "parachute/vault/default/event/note.created", want, 30000);
+	CHECK_MSG(m != NULL, "fence %d never came back", round);
+	th_msg_free(m);
+}
+
 /* Quiet, decided from the state rather than by waiting: a fence note written
  * through the traffic's own connection comes back as an event only once the
  * broker has delivered, and the store applied, everything it received
@@ -295,21 +312,13 @@ static long count_in(const char *dir, const char *file, const char *sql)
 static void settle(struct soak *s)
 {
 	struct th_client c;
-	char w[160], want[64];
 	int quiet_rounds = 0;
 
 	th_client_open(&c, s->broker.child.port, "parachute/vault/default/event/note.created");
 	for (int round = 0; round < 20 && quiet_rounds < 2; round++) {
 		bool quiet;
-		struct th_msg *m;
 
-		snprintf(w, sizeof w, "{\"op\":\"create\",\"request_id\":\"fence-%d\",\"note\":"
-			 "{\"id\":\"fence-%d\",\"content\":\"fence\"}}", round, round);
-		snprintf(want, sizeof want, "\"id\":\"fence-%d\"", round);
-		publish(s, w);
-		m = th_client_wait_for(&c, "parachute/vault/default/event/note.created", want, 30000);
-		CHECK_MSG(m != NULL, "fence %d never came back", round);
-		th_msg_free(m);
+		fence(s, &c, round);
 		if (th_rss_kb(s->daemon.pid) > s->max_rss_kb)
 			s->max_rss_kb = th_rss_kb(s->daemon.pid);
 		CHECK(th_daemon_stop_cleanly(&s->daemon, SIGTERM));
@@ -343,20 +352,11 @@ static long unanswered(struct soak *s)
 static void settle_fleet(struct soak *s)
 {
 	struct th_client c;
-	char w[160], want[64];
 	int quiet_rounds = 0;
 
 	th_client_open(&c, s->broker.child.port, "parachute/vault/default/event/note.created");
 	for (int round = 0; round < 200 && quiet_rounds < 2; round++) {
-		struct th_msg *m;
-
-		snprintf(w, sizeof w, "{\"op\":\"create\",\"request_id\":\"fence-%d\",\"note\":"
-			 "{\"id\":\"fence-%d\",\"content\":\"fence\"}}", round, round);
-		snprintf(want, sizeof want, "\"id\":\"fence-%d\"", round);
-		publish(s, w);
-		m = th_client_wait_for(&c, "parachute/vault/default/event/note.created", want, 30000);
-		CHECK_MSG(m != NULL, "fence %d never came back", round);
-		th_msg_free(m);
+		fence(s, &c, round);
 		quiet_rounds = unanswered(s) == 0 ? quiet_rounds + 1 : 0;
 	}
 	CHECK_MSG(quiet_rounds == 2, "the fleet never came to rest (%ld unanswered)", unanswered(s));

@@ -1,9 +1,9 @@
 /* test_fleet: three instances of one fleet share 16 partitions of 50 agents
  * on one mosquitto (which gives a clustered broker's session and takeover
  * semantics), with an embedded store (--store-only) as their vault. Under
- * traffic to every agent (single-threaded agents, and multi-threaded ones
- * with two subjects each), one instance is killed with SIGKILL and a fourth
- * joins. Afterwards: every inbound has exactly one reply note, each
+ * traffic to every agent (single-threaded agents, multi-threaded ones with
+ * two subjects each, and agents whose messages come on their inbox topic),
+ * one instance is killed with SIGKILL and a fourth joins. Afterwards: every inbound has exactly one reply note, each
  * thread's replies are in inbound order, each thread note counts every turn
  * once, no partition was served by two instances at once (from the
  * instances' logs), and rebalancing moved only the partitions it had to.
