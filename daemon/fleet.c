@@ -51,6 +51,10 @@
  * together see each other's records first, instead of all taking every
  * partition and leaving the broker to sort it out. */
 #define JOIN_SETTLE_MS 1000
+/* After a member's record goes (its Will), before taking its partitions: a
+ * broker that stops publishes every member's Will and then drops every
+ * connection, ours too, which this leaves time to notice. */
+#define LEAVE_GRACE_MS 500
 
 struct part_proc {
 	pid_t pid;		/* 0: not running */
@@ -78,6 +82,7 @@ struct fleet {
 	bool synced;		/* the retained records are in (our fence came back) */
 	bool ever_synced;
 	int64_t join_at;	/* monotonic ms: take partitions from then on */
+	int64_t take_after;	/* monotonic ms: a member left; take nothing before */
 	bool stopping;
 	bool gone_acked;	/* the empty record is on the broker */
 	bool closing;
@@ -264,7 +269,7 @@ static bool may_take(struct fleet *f, int p, int64_t now)
 	const struct fleet_member *holder = claimed_by(f, p);
 	int64_t wait_ms = (int64_t)f->cfg->drain_timeout * 1000 + TAKEOVER_SLACK_MS;
 
-	if (now < pp->restart_at || now < f->join_at)
+	if (now < pp->restart_at || now < f->join_at || now < f->take_after)
 		return false;
 	if (!holder)
 		return true;
@@ -386,6 +391,7 @@ static void member_record(struct fleet *f, const char *id, const struct bus_mess
 		if (i < f->n_others) {
 			log_info("fleet: %s left", id);
 			f->others[i] = f->others[--f->n_others];
+			f->take_after = clock_mono_ms() + LEAVE_GRACE_MS;
 		}
 		return;
 	}
@@ -461,6 +467,10 @@ static void on_offline(void *arg, int code, const char *reason)
 	struct fleet *f = arg;
 
 	log_warn("fleet: lost the broker: %s", reason);
+	/* Nothing is taken until the records are read again: the partitions'
+	 * processes may reach a restarted broker before this connection does,
+	 * and take what another instance, back first, now counts as its own. */
+	f->synced = false;
 	if (code == BUS_TAKEN_OVER) {
 		log_error("another client connected as %s: two instances must not share --id %s",
 			  f->client_id, f->self.id);

@@ -1240,8 +1240,8 @@ static int restore_partition(struct agentbus *ab)
 		return -1;
 	ab->inbox_record = got.inbox;
 	ab->directory = got.directory;
-	log_info("partition %d: restored %d agents and %d threads from %s", cfg->fleet_partition,
-		 got.agents, got.threads, ab->replica);
+	log_info("partition %d: restored %d agents, %d threads and %d exchanges from %s",
+		 cfg->fleet_partition, got.agents, got.threads, got.exchanges, ab->replica);
 	return 0;
 }
 

@@ -64,12 +64,22 @@ static int take_state(struct state *st, const char *kind, const cJSON *doc,
 
 /* One record; 0 when taken (or skipped as unusable), -1 when it could not be. */
 static int take_record(struct state *st, const char *prefix, const struct bus_client_msg *m,
-		       struct fleet_restored *out)
+		       cJSON *history, struct fleet_restored *out)
 {
 	const char *kind = m->topic + strlen(prefix) + 1;
 	cJSON *doc;
 	int rc;
 
+	if (strncmp(kind, "history/", 8) == 0) {
+		doc = cJSON_ParseWithLength(m->payload, m->len);
+
+		if (!history || !cJSON_IsObject(doc)) {
+			cJSON_Delete(doc);
+			return history ? 0 : -1;
+		}
+		cJSON_AddItemToArray(history, doc);
+		return 0;
+	}
 	if (strcmp(kind, "inbox/batch") == 0) {
 		free(out->inbox);
 		out->inbox = strndup(m->payload, m->len);
@@ -106,23 +116,65 @@ static int take_entry(const struct bus_client_msg *m, struct fleet_restored *out
 	return 0;
 }
 
+static int by_turn(const void *a, const void *b)
+{
+	double x = cJSON_GetNumberValue(cJSON_GetObjectItem(*(cJSON *const *)a, "n"));
+	double y = cJSON_GetNumberValue(cJSON_GetObjectItem(*(cJSON *const *)b, "n"));
+
+	return (x > y) - (x < y);
+}
+
+/* The exchanges, oldest first per thread, into the state's history. */
+static int take_history(struct state *st, cJSON *history, struct fleet_restored *out)
+{
+	int n = cJSON_GetArraySize(history), rc = 0;
+	cJSON **v = n ? calloc((size_t)n, sizeof *v) : NULL, *e;
+	int i = 0;
+
+	if (n == 0)
+		return 0;
+	if (!v)
+		return -1;
+	cJSON_ArrayForEach(e, history)
+		v[i++] = e;
+	qsort(v, (size_t)n, sizeof *v, by_turn);
+	for (i = 0; i < n && rc == 0; i++) {
+		const char *thread = str(v[i], "thread"), *inbound = str(v[i], "inbound");
+		const char *user = str(v[i], "user"), *assistant = str(v[i], "assistant");
+
+		if (!thread || !inbound || !user || !assistant)
+			continue;
+		/* The live turns trim to their engine's own length. */
+		rc = state_history_add(st, thread, inbound, user, 1 << 20);
+		if (rc == 0)
+			rc = state_history_answer(st, inbound, assistant);
+		out->exchanges += rc == 0;
+	}
+	free(v);
+	return rc;
+}
+
 static int read_until_fence(struct bus_client *c, const char *prefix, const char *registry,
 			    const char *fence, struct state *st, struct fleet_restored *out)
 {
 	struct bus_client_msg m;
-	int got, rc = 0;
+	cJSON *history = cJSON_CreateArray();
+	int got = 0, rc = history ? 0 : -1;
 
 	while (rc >= 0 && (got = bus_client_next(c, &m, 30000)) == 1) {
 		if (strcmp(m.topic, fence) == 0) {
 			bus_client_msg_free(&m);
-			return 0;
+			rc = take_history(st, history, out);
+			cJSON_Delete(history);
+			return rc;
 		}
 		if (m.retain && m.len > 0 && bus_topic_matches(registry, m.topic))
 			rc = take_entry(&m, out);
 		else if (m.retain && m.len > 0 && strlen(m.topic) > strlen(prefix) + 1)
-			rc = take_record(st, prefix, &m, out);
+			rc = take_record(st, prefix, &m, history, out);
 		bus_client_msg_free(&m);
 	}
+	cJSON_Delete(history);
 	if (rc < 0)
 		log_error("fleet: cannot record the partition's state");
 	else

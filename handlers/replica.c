@@ -14,6 +14,7 @@
 #include "handlers/context.h"
 #include "state/state.h"
 #include "util/hash.h"
+#include "util/log.h"
 
 static int send_record(struct agent_runtime *rt, const char *kind, const char *key,
 		       cJSON *doc)
@@ -87,6 +88,45 @@ int replica_thread(struct agent_runtime *rt, const char *path, const char *id,
 	return send_record(rt, "thread", key, doc);
 }
 
+static void exchange_row(void *arg, const char *const cols[4])
+{
+	cJSON *doc = arg;
+
+	cJSON_AddStringToObject(doc, "user", cols[0] ? cols[0] : "");
+	cJSON_AddStringToObject(doc, "assistant", cols[1] ? cols[1] : "");
+}
+
+int replica_history(struct agent_runtime *rt, const char *path, const char *inbound_id, long n,
+		    int keep)
+{
+	char thread[27], slot[48];
+	const char *user, *assistant;
+	cJSON *doc;
+
+	if (!rt->opt.replica || keep <= 0)
+		return 0;
+	doc = cJSON_CreateObject();
+	if (!doc || !cJSON_AddStringToObject(doc, "thread", path) ||
+	    !cJSON_AddStringToObject(doc, "inbound", inbound_id) ||
+	    !cJSON_AddNumberToObject(doc, "n", (double)n) ||
+	    state_history_exchange(rt->state, inbound_id, exchange_row, doc) != 0) {
+		cJSON_Delete(doc);
+		state_fail(rt->state);
+		return -1;
+	}
+	user = cJSON_GetStringValue(cJSON_GetObjectItem(doc, "user"));
+	assistant = cJSON_GetStringValue(cJSON_GetObjectItem(doc, "assistant"));
+	if (!user || !assistant || strlen(user) + strlen(assistant) + 1024 > ctx_write_limit(rt)) {
+		log_warn("thread %s: exchange %s is not kept for the partition's next owner (%s)",
+			 path, inbound_id, user && assistant ? "too large" : "not in the state");
+		cJSON_Delete(doc);
+		return 0;
+	}
+	hash_id_nocase(path, strlen(path), thread);
+	snprintf(slot, sizeof slot, "%s/%ld", thread, n % keep);
+	return send_record(rt, "history", slot, doc);
+}
+
 /* Packet ids run from 1 to 65535 and wrap. */
 static int mid_behind(int newest, int mid)
 {
@@ -115,6 +155,23 @@ static int forget_old(cJSON *list, int newest)
 	return gone;
 }
 
+/* The entry of one message, when it is there already (carried from the
+ * previous owner and now made again). */
+static void forget_entry(cJSON *list, int mid, const char *digest)
+{
+	cJSON *e;
+
+	cJSON_ArrayForEach(e, list) {
+		const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "mid");
+		const char *d = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "digest"));
+
+		if (cJSON_IsNumber(m) && m->valueint == mid && d && strcmp(d, digest) == 0) {
+			cJSON_Delete(cJSON_DetachItemViaPointer(list, e));
+			return;
+		}
+	}
+}
+
 static int send_inbox(struct agent_runtime *rt)
 {
 	cJSON *doc;
@@ -141,6 +198,7 @@ int replica_inbox_note(struct agent_runtime *rt, int mid, const char *digest,
 		goto fail;
 	forget_old(rt->inbox_batch, mid);
 	forget_old(rt->inbox_known, mid);
+	forget_entry(rt->inbox_batch, mid, digest);
 	entry = cJSON_CreateObject();
 	if (!entry || !cJSON_AddNumberToObject(entry, "mid", mid) ||
 	    !cJSON_AddStringToObject(entry, "digest", digest) ||
@@ -178,6 +236,11 @@ int replica_open(struct agent_runtime *rt)
 	doc = cJSON_Parse(rt->opt.inbox_record);
 	rt->inbox_known = cJSON_DetachItemFromObjectCaseSensitive(doc, "batch");
 	cJSON_Delete(doc);
+	/* Carried on in this owner's records: should it die before these come
+	 * again, its successor must still know them. */
+	if (cJSON_IsArray(rt->inbox_known) &&
+	    !(rt->inbox_batch = cJSON_Duplicate(rt->inbox_known, true)))
+		return -1;
 	return 0;
 }
 

@@ -25,6 +25,13 @@ int replica_agent(struct agent_runtime *rt, const char *name, const char *defini
 int replica_thread(struct agent_runtime *rt, const char *path, const char *id,
 		   const char *meta, const char *inbound_id);
 
+/* Turn `inbound_id`'s exchange for the API engines, as the state's history
+ * holds it, the thread's `n`-th turn: kept in slot `n % keep` of the
+ * thread's history records (so the newest `keep` stay). An exchange larger
+ * than a write is not kept (logged). 0 or -1. */
+int replica_history(struct agent_runtime *rt, const char *path, const char *inbound_id, long n,
+		    int keep);
+
 /* An inbox message (packet id `mid`, `digest`) becomes note `note_id`:
  * recorded before the note's write, in the same transaction, so that a next
  * owner that gets the message again writes the same note, which the vault

@@ -340,6 +340,15 @@ static struct turn *turn_new(struct agent_runtime *rt, struct turn_request *req,
 	return t;
 }
 
+/* Which of its thread's turns this is (its turn_count once it ends). */
+static long turn_ordinal(const struct turn *t)
+{
+	const char *n = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t->thread_meta,
+										"turn_count"));
+
+	return n ? atol(n) : 0;
+}
+
 /* Whether the turn's engine is sent the thread's earlier exchanges. */
 static bool keeps_history(const struct turn *t)
 {
@@ -674,6 +683,9 @@ static void turn_finish(struct agent_runtime *rt, struct turn *t, const struct o
 		rc = outcome_write(rt, t->req, t->thread_id, o);		/* 3, 4, 5 */
 	if (rc == 0 && o->ok && keeps_history(t))
 		rc = state_history_answer(rt->state, t->req->inbound_id, o->text);
+	if (rc == 0 && o->ok && keeps_history(t))
+		rc = replica_history(rt, t->thread_path, t->req->inbound_id, turn_ordinal(t),
+				     t->engine->history_turns + 1);
 	if (rc == 0 && o->cost_usd > 0)
 		rc = state_spend_add(rt->state, t->req->agent, utc_day(now, day), o->cost_usd);
 	crash_point("turn-finishing");

@@ -501,6 +501,15 @@ int state_thread_done_get(struct state *st, const char *thread, state_row_fn *ro
 		       1, row, arg);
 }
 
+int state_history_exchange(struct state *st, const char *inbound_id, state_row_fn *row,
+			   void *arg)
+{
+	const char *p[] = { inbound_id };
+
+	return run_sql(st, "SELECT user, assistant FROM history WHERE inbound_id = ?", p, 1, row,
+		       arg);
+}
+
 int state_history_add(struct state *st, const char *thread, const char *inbound_id,
 		      const char *user, int keep)
 {

@@ -92,6 +92,9 @@ int state_history_add(struct state *st, const char *thread, const char *inbound_
 int state_history_answer(struct state *st, const char *inbound_id, const char *assistant);
 int state_history_get(struct state *st, const char *thread, const char *before_inbound_id,
 		      int limit, state_row_fn *row, void *arg);
+/* Turn `inbound_id`'s own exchange: row (user, assistant). */
+int state_history_exchange(struct state *st, const char *inbound_id, state_row_fn *row,
+			   void *arg);
 
 /* What `agent`'s turns cost on UTC day `day` ("YYYY-MM-DD"). */
 int state_spend_add(struct state *st, const char *agent, const char *day, double cost);

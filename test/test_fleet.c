@@ -23,6 +23,7 @@
 #include "test/check.h"
 #include "test/harness.h"
 #include "test/httpd.h"
+#include "test/llm_server.h"
 #include "test/rig.h"
 
 #define PARTS 16
@@ -44,6 +45,7 @@ struct fleet_rig {
 	bool stopped[MEMBERS];		/* exited on its own or by SIGTERM */
 	char killed_at[MEMBERS][32];	/* ISO time of the SIGKILL */
 	char *dir[MEMBERS];
+	const char *const *extra;	/* more arguments for every instance */
 	struct th_client client;
 	char port[16];
 };
@@ -64,11 +66,15 @@ static void iso_now(char out[32])
 
 static void start_instance(struct fleet_rig *r, int i, const char *partitions)
 {
-	const char *args[] = { "--host", "127.0.0.1", "--port", r->port, "--fleet", "t",
-			       "--partitions", partitions, "--id", names[i], "--state-dir",
-			       r->dir[i], "--echo-delay", "200", "--drain-timeout", "20",
-			       "--sandbox", "off", "--http", "0", NULL };
+	const char *args[32] = { "--host", "127.0.0.1", "--port", r->port, "--fleet", "t",
+				 "--partitions", partitions, "--id", names[i], "--state-dir",
+				 r->dir[i], "--echo-delay", "200", "--drain-timeout", "20",
+				 "--sandbox", "off", "--http", "0" };
+	int n = 20;
 
+	for (const char *const *e = r->extra; e && *e && n < 31; e++)
+		args[n++] = *e;
+	args[n] = NULL;
 	th_daemon_start_in_group(&r->inst[i], args);
 	r->up[i] = true;
 }
@@ -728,10 +734,79 @@ static void test_partition_count_mismatch(void)
 	rig_down(&r);
 }
 
+static bool n_replies_to_h(struct fleet_rig *r, void *arg)
+{
+	int n = 0;
+
+	for (struct th_msg *m = r->client.head; m; m = m->next)
+		n += strcmp(m->topic, EVENTS "created") == 0 && strstr(m->payload, "outbound") &&
+		     strstr(m->payload, "\"in_reply_to\":\"h");
+	return n >= *(int *)arg;
+}
+
+/* An agent of an API engine: its thread's history (what the engine is sent
+ * of earlier exchanges) is the partition's, so the new owner after a join
+ * sends the exchanges the old owner had. */
+static void test_history_follows_the_partition(void)
+{
+	struct fleet_rig r;
+	struct llm_server *llm = llm_start();
+	char *def = rig_fmt("oa openai base_url=http://127.0.0.1:%d/v1", llm_port(llm));
+	const char *extra[] = { "--engine-def", def, NULL };
+	const char *both[] = { "i1", "i2" };
+	bool members[MEMBERS] = { true, false, false, false };
+	char name[8], *w, *sent;
+	int n = 0;
+
+	/* An agent whose partition i2 wins once it joins. */
+	for (int i = 0; i < 100 && !n; i++) {
+		int len = snprintf(name, sizeof name, "o%d", i);
+
+		if (fleet_owner(both, 2, fleet_partition_of(name, (size_t)len, PARTS)) == 1)
+			n = 1;
+	}
+	REQUIRE(n == 1);
+	rig_up(&r, "fleet-history");
+	r.extra = extra;
+	start_instance(&r, 0, "16");
+	require_ownership(&r, members);
+	w = rig_fmt("{\"op\":\"upsert\",\"request_id\":\"def-%s\",\"note\":{\"id\":\"d-%s\","
+		    "\"path\":\"Agents/%s\",\"tags\":[\"agent/definition\"],\"metadata\":"
+		    "{\"name\":\"%s\",\"engine\":\"oa\"}}}", name, name, name, name);
+	th_client_publish_text(&r.client, "parachute/vault/default/write", w);
+	free(w);
+	REQUIRE(wait_until(&r, n_definitions, (int[]){ 1 }, WAIT_MS));
+	for (int k = 1; k <= 3; k++) {
+		if (k == 3) {
+			members[1] = true;
+			start_instance(&r, 1, "16");
+			require_ownership(&r, members);
+		}
+		w = rig_fmt("{\"op\":\"create\",\"request_id\":\"in-h%d\",\"note\":{\"id\":"
+			    "\"h%d\",\"content\":\"question number %d\",\"tags\":[\"agent/message\","
+			    "\"agent/message/inbound\"],\"metadata\":{\"agent\":\"%s\"}}}", k, k, k,
+			    name);
+		th_client_publish_text(&r.client, "parachute/vault/default/write", w);
+		free(w);
+		REQUIRE(llm_wait(llm, "question number", k, WAIT_MS));
+		REQUIRE(wait_until(&r, n_replies_to_h, (int[]){ k }, WAIT_MS));
+	}
+	sent = llm_body(llm, "question number 3");
+	REQUIRE(sent != NULL);
+	CHECK_CONTAINS(sent, "question number 1");
+	CHECK_CONTAINS(sent, "question number 2");
+	CHECK(th_daemon_wait_output(&r.inst[1], false, "2 exchanges", 0));
+	free(sent);
+	rig_down(&r);
+	llm_stop(llm);
+	free(def);
+}
+
 int main(void)
 {
 	RUN(test_kill_and_join);
 	RUN(test_clean_stop_hands_over);
 	RUN(test_partition_count_mismatch);
+	RUN(test_history_follows_the_partition);
 	return check_summary();
 }
