@@ -48,7 +48,15 @@ static int take_state(struct state *st, const char *kind, const cJSON *doc,
 	char *text = cJSON_IsObject(body) ? cJSON_PrintUnformatted(body) : NULL;
 	int rc = 1;
 
-	if (text && agent && str(doc, "name") && str(doc, "definition")) {
+	if (strncmp(kind, "answer/", 7) == 0 && str(doc, "inbound") && str(doc, "topic")) {
+		rc = state_answer_put(st, str(doc, "inbound"), str(doc, "topic"),
+				      str(doc, "correlation"),
+				      cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "json")));
+	} else if (strncmp(kind, "spend/", 6) == 0 && str(doc, "agent") && str(doc, "day") &&
+		   cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(doc, "cost"))) {
+		rc = state_spend_add(st, str(doc, "agent"), str(doc, "day"),
+				     cJSON_GetObjectItemCaseSensitive(doc, "cost")->valuedouble);
+	} else if (text && agent && str(doc, "name") && str(doc, "definition")) {
 		rc = state_agent_put(st, str(doc, "name"), str(doc, "definition"), text);
 		out->agents += rc == 0;
 	} else if (text && thread && str(doc, "path") && str(doc, "id")) {

@@ -121,6 +121,8 @@ static int remember_answer(struct agent_runtime *rt, const struct bus_message *m
 	for (size_t i = 0; i < msg->correlation_len; i++)
 		snprintf(hex + 2 * i, 3, "%02x", ((const unsigned char *)msg->correlation)[i]);
 	rc = state_answer_put(rt->state, id, msg->response_topic, hex, json);
+	if (rc == 0)
+		rc = replica_answer(rt, id, msg->response_topic, hex, json);
 	free(hex);
 	return rc;
 }

@@ -10,6 +10,7 @@
 #include "bus/write.h"
 #include "handlers/context.h"
 #include "handlers/notes.h"
+#include "handlers/replica.h"
 #include "handlers/request.h"
 #include "state/state.h"
 #include "util/clock.h"
@@ -61,6 +62,9 @@ static int answer_inbox(struct agent_runtime *rt, const struct turn_request *req
 	struct codec_buf buf;
 
 	if (rc != 0 || !a.topic)
+		goto out;
+	rc = replica_answer(rt, req->inbound_id, NULL, NULL, false);
+	if (rc != 0)
 		goto out;
 	corr = unhex(a.correlation, &corr_len);
 	if (a.json) {

@@ -127,6 +127,48 @@ int replica_history(struct agent_runtime *rt, const char *path, const char *inbo
 	return send_record(rt, "history", slot, doc);
 }
 
+int replica_answer(struct agent_runtime *rt, const char *inbound_id, const char *topic,
+		   const char *correlation_hex, bool json)
+{
+	char key[27];
+	cJSON *doc = NULL;
+
+	if (!rt->opt.replica)
+		return 0;
+	hash_id_join(inbound_id, "answer", key);
+	if (topic) {
+		doc = cJSON_CreateObject();
+		if (!doc || !cJSON_AddStringToObject(doc, "inbound", inbound_id) ||
+		    !cJSON_AddStringToObject(doc, "topic", topic) ||
+		    (correlation_hex &&
+		     !cJSON_AddStringToObject(doc, "correlation", correlation_hex)) ||
+		    !cJSON_AddBoolToObject(doc, "json", json)) {
+			cJSON_Delete(doc);
+			state_fail(rt->state);
+			return -1;
+		}
+	}
+	return send_record(rt, "answer", key, doc);
+}
+
+int replica_spend(struct agent_runtime *rt, const char *agent, const char *day)
+{
+	double cost;
+	cJSON *doc;
+
+	if (!rt->opt.replica)
+		return 0;
+	doc = cJSON_CreateObject();
+	if (state_spend_get(rt->state, agent, day, &cost) != 0 || !doc ||
+	    !cJSON_AddStringToObject(doc, "agent", agent) ||
+	    !cJSON_AddStringToObject(doc, "day", day) || !cJSON_AddNumberToObject(doc, "cost", cost)) {
+		cJSON_Delete(doc);
+		state_fail(rt->state);
+		return -1;
+	}
+	return send_record(rt, "spend", agent, doc);
+}
+
 /* Packet ids run from 1 to 65535 and wrap. */
 static int mid_behind(int newest, int mid)
 {

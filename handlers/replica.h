@@ -6,6 +6,8 @@
 #ifndef AB_HANDLERS_REPLICA_H
 #define AB_HANDLERS_REPLICA_H
 
+#include <stdbool.h>
+
 struct agent_runtime;
 
 /* Agent `name` registered from note `definition` with `spec` (the state's
@@ -31,6 +33,15 @@ int replica_thread(struct agent_runtime *rt, const char *path, const char *id,
  * than a write is not kept (logged). 0 or -1. */
 int replica_history(struct agent_runtime *rt, const char *path, const char *inbound_id, long n,
 		    int keep);
+
+/* The response topic waiting for inbound note `inbound_id`'s reply (as
+ * state_answer_put() takes it), or, with `topic` NULL, no longer waiting.
+ * 0 or -1. */
+int replica_answer(struct agent_runtime *rt, const char *inbound_id, const char *topic,
+		   const char *correlation_hex, bool json);
+
+/* What `agent` has spent on UTC day `day`, as the state now says. 0 or -1. */
+int replica_spend(struct agent_runtime *rt, const char *agent, const char *day);
 
 /* An inbox message (packet id `mid`, `digest`) becomes note `note_id`:
  * recorded before the note's write, in the same transaction, so that a next

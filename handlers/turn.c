@@ -688,6 +688,8 @@ static void turn_finish(struct agent_runtime *rt, struct turn *t, const struct o
 				     t->engine->history_turns + 1);
 	if (rc == 0 && o->cost_usd > 0)
 		rc = state_spend_add(rt->state, t->req->agent, utc_day(now, day), o->cost_usd);
+	if (rc == 0 && o->cost_usd > 0)
+		rc = replica_spend(rt, t->req->agent, day);
 	crash_point("turn-finishing");
 	if (rc == 0)
 		rc = record_finished(rt, t);

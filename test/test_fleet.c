@@ -11,6 +11,7 @@
  * an instance with another partition count is refused. */
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -802,11 +803,56 @@ static void test_history_follows_the_partition(void)
 	free(def);
 }
 
+/* A message on an inbox with a response topic whose turn has not ended
+ * when its partition's owner dies: the next owner answers on that topic. */
+static void test_answer_survives_a_death(void)
+{
+	struct fleet_rig r;
+	const char *both[] = { "i1", "i2" };
+	bool members[MEMBERS] = { true, true, false, false };
+	char name[8], *w, *inbox;
+	struct th_msg *m;
+	int n = 0;
+
+	for (int i = 0; i < 100 && !n; i++) {
+		int len = snprintf(name, sizeof name, "q%d", i);
+
+		if (fleet_owner(both, 2, fleet_partition_of(name, (size_t)len, PARTS)) == 0)
+			n = 1;
+	}
+	REQUIRE(n == 1);
+	rig_up(&r, "fleet-answer");
+	start_instance(&r, 0, "16");
+	start_instance(&r, 1, "16");
+	require_ownership(&r, members);
+	th_client_subscribe(&r.client, "me/answer");
+	w = rig_fmt("{\"op\":\"upsert\",\"request_id\":\"def-%s\",\"note\":{\"id\":\"d-%s\","
+		    "\"path\":\"Agents/%s\",\"tags\":[\"agent/definition\"],\"metadata\":"
+		    "{\"name\":\"%s\"}}}", name, name, name, name);
+	th_client_publish_text(&r.client, "parachute/vault/default/write", w);
+	free(w);
+	REQUIRE(wait_until(&r, n_definitions, (int[]){ 1 }, WAIT_MS));
+	inbox = rig_fmt("parachute/agent/%s/inbox", name);
+	th_client_publish(&r.client, inbox, "ask-1", SIZE_MAX, NULL, "me/answer", "c-1");
+	/* The note is made; its turn (200 ms) runs on i1. */
+	REQUIRE(th_client_wait_for(&r.client, EVENTS "created", "\"content\":\"ask-1\"",
+				   WAIT_MS) != NULL);
+	kill_instance(&r, 0);
+	m = th_client_wait_for(&r.client, "me/answer", "echo: ask-1", WAIT_MS);
+	CHECK_MSG(m != NULL, "the answer came on the response topic");
+	if (m)
+		CHECK_STR(m->correlation, "c-1");
+	th_msg_free(m);
+	free(inbox);
+	rig_down(&r);
+}
+
 int main(void)
 {
 	RUN(test_kill_and_join);
 	RUN(test_clean_stop_hands_over);
 	RUN(test_partition_count_mismatch);
 	RUN(test_history_follows_the_partition);
+	RUN(test_answer_survives_a_death);
 	return check_summary();
 }
