@@ -735,6 +735,33 @@ static void test_partition_count_mismatch(void)
 	rig_down(&r);
 }
 
+/* The first name `<prefix><i>` whose partition goes to member `owner` of
+ * {i1, i2}. */
+static void pick_agent(const char *prefix, int owner, char name[8])
+{
+	const char *both[] = { "i1", "i2" };
+
+	for (int i = 0; i < 100; i++) {
+		int len = snprintf(name, 8, "%s%d", prefix, i);
+
+		if (fleet_owner(both, 2, fleet_partition_of(name, (size_t)len, PARTS)) == owner)
+			return;
+	}
+	REQUIRE(!"an agent name for that owner");
+}
+
+/* Defines agent `name` (`meta`: more metadata) and waits for its entry. */
+static void define_one(struct fleet_rig *r, const char *name, const char *meta)
+{
+	char *w = rig_fmt("{\"op\":\"upsert\",\"request_id\":\"def-%s\",\"note\":{\"id\":"
+			  "\"d-%s\",\"path\":\"Agents/%s\",\"tags\":[\"agent/definition\"],"
+			  "\"metadata\":{\"name\":\"%s\"%s}}}", name, name, name, name, meta);
+
+	th_client_publish_text(&r->client, "parachute/vault/default/write", w);
+	free(w);
+	REQUIRE(wait_until(r, n_definitions, (int[]){ 1 }, WAIT_MS));
+}
+
 static bool n_replies_to_h(struct fleet_rig *r, void *arg)
 {
 	int n = 0;
@@ -754,29 +781,15 @@ static void test_history_follows_the_partition(void)
 	struct llm_server *llm = llm_start();
 	char *def = rig_fmt("oa openai base_url=http://127.0.0.1:%d/v1", llm_port(llm));
 	const char *extra[] = { "--engine-def", def, NULL };
-	const char *both[] = { "i1", "i2" };
 	bool members[MEMBERS] = { true, false, false, false };
 	char name[8], *w, *sent;
-	int n = 0;
 
-	/* An agent whose partition i2 wins once it joins. */
-	for (int i = 0; i < 100 && !n; i++) {
-		int len = snprintf(name, sizeof name, "o%d", i);
-
-		if (fleet_owner(both, 2, fleet_partition_of(name, (size_t)len, PARTS)) == 1)
-			n = 1;
-	}
-	REQUIRE(n == 1);
+	pick_agent("o", 1, name);	/* i2 wins its partition once it joins */
 	rig_up(&r, "fleet-history");
 	r.extra = extra;
 	start_instance(&r, 0, "16");
 	require_ownership(&r, members);
-	w = rig_fmt("{\"op\":\"upsert\",\"request_id\":\"def-%s\",\"note\":{\"id\":\"d-%s\","
-		    "\"path\":\"Agents/%s\",\"tags\":[\"agent/definition\"],\"metadata\":"
-		    "{\"name\":\"%s\",\"engine\":\"oa\"}}}", name, name, name, name);
-	th_client_publish_text(&r.client, "parachute/vault/default/write", w);
-	free(w);
-	REQUIRE(wait_until(&r, n_definitions, (int[]){ 1 }, WAIT_MS));
+	define_one(&r, name, ",\"engine\":\"oa\"");
 	for (int k = 1; k <= 3; k++) {
 		if (k == 3) {
 			members[1] = true;
@@ -808,35 +821,23 @@ static void test_history_follows_the_partition(void)
 static void test_answer_survives_a_death(void)
 {
 	struct fleet_rig r;
-	const char *both[] = { "i1", "i2" };
 	bool members[MEMBERS] = { true, true, false, false };
-	char name[8], *w, *inbox;
+	char name[8], *inbox;
 	struct th_msg *m;
-	int n = 0;
 
-	for (int i = 0; i < 100 && !n; i++) {
-		int len = snprintf(name, sizeof name, "q%d", i);
-
-		if (fleet_owner(both, 2, fleet_partition_of(name, (size_t)len, PARTS)) == 0)
-			n = 1;
-	}
-	REQUIRE(n == 1);
+	pick_agent("q", 0, name);	/* i1's of the two */
 	rig_up(&r, "fleet-answer");
 	start_instance(&r, 0, "16");
 	start_instance(&r, 1, "16");
 	require_ownership(&r, members);
 	th_client_subscribe(&r.client, "me/answer");
-	w = rig_fmt("{\"op\":\"upsert\",\"request_id\":\"def-%s\",\"note\":{\"id\":\"d-%s\","
-		    "\"path\":\"Agents/%s\",\"tags\":[\"agent/definition\"],\"metadata\":"
-		    "{\"name\":\"%s\"}}}", name, name, name, name);
-	th_client_publish_text(&r.client, "parachute/vault/default/write", w);
-	free(w);
-	REQUIRE(wait_until(&r, n_definitions, (int[]){ 1 }, WAIT_MS));
+	define_one(&r, name, "");
 	inbox = rig_fmt("parachute/agent/%s/inbox", name);
 	th_client_publish(&r.client, inbox, "ask-1", SIZE_MAX, NULL, "me/answer", "c-1");
 	/* The note is made; its turn (200 ms) runs on i1. */
-	REQUIRE(th_client_wait_for(&r.client, EVENTS "created", "\"content\":\"ask-1\"",
-				   WAIT_MS) != NULL);
+	m = th_client_wait_for(&r.client, EVENTS "created", "\"content\":\"ask-1\"", WAIT_MS);
+	REQUIRE(m != NULL);
+	th_msg_free(m);
 	kill_instance(&r, 0);
 	m = th_client_wait_for(&r.client, "me/answer", "echo: ask-1", WAIT_MS);
 	CHECK_MSG(m != NULL, "the answer came on the response topic");
