@@ -190,10 +190,20 @@ static void test_hung_cancel_and_cap(void)
 	rig_start(&r, extra);
 	rig_define_meta(&r, "stuck", ",\"engine\":\"hang\",\"timeout\":\"2\"");
 	rig_define(&r, "quick");
+	rig_define_meta(&r, "patient", ",\"engine\":\"wait\"");
 	rig_send_inbound(&r, "h-1", "stuck", "never answered", "");
 	pid = printed_pid(&r, "stuck", "h-1");
 	REQUIRE(pid > 0);
-	/* Another agent's turn completes while the command hangs. */
+	reply = rig_reply(&r, "stuck", "h-1");
+	CHECK_CONTAINS(rig_str(reply, "content", NULL), "the turn failed: timed out after 2 s");
+	cJSON_Delete(reply);
+	CHECK_MSG(process_gone(pid), "the timed-out command's process is gone");
+
+	/* Without a timeout to race: another agent's turn completes while the
+	 * command hangs, which then ends when cancelled. */
+	rig_send_inbound(&r, "w-1", "patient", "wait for it", "");
+	pid = printed_pid(&r, "patient", "w-1");
+	REQUIRE(pid > 0);
 	rig_send_inbound(&r, "h-2", "quick", "meanwhile", "");
 	reply = rig_reply(&r, "quick", "h-2");
 	CHECK_STR(rig_str(reply, "content", NULL), "echo: meanwhile");
@@ -204,15 +214,6 @@ static void test_hung_cancel_and_cap(void)
 		CHECK_MSG(access(proc, F_OK) == 0, "still running meanwhile");
 		free(proc);
 	}
-	reply = rig_reply(&r, "stuck", "h-1");
-	CHECK_CONTAINS(rig_str(reply, "content", NULL), "the turn failed: timed out after 2 s");
-	cJSON_Delete(reply);
-	CHECK_MSG(process_gone(pid), "the timed-out command's process is gone");
-
-	rig_define_meta(&r, "patient", ",\"engine\":\"wait\"");
-	rig_send_inbound(&r, "w-1", "patient", "wait for it", "");
-	pid = printed_pid(&r, "patient", "w-1");
-	REQUIRE(pid > 0);
 	th_client_publish_text(&r.client, "parachute/agent/patient/cancel", "w-1");
 	reply = rig_reply(&r, "patient", "w-1");
 	CHECK_CONTAINS(rig_str(reply, "content", NULL), "the turn failed: cancelled");
