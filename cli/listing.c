@@ -36,29 +36,31 @@ static const char *str(const cJSON *doc, const char *key)
 	return s ? s : "-";
 }
 
+/* Appends the object in `m` to `*into` (made on the first). 1 when it did. */
+static int collect_into(cJSON **into, const struct bus_client_msg *m)
+{
+	cJSON *doc = cJSON_Parse(m->payload);
+
+	if (!cJSON_IsObject(doc) || (!*into && !(*into = cJSON_CreateArray()))) {
+		cJSON_Delete(doc);
+		return 0;
+	}
+	cJSON_AddItemToArray(*into, doc);
+	return 1;
+}
+
 static void collect(void *arg, const struct bus_client_msg *m)
 {
 	struct listing *l = arg;
-	cJSON *doc = cJSON_Parse(m->payload);
 
-	if (!cJSON_IsObject(doc) || (!l->all && !(l->all = cJSON_CreateArray()))) {
-		cJSON_Delete(doc);
-		return;
-	}
-	cJSON_AddItemToArray(l->all, doc);
-	l->count++;
+	l->count += collect_into(&l->all, m);
 }
 
 static void collect_member(void *arg, const struct bus_client_msg *m)
 {
 	struct listing *l = arg;
-	cJSON *doc = cJSON_Parse(m->payload);
 
-	if (!cJSON_IsObject(doc) || (!l->members && !(l->members = cJSON_CreateArray()))) {
-		cJSON_Delete(doc);
-		return;
-	}
-	cJSON_AddItemToArray(l->members, doc);
+	collect_into(&l->members, m);
 }
 
 static void member_rows(const cJSON *members)

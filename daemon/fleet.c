@@ -29,6 +29,7 @@
 #include <cjson/cJSON.h>
 
 #include "bus/conn.h"
+#include "daemon/connwatch.h"
 #include "daemon/notify.h"
 #include "daemon/telemetry.h"
 #include "daemon/web.h"
@@ -557,20 +558,10 @@ static void on_conn_io(void *arg, int fd, int mask)
 static void before_sleep(void *arg)
 {
 	struct fleet *f = arg;
-	int fd;
 
 	progress_stop(f, clock_mono_ms());
 	bus_conn_write(f->conn);
-	fd = bus_conn_fd(f->conn);
-	if (fd != f->conn_fd) {
-		if (f->conn_fd >= 0)
-			loop_unwatch(f->loop, f->conn_fd);
-		f->conn_fd = fd;
-		if (fd >= 0 && loop_watch(f->loop, fd, LOOP_READ, on_conn_io, f) != 0)
-			log_error("cannot watch the broker socket");
-	}
-	if (fd >= 0)
-		loop_set_mask(f->loop, fd, LOOP_READ | (bus_conn_want_write(f->conn) ? LOOP_WRITE : 0));
+	conn_watch(f->loop, f->conn, &f->conn_fd, on_conn_io, f, true);
 }
 
 /* --- /metrics, /healthz, /readyz ----------------------------------------------- */

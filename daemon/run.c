@@ -22,12 +22,14 @@
 
 #include <cjson/cJSON.h>
 
+#include "bus/client.h"
 #include "bus/conn.h"
 #include "bus/deadletter.h"
 #include "bus/topics.h"
 #include "bus/trigger.h"
 #include "bridge/bridge.h"
 #include "daemon/broker_child.h"
+#include "daemon/connwatch.h"
 #include "daemon/console.h"
 #include "daemon/feed.h"
 #include "daemon/notify.h"
@@ -38,7 +40,6 @@
 #include "engines/http.h"
 #include "fleet/partition.h"
 #include "fleet/restore.h"
-#include "bus/client.h"
 #include "handlers/replica.h"
 #include "handlers/runtime.h"
 #include "sandbox/sandbox.h"
@@ -421,10 +422,11 @@ static void begin_stop(struct agentbus *ab, const char *why)
 
 /* --- a fleet's partition ---------------------------------------------------- */
 
-/* The drain is over: every message read is done (its PUBACKs and a
- * DISCONNECT go out, the broker keeps the session for the next owner), or
- * the time ran out (the connection drops unacknowledged: the next owner
- * gets again what did not finish). Then the usual stop. */
+/* The drain is over: every message read is done (its PUBACKs go out and
+ * the connection ends without DISCONNECT, bus_conn_finish(); the broker
+ * keeps the session for the next owner), or the time ran out (the
+ * connection drops unacknowledged: the next owner gets again what did not
+ * finish). Then the usual stop. */
 static void end_drain(struct agentbus *ab, bool settled)
 {
 	int p = ab->cfg->fleet_partition;
@@ -669,25 +671,6 @@ static void on_tick(void *arg)
 	}
 }
 
-/* Follows the connection's socket (it changes with every reconnect) and
- * whether it has something to write. */
-static void watch_conn(struct agentbus *ab, struct bus_conn *conn, int *watched,
-		       loop_fd_fn *io, bool reading)
-{
-	int fd = bus_conn_fd(conn);
-	int mask = (reading ? LOOP_READ : 0) | (bus_conn_want_write(conn) ? LOOP_WRITE : 0);
-
-	if (fd != *watched) {
-		if (*watched >= 0)
-			loop_unwatch(ab->loop, *watched);
-		*watched = fd;
-		if (fd >= 0 && loop_watch(ab->loop, fd, mask, io, ab) != 0)
-			log_error("cannot watch the broker socket");
-	} else if (fd >= 0) {
-		loop_set_mask(ab->loop, fd, mask);
-	}
-}
-
 static void arm_tick(struct agentbus *ab)
 {
 	int64_t now = clock_mono_ms();
@@ -738,8 +721,7 @@ static void on_exit_timer(void *arg)
 
 /* A partition's PUBACKs go out only once everything read so far is done:
  * libmosquitto queued them as it read, in one queue, so it is all or
- * nothing. The hold also lets the broker's inflight window (its
- * max_inflight_messages) bound what one owner holds unacknowledged. */
+ * nothing (part_reading() bounds how many that is). */
 static void write_partition(struct agentbus *ab)
 {
 	bool settled = !ab->failing && runtime_settled(&ab->agents);
@@ -762,7 +744,8 @@ static void before_sleep(void *arg)
 	const char *why;
 
 	/* While stopping, waiting turns stay in the durable queue and run after
-	 * the restart rather than publish writes the exit would drop. */
+	 * the restart rather than publish writes the exit would drop; a
+	 * draining partition runs them, or its next owner gets them again. */
 	if ((!ab->stopping || ab->draining) && !ab->failing)
 		runtime_schedule(&ab->agents);
 	/* The group commit: everything this iteration handled, in one
@@ -787,9 +770,9 @@ static void before_sleep(void *arg)
 	 * in libmosquitto's queue when the process exits is lost. */
 	if (ab->stopping && ab->offline_acked && bus_conn_unacked(ab->conn) == 0)
 		bus_conn_close(ab->conn);
-	watch_conn(ab, ab->conn, &ab->conn_fd, on_conn_io, true);
+	conn_watch(ab->loop, ab->conn, &ab->conn_fd, on_conn_io, ab, true);
 	if (ab->part)
-		watch_conn(ab, ab->part, &ab->part_fd, on_part_io,
+		conn_watch(ab->loop, ab->part, &ab->part_fd, on_part_io, ab,
 			   part_reading(ab) || bus_conn_finishing(ab->part));
 	arm_tick(ab);
 	/* Closed: the loop's own condition ends it, but only after this

@@ -98,7 +98,6 @@ static int take_record(struct state *st, const char *prefix, const struct bus_cl
 	cJSON_Delete(doc);
 	if (rc == 1) {
 		log_warn("fleet: unusable partition record on %s; skipped", m->topic);
-		out->unusable++;
 		rc = 0;
 	}
 	return rc;

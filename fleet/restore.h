@@ -13,7 +13,6 @@ struct fleet_restored {
 	int agents;
 	int threads;
 	int exchanges;		/* of the API engines' thread histories */
-	int unusable;		/* records that could not be read (logged) */
 	char *inbox;		/* the inbox record's JSON, the caller's to free; NULL: none */
 	struct cJSON *directory;	/* agent name -> its registry entry (text); the caller's */
 };

@@ -364,12 +364,24 @@ static bool some_replied(struct fleet_rig *r, void *arg)
 	return rep.distinct >= *(int *)arg;
 }
 
-static bool all_replied(struct fleet_rig *r, void *arg)
+/* Once `rounds` rounds are answered: every message has exactly one inbound
+ * and one reply note, and each thread's replies came in inbound order. */
+static void check_one_each(struct fleet_rig *r, int rounds)
 {
-	struct replies *rep = arg;
+	struct replies rep;
 
-	tally_replies(r, rep);
-	return rep->distinct >= AGENTS * ROUNDS;
+	wait_until(r, some_replied, (int[]){ AGENTS * rounds }, WAIT_MS);
+	pthread_mutex_lock(&r->client.lock);
+	tally_replies(r, &rep);
+	pthread_mutex_unlock(&r->client.lock);
+	for (int a = 0; a < AGENTS; a++)
+		for (int k = 1; k <= rounds; k++)
+			CHECK_MSG(rep.count[a][k] == 1 && rep.inbound[a][k] == 1,
+				  "a%02d-m%d has %d inbound and %d reply notes", a, k,
+				  rep.inbound[a][k], rep.count[a][k]);
+	CHECK_INT(rep.distinct, AGENTS * rounds);
+	CHECK_INT(rep.total, AGENTS * rounds);	/* exactly one reply note each */
+	CHECK_INT(rep.order_errors, 0);
 }
 
 /* The highest turn_count each thread note reached. */
@@ -606,18 +618,7 @@ static void test_kill_and_join(void)
 		CHECK_MSG(!taken[0][p] && !taken[2][p], "partition %d taken by another", p);
 	}
 
-	wait_until(&r, all_replied, &rep, WAIT_MS);
-	pthread_mutex_lock(&r.client.lock);
-	tally_replies(&r, &rep);
-	pthread_mutex_unlock(&r.client.lock);
-	for (int a = 0; a < AGENTS; a++)
-		for (int k = 1; k <= ROUNDS; k++)
-			CHECK_MSG(rep.count[a][k] == 1 && rep.inbound[a][k] == 1,
-				  "a%02d-m%d has %d inbound and %d reply notes", a, k,
-				  rep.inbound[a][k], rep.count[a][k]);
-	CHECK_INT(rep.distinct, AGENTS * ROUNDS);
-	CHECK_INT(rep.total, AGENTS * ROUNDS);	/* exactly one reply note each */
-	CHECK_INT(rep.order_errors, 0);
+	check_one_each(&r, ROUNDS);
 	for (int a = 0; a < AGENTS; a++) {
 		char *path = a < MULTI_FROM ? rig_fmt("Threads/a%02d/a%02d", a, a)
 					    : rig_fmt("Threads/a%02d/a%02d--s1", a, a);
@@ -667,7 +668,6 @@ static void test_clean_stop_hands_over(void)
 	struct fleet_rig r;
 	bool members[MEMBERS] = { true, true, false, false };
 	struct ownership o;
-	struct replies rep;
 	char addr[64], *text = NULL, *out = NULL, *err = NULL;
 	const char *status[] = { th_agentbus_bin(), "status", "-h", "127.0.0.1", "-p", NULL, NULL };
 
@@ -686,18 +686,7 @@ static void test_clean_stop_hands_over(void)
 	r.stopped[1] = true;
 	members[1] = false;
 	require_ownership(&r, members);
-	wait_until(&r, some_replied, (int[]){ AGENTS * 3 }, WAIT_MS);
-	pthread_mutex_lock(&r.client.lock);
-	tally_replies(&r, &rep);
-	pthread_mutex_unlock(&r.client.lock);
-	for (int a = 0; a < AGENTS; a++)
-		for (int k = 1; k <= 3; k++)
-			CHECK_MSG(rep.count[a][k] == 1 && rep.inbound[a][k] == 1,
-				  "a%02d-m%d has %d inbound and %d reply notes", a, k,
-				  rep.inbound[a][k], rep.count[a][k]);
-	CHECK_INT(rep.distinct, AGENTS * 3);
-	CHECK_INT(rep.total, AGENTS * 3);
-	CHECK_INT(rep.order_errors, 0);
+	check_one_each(&r, 3);
 	CHECK_INT(turns_run_twice(&r, AGENTS, 3), 0);
 	CHECK(th_daemon_wait_output(&r.inst[1], false, "handing over to i1", 0));
 	CHECK(!th_daemon_wait_output(&r.inst[1], false, "after the drain timeout", 0));
