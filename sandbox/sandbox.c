@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,15 +165,23 @@ static int probe(struct sandbox *sb)
 		goto out;
 	}
 	if (pid == 0) {
+		/* A group of its own, as a turn's: a signal to the daemon's group
+		 * (a stop of the whole service) must not kill bwrap between its
+		 * clone and its child's release, which leaves that child waiting
+		 * forever. Nothing of it writes to the daemon's stdout. */
+		setpgid(0, 0);
 		proc_reset_signals();
-		if (dup2(err[1], STDERR_FILENO) >= 0)
+		if (dup2(err[1], STDOUT_FILENO) >= 0 && dup2(err[1], STDERR_FILENO) >= 0)
 			sandbox_exec(&l, env);
 		_exit(127);
 	}
+	setpgid(pid, pid);	/* as the child does: whichever runs first */
 	close(err[1]);
 	err[1] = -1;
 	if (proc_wait(pid, PROBE_TIMEOUT_MS, &status) != 0) {
-		proc_stop(pid, 100);
+		/* The group: bwrap's child shares it until it is released. */
+		kill(-pid, SIGKILL);
+		proc_wait(pid, -1, &status);
 		rc = set_why(sb, "bwrap at %s did not finish a trial sandbox in 10 s", sb->bwrap);
 		goto out;
 	}

@@ -492,6 +492,45 @@ static void test_unavailable(void)
 	free(dir);
 }
 
+/* The trial sandbox runs in a process group of its own, its output kept
+ * from the daemon's: a signal to the daemon's group (a whole service
+ * stopped) once killed bwrap between its clone and its child's release,
+ * and that child, waiting forever, held the daemon's stdout open. A fake
+ * bwrap says its group, its parent's, and where its stdout goes. */
+static void test_probe_apart(void)
+{
+	char *dir = public_dir("fake-bwrap", 0755);
+	char *fake = th_write_file(dir, "bwrap", "#!/bin/sh\n"
+				   "echo \"group $(cut -d' ' -f5 /proc/$$/stat) daemon "
+				   "$(cut -d' ' -f5 /proc/$PPID/stat) stdout "
+				   "$(readlink /proc/$$/fd/1) end\" >&2\nexit 1\n");
+	const char *const args[] = { "--sandbox-bwrap", fake, NULL };
+	char path[64], own_out[256] = "", line[256] = "";
+	long group = 0, daemon_group = 0;
+	struct rig r = { 0 };
+	const char *said;
+	ssize_t n;
+
+	chmod(fake, 0755);
+	rig_start(&r, args);
+	CHECK(th_daemon_wait_output(&r.daemon, false, " end", TH_TIMEOUT_MS));
+	pthread_mutex_lock(&r.daemon.lock);
+	said = strstr(r.daemon.err, "group ");
+	CHECK(said && sscanf(said, "group %ld daemon %ld stdout %255s", &group, &daemon_group,
+			     line) == 3);
+	pthread_mutex_unlock(&r.daemon.lock);
+	CHECK_MSG(group > 0 && group != daemon_group, "the trial has a process group of its own");
+	snprintf(path, sizeof path, "/proc/%d/fd/1", (int)r.daemon.pid);
+	n = readlink(path, own_out, sizeof own_out - 1);
+	REQUIRE(n > 0);
+	own_out[n] = '\0';
+	CHECK_MSG(line[0] && strcmp(line, own_out) != 0,
+		  "the trial does not write to the daemon's stdout");
+	rig_stop(&r);
+	free(fake);
+	free(dir);
+}
+
 int main(void)
 {
 	RUN(test_filesystem);
@@ -501,5 +540,6 @@ int main(void)
 	RUN(test_daemon_killed);
 	RUN(test_concurrent);
 	RUN(test_unavailable);
+	RUN(test_probe_apart);
 	return check_summary();
 }
