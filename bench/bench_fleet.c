@@ -91,15 +91,44 @@ static void run_all(struct bench *b, long n, load_publish_fn *pub, load_match_fn
 	}
 }
 
-/* Turns per second for `b->turns` turns to this configuration's agents. */
-static double measure_turns(struct bench *b)
+/* CPU time the whole machine has spent busy (every process), in ns: a
+ * fleet's partitions are grandchildren of the bench, out of its reach. */
+static int64_t machine_busy_ns(void)
 {
-	int64_t t0;
+	unsigned long long v[8] = { 0 };
+	FILE *f = fopen("/proc/stat", "r");
+	int n = f ? fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+			   &v[3], &v[4], &v[5], &v[6], &v[7]) : 0;
+
+	if (f)
+		fclose(f);
+	if (n != 8)
+		return -1;
+	/* user nice system (idle iowait) irq softirq steal, in clock ticks */
+	return (int64_t)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) *
+	       (1000000000 / sysconf(_SC_CLK_TCK));
+}
+
+struct rate {
+	double turns_s, broker_us, machine_us;	/* CPU per turn */
+};
+
+/* Turns per second for `b->turns` turns to this configuration's agents,
+ * and what they cost the broker and the machine. */
+static struct rate measure_turns(struct bench *b)
+{
+	int64_t t0, broker0, machine0;
+	struct rate r;
 
 	run_all(b, b->agents, publish_definition, is_definition, "definitions");
 	t0 = now_ns();
+	broker0 = cpu_ns(b->broker.child.pid);
+	machine0 = machine_busy_ns();
 	run_all(b, b->turns, publish_inbound, is_reply, "turns");
-	return (double)b->turns / ((double)(now_ns() - t0) / 1e9);
+	r.turns_s = (double)b->turns / ((double)(now_ns() - t0) / 1e9);
+	r.broker_us = (double)(cpu_ns(b->broker.child.pid) - broker0) / (double)b->turns / 1e3;
+	r.machine_us = (double)(machine_busy_ns() - machine0) / (double)b->turns / 1e3;
+	return r;
 }
 
 /* --- the member records ------------------------------------------------------------- */
@@ -212,14 +241,14 @@ static void fleet_stop(struct fleet *f, int n)
 	th_client_close(&f->members);
 }
 
-static double lone_turns(struct bench *b)
+static struct rate lone_turns(struct bench *b)
 {
 	struct th_daemon d;
 	char *dir = th_tmpdir("bench-lone");
 	const char *args[] = { "-p", b->port, "--id", "lone", "--state-dir", dir, "--no-store",
 			       "--no-demo", "--max-turns", "64", "--queue-limit", "1000000",
 			       "--max-queued", "1000000", NULL };
-	double rate;
+	struct rate rate;
 
 	th_daemon_start(&d, args);
 	if (!th_daemon_wait_output(&d, false, "subscriptions confirmed", TH_TIMEOUT_MS)) {
@@ -236,7 +265,8 @@ static double lone_turns(struct bench *b)
 int main(int argc, char **argv)
 {
 	struct bench b = { .turns = 5000, .agents = 64 };
-	double lone, rate[FLEET_MAX + 1], killed_ms = 0, back_ms = 0;
+	struct rate lone, rate[FLEET_MAX + 1];
+	double killed_ms = 0, back_ms = 0;
 	struct fleet f;
 	char *store_dir;
 
@@ -267,13 +297,13 @@ int main(int argc, char **argv)
 	/* The lone instance runs the turns against the same store. */
 	b.config = 0;
 	lone = lone_turns(&b);
-	fprintf(stderr, "bench_fleet: one lone agentbus: %.0f turns/s\n", lone);
+	fprintf(stderr, "bench_fleet: one lone agentbus: %.0f turns/s\n", lone.turns_s);
 	for (int n = 1; n <= FLEET_MAX; n++) {
 		b.config = n;
 		fleet_start(&b, &f, n);
 		fprintf(stderr, "bench_fleet: a fleet of %d serves every partition\n", n);
 		rate[n] = measure_turns(&b);
-		fprintf(stderr, "bench_fleet: a fleet of %d: %.0f turns/s\n", n, rate[n]);
+		fprintf(stderr, "bench_fleet: a fleet of %d: %.0f turns/s\n", n, rate[n].turns_s);
 		if (n == FLEET_MAX) {
 			int64_t t0;
 
@@ -291,12 +321,14 @@ int main(int argc, char **argv)
 		fleet_stop(&f, n);
 	}
 
-	printf("| configuration (%ld turns, %d agents, echo engine) | turns/s | vs one lone agentbus |\n"
-	       "|---|---|---|\n| one lone agentbus (baseline) | %.0f | 1.00 |\n", b.turns,
-	       b.agents, lone);
+	printf("| configuration (%ld turns, %d agents, echo engine) | turns/s | vs one lone agentbus "
+	       "| broker CPU µs/turn | machine CPU µs/turn |\n|---|---|---|---|---|\n"
+	       "| one lone agentbus (baseline) | %.0f | 1.00 | %.0f | %.0f |\n", b.turns, b.agents,
+	       lone.turns_s, lone.broker_us, lone.machine_us);
 	for (int n = 1; n <= FLEET_MAX; n++)
-		printf("| fleet of %d, %d partitions | %.0f | %.2f |\n", n, PARTS, rate[n],
-		       rate[n] / lone);
+		printf("| fleet of %d, %d partitions | %.0f | %.2f | %.0f | %.0f |\n", n, PARTS,
+		       rate[n].turns_s, rate[n].turns_s / lone.turns_s, rate[n].broker_us,
+		       rate[n].machine_us);
 	printf("\n| rebalance (fleet of 3, idle) | ms |\n|---|---|\n"
 	       "| SIGKILL of one: every partition served again by the other two | %.0f |\n"
 	       "| it starts again: every partition served by its owner among the three | %.0f |\n",
