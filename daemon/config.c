@@ -583,7 +583,8 @@ int config_resolve(struct config *cfg, FILE *err)
 	}
 	if (cfg->fleet && cfg->vault_url) {
 		fprintf(err, "agentbus: --fleet cannot be combined with --vault-url: a fleet's "
-			"instances share a vault that is bridged once, not by each of them\n");
+			"instances share a vault bridged once, by an agentbus of its own "
+			"(--store-only --vault-url URL)\n");
 		return -1;
 	}
 	if (cfg->fleet_partition >= 0 && (!cfg->fleet || cfg->fleet_partition >= cfg->partitions)) {

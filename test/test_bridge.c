@@ -7,7 +7,7 @@
  * down are caught up from the feed's snapshot exactly once; a vault
  * answering 503 delays writes and loses none; a 4xx write is dead-lettered;
  * bad webhook bodies and bearers are refused; a changed token file is read
- * again. */
+ * again; a fleet runs the agents of a vault bridged by `--store-only`. */
 #include <cjson/cJSON.h>
 #include <signal.h>
 #include <stdint.h>
@@ -805,6 +805,49 @@ static void test_crash_point(const char *point)
 }
 #endif
 
+/* --- a fleet on a real vault: the bridge alone (--store-only), agents elsewhere - */
+
+/* SCALE.md's deployment on a real vault: one agentbus bridges the vault and
+ * runs no agents; a fleet instance runs them. The definition written in the
+ * vault is registered by its partition's process; an inbound note written in
+ * the vault is answered in the vault, once. */
+static void test_fleet_on_vault(void)
+{
+	char *dir = th_tmpdir("bearer-fleet");
+	char *bearer = th_write_file(dir, "hook-bearer", HOOK_BEARER "\n");
+	const char *more[] = { "--store-only", "--http", "127.0.0.1:0", "--hook-token-file",
+			       bearer, NULL };
+	char *inst_dir = th_tmpdir("fleet-on-vault");
+	struct th_daemon inst;
+	struct bridged b;
+	char *id;
+
+	bridged_start(&b, "bridge-fleet", "new", ADMIN_TOKEN "\n", more);
+	REQUIRE(th_daemon_wait_output(&b.r.daemon, false, "feed is live", TH_TIMEOUT_MS));
+	th_daemon_start_in_group(&inst, (const char *const[]){
+		"-p", b.r.port, "--fleet", "vf", "--partitions", "4", "--id", "i1",
+		"--state-dir", inst_dir, "--no-demo", NULL });
+	for (int p = 0; p < 4; p++) {
+		char *serving = rig_fmt("partition %d: serving", p);
+
+		REQUIRE(th_daemon_wait_output(&inst, false, serving, TH_TIMEOUT_MS));
+		free(serving);
+	}
+	define_eng(&b.r, &b.v);
+	id = inbound(&b.v, "first", "hello");
+	expect_reply(&b.v, id, 1);
+	CHECK_MSG(th_daemon_wait_output(&inst, false, "agent eng registered", 0) &&
+		  !th_daemon_wait_output(&b.r.daemon, false, "agent eng", 0),
+		  "the fleet registers the agent, the bridge none");
+	CHECK(th_daemon_stop_cleanly(&inst, SIGTERM));
+	th_daemon_free(&inst);
+	free(id);
+	free(inst_dir);
+	free(bearer);
+	free(dir);
+	bridged_stop(&b);
+}
+
 int main(int argc, char **argv)
 {
 	const char *only = argc > 1 ? argv[1] : NULL;
@@ -819,6 +862,8 @@ int main(int argc, char **argv)
 		test_catch_up();
 	if (!only || !strcmp(only, "down"))
 		test_vault_down_and_token();
+	if (!only || !strcmp(only, "fleet"))
+		test_fleet_on_vault();
 #ifdef AGENTBUS_CRASH_POINTS
 	if (!only || !strcmp(only, "crash")) {
 		test_crash_point("hook-recorded");

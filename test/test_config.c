@@ -206,6 +206,38 @@ static void test_bad_options(void)
 	free(errs);
 }
 
+/* What a fleet cannot be combined with, each refusal saying what to run. */
+static void test_fleet_options(void)
+{
+	static const struct {
+		const char *argv[10], *says;
+	} refused[] = {
+		{ { "-p", "1", "--fleet", "f", "--vault-url", "http://127.0.0.1:1/vault/v", NULL },
+		  "by an agentbus of its own (--store-only --vault-url URL)" },
+		{ { "-p", "1", "--fleet", "f", "--store-only", NULL }, "so it joins no fleet" },
+		{ { "-p", "1", "--fleet-partition", "0", NULL }, "set by a fleet instance" },
+		{ { "-p", "1", "--fleet", "f", "--partitions", "4", "--fleet-partition", "4", NULL },
+		  "set by a fleet instance" },
+		{ { "--fleet", "f", NULL }, "--fleet needs the broker the fleet shares" },
+	};
+	struct config cfg;
+	char *errs;
+
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		CHECK_INT(parse(&cfg, &errs, refused[i].argv), CONFIG_ERROR);
+		CHECK_CONTAINS(errs, refused[i].says);
+		config_free(&cfg);
+		free(errs);
+	}
+	/* The bridge alone, for a fleet on a real vault. */
+	CHECK_INT(parse(&cfg, &errs, (const char *[]){ "-p", "1", "--store-only", "--vault-url",
+						       "http://127.0.0.1:1/vault/v", NULL }),
+		  CONFIG_RUN);
+	CHECK(cfg.store_only && cfg.vault_url);
+	config_free(&cfg);
+	free(errs);
+}
+
 /* engine-def lines: instances the --engine option and definitions name. */
 static void test_engine_defs(void)
 {
@@ -282,6 +314,7 @@ int main(void)
 	RUN(test_bad_files);
 	RUN(test_missing_file);
 	RUN(test_bad_options);
+	RUN(test_fleet_options);
 	RUN(test_engine_defs);
 	RUN(test_help_and_version);
 	free(dir);
