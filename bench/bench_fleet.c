@@ -1,10 +1,10 @@
 /* bench_fleet: turns per second through a fleet of 1, 2 and 3 instances on
- * one mosquitto (16 partitions, an embedded store shared as the vault),
+ * one mosquitto (16 partitions unless told, an embedded store shared as the vault),
  * each as a ratio to a lone agentbus measured in the same run; and how long
  * the three take to serve every partition again after one is killed
  * (SIGKILL) and after it comes back.
  *
- *   bench_fleet [-n TURNS] [-a AGENTS] [--short]
+ *   bench_fleet [-n TURNS] [-a AGENTS] [-p PARTITIONS (16)] [--short]
  *
  * One machine: the instances share its CPUs with the broker and the store,
  * so the figures say what a fleet costs over a lone instance, not what
@@ -24,7 +24,7 @@
 
 #define ROOT "parachute"
 #define WRITES ROOT "/vault/default/write"
-#define PARTS 16
+#define PARTS_MAX 1024
 #define WINDOW 1000
 #define RUN_TIMEOUT_MS 120000
 #define FLEET_MAX 3
@@ -36,6 +36,7 @@ struct bench {
 	char port[16];
 	long turns;
 	int agents;
+	int partitions;
 	int config;		/* keeps agent names and note ids apart between runs */
 };
 
@@ -135,9 +136,9 @@ static struct rate measure_turns(struct bench *b)
 
 /* Every partition served by exactly one of `members` instances, and by no
  * other: read from the retained records the client received last. */
-static bool served_by(struct th_client *c, int members)
+static bool served_by(struct th_client *c, int parts, int members)
 {
-	int count[PARTS] = { 0 }, serving_members = 0;
+	int count[PARTS_MAX] = { 0 }, serving_members = 0;
 	char seen[8][32] = { { 0 } };
 	cJSON *latest[8] = { NULL };
 
@@ -158,21 +159,21 @@ static bool served_by(struct th_client *c, int members)
 		int n = 0;
 
 		cJSON_ArrayForEach(p, cJSON_GetObjectItem(latest[i], "serving"))
-			if (p->valueint >= 0 && p->valueint < PARTS) {
+			if (p->valueint >= 0 && p->valueint < parts) {
 				count[p->valueint]++;
 				n++;
 			}
 		serving_members += n > 0;
 		cJSON_Delete(latest[i]);
 	}
-	for (int p = 0; p < PARTS; p++)
+	for (int p = 0; p < parts; p++)
 		if (count[p] != 1)
 			return false;
 	return serving_members == members;
 }
 
 /* Milliseconds until `members` instances serve the fleet's partitions. */
-static double wait_served(struct th_client *c, int members)
+static double wait_served(struct th_client *c, int parts, int members)
 {
 	int64_t t0 = now_ns();
 	struct timespec until;
@@ -181,14 +182,14 @@ static double wait_served(struct th_client *c, int members)
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += RUN_TIMEOUT_MS / 1000;
 	pthread_mutex_lock(&c->lock);
-	while (!(ok = served_by(c, members)) &&
+	while (!(ok = served_by(c, parts, members)) &&
 	       pthread_cond_timedwait(&c->changed, &c->lock, &until) == 0)
 		;
-	ok = ok || served_by(c, members);
+	ok = ok || served_by(c, parts, members);
 	pthread_mutex_unlock(&c->lock);
 	if (!ok) {
 		fprintf(stderr, "bench_fleet: %d instances never served all %d partitions\n",
-			members, PARTS);
+			members, parts);
 		exit(1);
 	}
 	return (double)(now_ns() - t0) / 1e6;
@@ -205,12 +206,13 @@ struct fleet {
 
 static void instance_start(struct bench *b, struct fleet *f, int i)
 {
-	char id[16];
-	const char *args[] = { "-p", b->port, "--fleet", f->name, "--partitions", "16", "--id", id,
+	char id[16], parts[16];
+	const char *args[] = { "-p", b->port, "--fleet", f->name, "--partitions", parts, "--id", id,
 			       "--state-dir", f->dir[i], "--max-turns", "64", "--queue-limit",
 			       "1000000", "--max-queued", "1000000", NULL };
 
 	snprintf(id, sizeof id, "i%d", i + 1);
+	snprintf(parts, sizeof parts, "%d", b->partitions);
 	th_daemon_start_in_group(&f->inst[i], args);
 }
 
@@ -225,7 +227,7 @@ static void fleet_start(struct bench *b, struct fleet *f, int n)
 		f->dir[i] = th_tmpdir("bench-fleet");
 		instance_start(b, f, i);
 	}
-	wait_served(&f->members, n);
+	wait_served(&f->members, b->partitions, n);
 }
 
 static void fleet_stop(struct fleet *f, int n)
@@ -264,7 +266,7 @@ static struct rate lone_turns(struct bench *b)
 
 int main(int argc, char **argv)
 {
-	struct bench b = { .turns = 5000, .agents = 64 };
+	struct bench b = { .turns = 5000, .agents = 64, .partitions = 16 };
 	struct rate lone, rate[FLEET_MAX + 1];
 	double killed_ms = 0, back_ms = 0;
 	struct fleet f;
@@ -278,8 +280,12 @@ int main(int argc, char **argv)
 			b.turns = atol(argv[++i]);
 		} else if (!strcmp(argv[i], "-a") && i + 1 < argc) {
 			b.agents = atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "-p") && i + 1 < argc &&
+			   (b.partitions = atoi(argv[i + 1])) >= 1 && b.partitions <= PARTS_MAX) {
+			i++;
 		} else {
-			fprintf(stderr, "usage: bench_fleet [-n TURNS] [-a AGENTS] [--short]\n");
+			fprintf(stderr, "usage: bench_fleet [-n TURNS] [-a AGENTS] [-p PARTITIONS] "
+				"[--short]\n");
 			return 2;
 		}
 	}
@@ -311,11 +317,11 @@ int main(int argc, char **argv)
 			th_daemon_wait_exit(&f.inst[1], TH_TIMEOUT_MS);
 			th_daemon_free(&f.inst[1]);
 			t0 = now_ns();
-			wait_served(&f.members, FLEET_MAX - 1);
+			wait_served(&f.members, b.partitions, FLEET_MAX - 1);
 			killed_ms = (double)(now_ns() - t0) / 1e6;
 			t0 = now_ns();
 			instance_start(&b, &f, 1);
-			wait_served(&f.members, FLEET_MAX);
+			wait_served(&f.members, b.partitions, FLEET_MAX);
 			back_ms = (double)(now_ns() - t0) / 1e6;
 		}
 		fleet_stop(&f, n);
@@ -326,7 +332,7 @@ int main(int argc, char **argv)
 	       "| one lone agentbus (baseline) | %.0f | 1.00 | %.0f | %.0f |\n", b.turns, b.agents,
 	       lone.turns_s, lone.broker_us, lone.machine_us);
 	for (int n = 1; n <= FLEET_MAX; n++)
-		printf("| fleet of %d, %d partitions | %.0f | %.2f | %.0f | %.0f |\n", n, PARTS,
+		printf("| fleet of %d, %d partitions | %.0f | %.2f | %.0f | %.0f |\n", n, b.partitions,
 		       rate[n].turns_s, rate[n].turns_s / lone.turns_s, rate[n].broker_us,
 		       rate[n].machine_us);
 	printf("\n| rebalance (fleet of 3, idle) | ms |\n|---|---|\n"

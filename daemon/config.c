@@ -145,7 +145,7 @@ static const struct option_def options[] = {
 	{ "fleet", 0, "NAME", OPT_TOPIC_LEVEL, FIELD(fleet), 0, 0, NULL, NULL,
 	  "join fleet NAME: the instances of a fleet share its agents, partition by partition "
 	  "(docs/SCALE.md)" },
-	{ "partitions", 0, "N", OPT_INT, FIELD(partitions), 1, 1024, NULL, "64",
+	{ "partitions", 0, "N", OPT_INT, FIELD(partitions), 1, 1024, NULL, "16",
 	  "the fleet's partition count; every instance of a fleet must say the same" },
 	{ "drain-timeout", 0, "SECS", OPT_INT, FIELD(drain_timeout), 0, 3600, NULL, "30",
 	  "a partition handed over waits this long for its turns to finish; the rest run again "
