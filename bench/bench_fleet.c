@@ -25,6 +25,7 @@
 #define ROOT "parachute"
 #define WRITES ROOT "/vault/default/write"
 #define PARTS_MAX 1024
+#define UNITS_MAX (PARTS_MAX + 1)
 #define WINDOW 1000
 #define RUN_TIMEOUT_MS 120000
 #define FLEET_MAX 3
@@ -134,11 +135,12 @@ static struct rate measure_turns(struct bench *b)
 
 /* --- the member records ------------------------------------------------------------- */
 
-/* Every partition served by exactly one of `members` instances, and by no
- * other: read from the retained records the client received last. */
+/* Every partition and the router (unit `parts`) served by exactly one of
+ * `members` instances, and by no other: read from the retained records the
+ * client received last. */
 static bool served_by(struct th_client *c, int parts, int members)
 {
-	int count[PARTS_MAX] = { 0 }, serving_members = 0;
+	int count[UNITS_MAX] = { 0 }, serving_members = 0;
 	char seen[8][32] = { { 0 } };
 	cJSON *latest[8] = { NULL };
 
@@ -159,14 +161,14 @@ static bool served_by(struct th_client *c, int parts, int members)
 		int n = 0;
 
 		cJSON_ArrayForEach(p, cJSON_GetObjectItem(latest[i], "serving"))
-			if (p->valueint >= 0 && p->valueint < parts) {
+			if (p->valueint >= 0 && p->valueint <= parts) {
 				count[p->valueint]++;
 				n++;
 			}
 		serving_members += n > 0;
 		cJSON_Delete(latest[i]);
 	}
-	for (int p = 0; p < parts; p++)
+	for (int p = 0; p <= parts; p++)
 		if (count[p] != 1)
 			return false;
 	return serving_members == members;

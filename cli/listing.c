@@ -63,6 +63,17 @@ static void collect_member(void *arg, const struct bus_client_msg *m)
 	collect_into(&l->members, m);
 }
 
+/* The partitions in `bits`, then the router when it is there: "0-3,router". */
+static void units_text(const uint64_t *bits, int partitions, char *out, size_t len)
+{
+	size_t used;
+
+	fleet_bits_text(bits, partitions, out, len);
+	used = strlen(out);
+	if (fleet_bit_get(bits, FLEET_ROUTER(partitions)))
+		snprintf(out + used, len - used, "%srouter", used ? "," : "");
+}
+
 static void member_rows(const cJSON *members)
 {
 	const cJSON *m;
@@ -75,8 +86,8 @@ static void member_rows(const cJSON *members)
 		char owned[512], serving[512], why[128], *text = cJSON_PrintUnformatted(m);
 
 		if (text && fleet_member_decode(text, strlen(text), &fm, why, sizeof why) == 0) {
-			fleet_bits_text(fm.owned, fm.partitions, owned, sizeof owned);
-			fleet_bits_text(fm.serving, fm.partitions, serving, sizeof serving);
+			units_text(fm.owned, fm.partitions, owned, sizeof owned);
+			units_text(fm.serving, fm.partitions, serving, sizeof serving);
 			printf("%-12s %-20s %-8s %10d  %s (%s)\n", str(m, "fleet"), fm.id,
 			       fm.leaving ? "leaving" : "active", fm.partitions, owned[0] ? owned : "-",
 			       serving[0] ? serving : "-");

@@ -587,7 +587,7 @@ int config_resolve(struct config *cfg, FILE *err)
 			"(--store-only --vault-url URL)\n");
 		return -1;
 	}
-	if (cfg->fleet_partition >= 0 && (!cfg->fleet || cfg->fleet_partition >= cfg->partitions)) {
+	if (cfg->fleet_partition >= 0 && (!cfg->fleet || cfg->fleet_partition > cfg->partitions)) {
 		fprintf(err, "agentbus: --fleet-partition is set by a fleet instance on its own "
 			"processes\n");
 		return -1;

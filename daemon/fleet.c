@@ -92,8 +92,24 @@ struct fleet {
 	uint64_t timer;
 	struct metrics metrics;
 	struct web *web;	/* --http: /metrics, /healthz, /readyz; NULL otherwise */
-	struct part_proc parts[FLEET_PARTITIONS_MAX];
+	struct part_proc parts[FLEET_UNITS_MAX];	/* the partitions, then the router */
+	char unit_name[24];	/* unit_name()'s answer */
 };
+
+/* The partitions and the router. */
+static int units(const struct fleet *f)
+{
+	return f->cfg->partitions + 1;
+}
+
+/* "partition N" or "router", as the logs say it; valid until the next call. */
+static const char *unit_name(struct fleet *f, int p)
+{
+	if (p == FLEET_ROUTER(f->cfg->partitions))
+		return "router";
+	snprintf(f->unit_name, sizeof f->unit_name, "partition %d", p);
+	return f->unit_name;
+}
 
 static int64_t wall_ms(void)
 {
@@ -178,7 +194,7 @@ static bool owned_changed(struct fleet *f)
 
 	memset(now.owned, 0, sizeof now.owned);
 	memset(now.serving, 0, sizeof now.serving);
-	for (int p = 0; p < f->cfg->partitions; p++) {
+	for (int p = 0; p < units(f); p++) {
 		fleet_member_set(&now, p, f->parts[p].pid != 0);
 		fleet_bit_set(now.serving, p, f->parts[p].pid && f->parts[p].serving);
 	}
@@ -195,7 +211,7 @@ static void on_part_ready(void *arg, int fd, int mask)
 	char byte;
 
 	(void)mask;
-	for (int p = 0; p < f->cfg->partitions; p++) {
+	for (int p = 0; p < units(f); p++) {
 		struct part_proc *pp = &f->parts[p];
 
 		if (pp->ready_fd != fd)
@@ -221,7 +237,7 @@ static void start_partition(struct fleet *f, int p)
 		fd = pidfd_open(pid, 0);
 	if (pid <= 0 || fd < 0 || loop_watch(f->loop, fd, LOOP_READ, on_part_exit, f) != 0 ||
 	    loop_watch(f->loop, ready[0], LOOP_READ, on_part_ready, f) != 0) {
-		log_error("partition %d: cannot start its process: %s", p, strerror(errno));
+		log_error("%s: cannot start its process: %s", unit_name(f, p), strerror(errno));
 		if (fd >= 0) {
 			loop_unwatch(f->loop, fd);
 			close(fd);
@@ -240,7 +256,7 @@ static void start_partition(struct fleet *f, int p)
 	metrics_add(&f->metrics, "agentbus_fleet_partitions_taken_total", "", 1);
 	pp->stopping = false;
 	pp->wanted_since = 0;
-	log_info("partition %d: taken (process %d)", p, (int)pid);
+	log_info("%s: taken (process %d)", unit_name(f, p), (int)pid);
 }
 
 static void stop_partition(struct fleet *f, int p, const char *to)
@@ -249,7 +265,7 @@ static void stop_partition(struct fleet *f, int p, const char *to)
 
 	if (!pp->pid || pp->stopping)
 		return;
-	log_info("partition %d: handing over to %s", p, to);
+	log_info("%s: handing over to %s", unit_name(f, p), to);
 	metrics_add(&f->metrics, "agentbus_fleet_partitions_handed_over_total", "", 1);
 	pp->stopping = true;
 	kill(pp->pid, SIGTERM);
@@ -276,11 +292,11 @@ static bool may_take(struct fleet *f, int p, int64_t now)
 		return true;
 	if (!pp->wanted_since) {
 		pp->wanted_since = now;
-		log_info("partition %d: waiting for %s to release it", p, holder->id);
+		log_info("%s: waiting for %s to release it", unit_name(f, p), holder->id);
 	}
 	if (now - pp->wanted_since < wait_ms)
 		return false;
-	log_warn("partition %d: %s did not release it within %lld ms; taking it over", p,
+	log_warn("%s: %s did not release it within %lld ms; taking it over", unit_name(f, p),
 		 holder->id, (long long)wait_ms);
 	return true;
 }
@@ -299,7 +315,7 @@ static void reconcile(struct fleet *f)
 	for (size_t i = 0; i < f->n_others && n < MEMBERS_MAX; i++)
 		if (!f->others[i].leaving)
 			active[n++] = f->others[i].id;
-	for (int p = 0; p < f->cfg->partitions; p++) {
+	for (int p = 0; p < units(f); p++) {
 		int owner = fleet_owner(active, n, p);
 		bool ours = owner >= 0 && active[owner] == f->self.id;
 		struct part_proc *pp = &f->parts[p];
@@ -321,9 +337,9 @@ static void on_part_exit(void *arg, int fd, int mask)
 	int status = 0, p;
 
 	(void)mask;
-	for (p = 0; p < f->cfg->partitions && f->parts[p].pidfd != fd; p++)
+	for (p = 0; p < units(f) && f->parts[p].pidfd != fd; p++)
 		;
-	if (p == f->cfg->partitions)
+	if (p == units(f))
 		return;
 	struct part_proc *pp = &f->parts[p];
 
@@ -342,18 +358,18 @@ static void on_part_exit(void *arg, int fd, int mask)
 	if ((WIFEXITED(status) && WEXITSTATUS(status) == 0) ||
 	    (pp->stopping && WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM)) {
 		pp->failures = 0;
-		log_info("partition %d: released", p);
+		log_info("%s: released", unit_name(f, p));
 	} else if (WIFEXITED(status) && WEXITSTATUS(status) == AGENTBUS_EXIT_PARTITION_LOST) {
 		pp->restart_at = clock_mono_ms() + RESTART_FIRST_MS;
 		metrics_add(&f->metrics, "agentbus_fleet_partition_failures_total", "", 1);
-		log_warn("partition %d: its session was taken or lost", p);
+		log_warn("%s: its session was taken or lost", unit_name(f, p));
 	} else {
 		int64_t back = (int64_t)RESTART_FIRST_MS << (pp->failures < 5 ? pp->failures : 5);
 
 		pp->failures++;
 		metrics_add(&f->metrics, "agentbus_fleet_partition_failures_total", "", 1);
 		pp->restart_at = clock_mono_ms() + (back < RESTART_MAX_MS ? back : RESTART_MAX_MS);
-		log_error("partition %d: its process failed (%s %d); again in %lld ms", p,
+		log_error("%s: its process failed (%s %d); again in %lld ms", unit_name(f, p),
 			  WIFEXITED(status) ? "exit status" : "signal",
 			  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
 			  (long long)(pp->restart_at - clock_mono_ms()));
@@ -496,7 +512,7 @@ static void begin_stop(struct fleet *f, const char *why)
 
 static bool parts_running(const struct fleet *f)
 {
-	for (int p = 0; p < f->cfg->partitions; p++)
+	for (int p = 0; p < units(f); p++)
 		if (f->parts[p].pid)
 			return true;
 	return false;
@@ -577,13 +593,18 @@ static char *web_metrics(void *arg)
 	metrics_set(&f->metrics, "agentbus_connected", "", bus_conn_online(f->conn) ? 1 : 0);
 	metrics_set(&f->metrics, "agentbus_fleet_members", "", f->stopping ? (double)active - 1
 									  : (double)active);
-	for (int p = 0; p < f->cfg->partitions; p++) {
+	for (int p = 0; p < units(f); p++) {
 		static const char *const states[] = { "starting", "serving", "draining" };
 		const struct part_proc *pp = &f->parts[p];
 		int state = pp->stopping ? 2 : pp->serving ? 1 : 0;
 
 		for (int s = 0; s < 3; s++) {
-			snprintf(labels, sizeof labels, "partition=\"%d\",state=\"%s\"", p, states[s]);
+			if (p == FLEET_ROUTER(f->cfg->partitions))
+				snprintf(labels, sizeof labels, "partition=\"router\",state=\"%s\"",
+					 states[s]);
+			else
+				snprintf(labels, sizeof labels, "partition=\"%d\",state=\"%s\"", p,
+					 states[s]);
 			metrics_set(&f->metrics, "agentbus_fleet_partition", labels,
 				    pp->pid && s == state ? 1 : 0);
 		}
@@ -613,9 +634,9 @@ static int web_ready(void *arg, char *why, size_t len)
 		snprintf(why, len, f->stopping ? "stopping" : "joining the fleet");
 		return -1;
 	}
-	for (int p = 0; p < f->cfg->partitions; p++)
+	for (int p = 0; p < units(f); p++)
 		if (f->parts[p].pid && !f->parts[p].serving) {
-			snprintf(why, len, "partition %d is starting", p);
+			snprintf(why, len, "%s is starting", unit_name(f, p));
 			return -1;
 		}
 	return 0;
@@ -673,7 +694,7 @@ static int fleet_start(struct fleet *f)
 
 static void fleet_cleanup(struct fleet *f)
 {
-	for (int p = 0; p < f->cfg->partitions; p++) {
+	for (int p = 0; p < units(f); p++) {
 		if (f->parts[p].ready_fd >= 0)
 			close(f->parts[p].ready_fd);
 		if (f->parts[p].pid) {

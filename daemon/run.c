@@ -33,11 +33,13 @@
 #include "daemon/console.h"
 #include "daemon/feed.h"
 #include "daemon/notify.h"
+#include "daemon/route.h"
 #include "daemon/signals.h"
 #include "daemon/status.h"
 #include "daemon/telemetry.h"
 #include "daemon/web.h"
 #include "engines/http.h"
+#include "fleet/forward.h"
 #include "fleet/partition.h"
 #include "fleet/restore.h"
 #include "handlers/replica.h"
@@ -88,6 +90,18 @@ struct agentbus {
 	struct cJSON *directory;	/* as restored, until the runtime has it */
 	bool draining;		/* stopping a partition: its turns finish, nothing is read */
 	bool part_session_present;	/* the broker kept the partition's session */
+	/* A partition's: where the router sends its messages, and the retained
+	 * marker that tells the router its session exists (due: to publish). */
+	char *in_topic;
+	char *session_topic;
+	bool session_marker_due;
+	/* The fleet's router (--fleet-partition N, N the partition count):
+	 * its session starts once every partition's marker is in. */
+	bool router;
+	bool routing;
+	char part_name[24];	/* "partition N" or "router", as the logs say */
+	struct route route;
+	char *sessions_filter;
 	int part_batch;		/* messages read since the last release */
 	int part_last_mid;	/* packet id of the newest QoS 1 message read on it */
 	struct bus_sink sink;	/* how modules publish: through `conn` */
@@ -281,22 +295,14 @@ static bool runtime_owns(void *arg, const char *name)
 	return partition_owns(arg, name, name ? strlen(name) : 0);
 }
 
-static int on_message(void *arg, const struct bus_message *msg)
+/* What the message asks of this process's agents. */
+static int dispatch(struct agentbus *ab, const struct bus_message *msg)
 {
-	struct agentbus *ab = arg;
 	enum topic_kind kind;
 	const char *level;
 	size_t len;
 	int rc = 0;
 
-	crash_point("message-received");
-	if (ab->failing)
-		return -1;
-	if (ab->part) {
-		ab->part_batch++;
-		if (msg->qos > 0)
-			ab->part_last_mid = msg->mid;
-	}
 	kind = topics_classify(&ab->topics, msg->topic, &level, &len);
 	count_message(ab, kind, level, len);
 	switch (kind) {
@@ -325,6 +331,49 @@ static int on_message(void *arg, const struct bus_message *msg)
 		log_debug("ignored a message on %s", msg->topic);
 		break;
 	}
+	return rc;
+}
+
+/* A partition's message from the router: the one the router received, its
+ * packet id included (the inbox window's key across redeliveries and
+ * owners). */
+static int dispatch_forwarded(struct agentbus *ab, const struct bus_message *msg)
+{
+	struct bus_message inner;
+
+	if (strcmp(msg->topic, ab->in_topic) != 0) {
+		log_debug("ignored a message on %s", msg->topic);
+		return 0;
+	}
+	if (fleet_forward_decode(msg->payload, msg->len, &inner) != 0) {
+		log_warn("%s: a message on %s is not the router's envelope; ignored", ab->part_name,
+			 msg->topic);
+		return 0;
+	}
+	if (inner.qos > 0)
+		ab->part_last_mid = inner.mid;
+	return dispatch(ab, &inner);
+}
+
+static int on_message(void *arg, const struct bus_message *msg)
+{
+	struct agentbus *ab = arg;
+	int rc;
+
+	crash_point("message-received");
+	if (ab->failing)
+		return -1;
+	if (ab->part) {
+		ab->part_batch++;
+		if (msg->qos > 0)
+			ab->part_last_mid = msg->mid;
+	}
+	if (ab->router)
+		rc = route_forward(&ab->route, &ab->agents, msg);
+	else if (ab->in_topic)
+		rc = dispatch_forwarded(ab, msg);
+	else
+		rc = dispatch(ab, msg);
 	if (rc != 0)
 		ab->handler_failed = true;
 	else
@@ -333,8 +382,21 @@ static int on_message(void *arg, const struct bus_message *msg)
 	return rc;
 }
 
+static void begin_stop(struct agentbus *ab, const char *why);
+
+static void start_routing(struct agentbus *ab)
+{
+	ab->routing = true;
+	log_info("router: every partition of fleet %s has its session; routing",
+		 ab->cfg->fleet);
+	if (bus_conn_start(ab->part) != 0) {
+		ab->exit_code = 1;
+		begin_stop(ab, "the router's session cannot connect");
+	}
+}
+
 /* A partition's publishing connection receives the fleet's registry
- * entries only. */
+ * entries; the router's, the partitions' session markers too. */
 static int on_writer_message(void *arg, const struct bus_message *msg)
 {
 	struct agentbus *ab = arg;
@@ -342,10 +404,17 @@ static int on_writer_message(void *arg, const struct bus_message *msg)
 	size_t len;
 	char name[128];
 
+	if (ab->router && bus_topic_matches(ab->sessions_filter, msg->topic)) {
+		if (route_session(&ab->route, msg) && !ab->routing && !ab->stopping)
+			start_routing(ab);
+		return 0;
+	}
 	if (topics_classify(&ab->topics, msg->topic, &level, &len) == TOPIC_AGENT_DEFINITION &&
 	    len < sizeof name) {
 		snprintf(name, sizeof name, "%.*s", (int)len, level);
 		runtime_directory(&ab->agents, name, msg->payload, msg->len);
+		if (ab->router)
+			route_entry(&ab->route, msg);
 	}
 	return 0;
 }
@@ -377,8 +446,6 @@ static void on_online(void *arg, bool session_present)
 	}
 }
 
-static void begin_stop(struct agentbus *ab, const char *why);
-
 static void on_offline(void *arg, int code, const char *reason)
 {
 	struct agentbus *ab = arg;
@@ -406,12 +473,14 @@ static void begin_stop(struct agentbus *ab, const char *why)
 	notify_send("STOPPING=1");	/* best effort: the stop goes on regardless */
 	ab->stopping = true;
 	ab->stop_deadline = clock_mono_ms() + STOP_GRACE_MS;
+	if (ab->router && !ab->routing)
+		bus_conn_close(ab->part);	/* never connected */
 	if (ab->part && !bus_conn_closed(ab->part)) {
 		/* Nothing more is read; what was read finishes, then its PUBACKs go. */
 		ab->draining = true;
 		ab->stop_deadline = clock_mono_ms() + (int64_t)ab->cfg->drain_timeout * 1000;
-		log_info("partition %d: draining (%d turns waiting, %d running; at most %d s)",
-			 ab->cfg->fleet_partition, runtime_queued(&ab->agents),
+		log_info("%s: draining (%d turns waiting, %d running; at most %d s)",
+			 ab->part_name, runtime_queued(&ab->agents),
 			 runtime_running(&ab->agents), ab->cfg->drain_timeout);
 		return;
 	}
@@ -429,14 +498,14 @@ static void begin_stop(struct agentbus *ab, const char *why)
  * finish). Then the usual stop. */
 static void end_drain(struct agentbus *ab, bool settled)
 {
-	int p = ab->cfg->fleet_partition;
+	const char *p = ab->part_name;
 
 	if (settled) {
 		bus_conn_finish(ab->part);
-		log_info("partition %d: released, every message it took is done", p);
+		log_info("%s: released, every message it took is done", p);
 	} else {
 		bus_conn_drop(ab->part);
-		log_warn("partition %d: released after the drain timeout; %d waiting and %d running "
+		log_warn("%s: released after the drain timeout; %d waiting and %d running "
 			 "turns run again at the next owner", p, runtime_queued(&ab->agents),
 			 runtime_running(&ab->agents));
 	}
@@ -472,13 +541,14 @@ static void on_part_subscribed(void *arg)
 	struct agentbus *ab = arg;
 	const char *fd = getenv(FLEET_READY_FD_ENV);
 
-	log_info("partition %d: serving for instance %s (%s session)", ab->cfg->fleet_partition,
-		 ab->cfg->fleet_instance, ab->part_session_present ? "resumed" : "new");
+	log_info("%s: serving for instance %s (%s session)", ab->part_name, ab->cfg->fleet_instance,
+		 ab->part_session_present ? "resumed" : "new");
+	ab->session_marker_due = !ab->router;
 	if (!fd)
 		return;
 	if (write(atoi(fd), "1", 1) != 1)
-		log_warn("partition %d: cannot tell instance %s it is serving: %s",
-			 ab->cfg->fleet_partition, ab->cfg->fleet_instance, strerror(errno));
+		log_warn("%s: cannot tell instance %s it is serving: %s", ab->part_name,
+			 ab->cfg->fleet_instance, strerror(errno));
 	close(atoi(fd));
 	unsetenv(FLEET_READY_FD_ENV);
 }
@@ -488,8 +558,8 @@ static void on_part_offline(void *arg, int code, const char *reason)
 	struct agentbus *ab = arg;
 
 	(void)code;
-	log_warn("partition %d: lost its session (%s); stopping at once, what is unfinished "
-		 "is its next owner's", ab->cfg->fleet_partition, reason);
+	log_warn("%s: lost its session (%s); stopping at once, what is unfinished "
+		 "is its next owner's", ab->part_name, reason);
 	abandon_partition(ab, AGENTBUS_EXIT_PARTITION_LOST);
 }
 
@@ -765,6 +835,10 @@ static void before_sleep(void *arg)
 		bus_conn_write(ab->conn);
 	if (ab->part && !bus_conn_closed(ab->part))
 		write_partition(ab);
+	if (ab->session_marker_due && bus_conn_online(ab->conn) &&
+	    bus_conn_publish(ab->conn, &(struct bus_publish){ .topic = ab->session_topic,
+			     .payload = "1", .len = 1, .qos = 1, .retain = true }, NULL, NULL) == 0)
+		ab->session_marker_due = false;
 	/* Stopping ends with DISCONNECT once the offline status and everything
 	 * published before or since has been acknowledged: a write that is only
 	 * in libmosquitto's queue when the process exits is lost. */
@@ -825,7 +899,8 @@ static int setup_connection(struct agentbus *ab)
 						on_part_subscribed };
 
 		/* Whom a callback may go to: every partition's agents. */
-		if (bus_conn_subscribe(ab->conn, ab->registry, 0) != 0)
+		if (bus_conn_subscribe(ab->conn, ab->registry, 0) != 0 ||
+		    (ab->router && bus_conn_subscribe(ab->conn, ab->sessions_filter, 0) != 0))
 			return -1;
 		opt.client_id = ab->part_client_id;
 		/* Held while its turns run, it sends no PINGREQ: the broker must
@@ -839,13 +914,18 @@ static int setup_connection(struct agentbus *ab)
 	}
 	/* A retained inbox message would run again at every subscribe: inboxes
 	 * are read without them (a retained publish still runs once, live). */
-	if ((!cfg->store_only &&
-	     (bus_conn_subscribe(receiver, ab->topics.vault_events, 0) != 0 ||
-	      bus_conn_subscribe(receiver, ab->topics.inboxes, BUS_SUB_NO_RETAINED) != 0 ||
-	      bus_conn_subscribe(receiver, ab->topics.cancels, BUS_SUB_NO_RETAINED) != 0)) ||
-	    ((ab->store.notes || ab->bridge) &&
-	     bus_conn_subscribe(receiver, ab->topics.vault_write, 0) != 0))
+	if (ab->in_topic) {
+		/* A partition receives what the router sends it, and only that. */
+		if (bus_conn_subscribe(receiver, ab->in_topic, 0) != 0)
+			return -1;
+	} else if ((!cfg->store_only &&
+		    (bus_conn_subscribe(receiver, ab->topics.vault_events, 0) != 0 ||
+		     bus_conn_subscribe(receiver, ab->topics.inboxes, BUS_SUB_NO_RETAINED) != 0 ||
+		     bus_conn_subscribe(receiver, ab->topics.cancels, BUS_SUB_NO_RETAINED) != 0)) ||
+		   ((ab->store.notes || ab->bridge) &&
+		    bus_conn_subscribe(receiver, ab->topics.vault_write, 0) != 0)) {
 		return -1;
+	}
 	if (status_encode(&ab->status, false, &none, &(struct status_totals){ 0 }, cfg->encoding,
 			  &will) != 0)
 		return -1;
@@ -859,7 +939,8 @@ static int setup_connection(struct agentbus *ab)
 	/* The publisher first: the partition's messages cause publishes. */
 	if (bus_conn_start(ab->conn) != 0)
 		return -1;
-	return ab->part ? bus_conn_start(ab->part) : 0;
+	/* The router's session waits for the partitions' (start_routing). */
+	return ab->part && !ab->router ? bus_conn_start(ab->part) : 0;
 }
 
 static int start_private_broker(struct agentbus *ab)
@@ -1194,15 +1275,27 @@ static int prepare_partition(struct agentbus *ab)
 {
 	const struct config *cfg = ab->cfg;
 
-	if (asprintf(&ab->part_client_id, "agentbus-%s-p%d", cfg->fleet, cfg->fleet_partition) < 0 ||
+	ab->router = cfg->fleet_partition == FLEET_ROUTER(cfg->partitions);
+	if (ab->router)
+		snprintf(ab->part_name, sizeof ab->part_name, "router");
+	else
+		snprintf(ab->part_name, sizeof ab->part_name, "partition %d", cfg->fleet_partition);
+	if ((ab->router ? asprintf(&ab->part_client_id, "agentbus-%s-router", cfg->fleet)
+			: asprintf(&ab->part_client_id, "agentbus-%s-p%d", cfg->fleet,
+				   cfg->fleet_partition)) < 0 ||
 	    asprintf(&ab->replica, "%s/agentbus/fleet/%s/p/%d", cfg->root, cfg->fleet,
 		     cfg->fleet_partition) < 0 ||
 	    asprintf(&ab->registry, "%s/agent/+/definition", cfg->root) < 0) {
 		ab->part_client_id = ab->replica = ab->registry = NULL;
 		return -1;
 	}
+	if (!ab->router &&
+	    (!(ab->in_topic = route_in_topic(cfg->root, cfg->fleet, cfg->fleet_partition)) ||
+	     !(ab->session_topic = route_session_topic(cfg->root, cfg->fleet,
+						       cfg->fleet_partition))))
+		return -1;
 	if (nftw(cfg->state_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT) {
-		log_error("partition %d: cannot clear %s: %s", cfg->fleet_partition, cfg->state_dir,
+		log_error("%s: cannot clear %s: %s", ab->part_name, cfg->state_dir,
 			  strerror(errno));
 		return -1;
 	}
@@ -1250,7 +1343,9 @@ static int agentbus_start(struct agentbus *ab)
 		return -1;
 	if (state_open(cfg->state_dir, &ab->state) != 0)
 		return -1;
-	if (cfg->fleet_partition >= 0 && restore_partition(ab) != 0)
+	/* The router keeps nothing of its own: what it has not forwarded is in
+	 * its session. */
+	if (cfg->fleet_partition >= 0 && !ab->router && restore_partition(ab) != 0)
 		return -1;
 	if (config_wants_embedded_broker(cfg) && (start_private_broker(ab) != 0 ||
 	    loop_watch(ab->loop, ab->broker.log_fd, LOOP_READ, on_broker_log, ab) != 0))
@@ -1260,11 +1355,18 @@ static int agentbus_start(struct agentbus *ab)
 	if (topics_init(&ab->topics, cfg->root, cfg->vault, cfg->id) != 0 ||
 	    setup_triggers(ab) != 0)
 		return -1;
+	if (ab->router &&
+	    (route_init(&ab->route, cfg->root, cfg->fleet, cfg->partitions, &ab->topics,
+			&(struct events_decoder){ &ab->triggers, cfg->vault,
+						  (size_t)cfg->max_payload }) != 0 ||
+	     route_sessions_filter(&ab->route, &ab->sessions_filter) != 0))
+		return -1;
 	ab->sink = (struct bus_sink){ sink_publish, sink_deadletter, ab, cfg->encoding };
 	if (!cfg->no_store && !cfg->vault_url && store_vault_open(&ab->store, cfg->state_dir, &ab->topics, cfg->vault,
 					       &ab->sink, (size_t)cfg->max_payload) != 0)
 		return -1;
-	if (start_sandbox(ab) != 0 || start_runtime(ab) != 0)
+	/* The router runs no turns. */
+	if ((!ab->router && start_sandbox(ab) != 0) || start_runtime(ab) != 0)
 		return -1;
 	/* From here on, each loop iteration commits once per database. */
 	if (state_group(ab->state, true) != 0 || store_vault_group(&ab->store, true) != 0)
@@ -1291,6 +1393,10 @@ static void agentbus_cleanup(struct agentbus *ab)
 	if (ab->part)
 		bus_conn_destroy(ab->part);
 	free(ab->part_client_id);
+	free(ab->in_topic);
+	free(ab->session_topic);
+	free(ab->sessions_filter);
+	route_free(&ab->route);
 	free(ab->replica);
 	free(ab->inbox_record);
 	free(ab->registry);

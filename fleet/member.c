@@ -22,8 +22,8 @@ static cJSON *bits_array(const uint64_t *bits, int n)
 
 cJSON *fleet_member_encode(const struct fleet_member *m, const char *fleet)
 {
-	cJSON *doc = cJSON_CreateObject(), *owned = bits_array(m->owned, m->partitions);
-	cJSON *serving = bits_array(m->serving, m->partitions);
+	cJSON *doc = cJSON_CreateObject(), *owned = bits_array(m->owned, m->partitions + 1);
+	cJSON *serving = bits_array(m->serving, m->partitions + 1);
 
 	if (!doc || !owned || !serving || !cJSON_AddStringToObject(doc, "instance", m->id) ||
 	    !cJSON_AddStringToObject(doc, "fleet", fleet) ||
@@ -78,8 +78,8 @@ static int decode_fields(const cJSON *doc, struct fleet_member *out, char *why, 
 	out->partitions = n->valueint;
 	out->leaving = cJSON_IsString(state) && strcmp(state->valuestring, "leaving") == 0;
 	out->started_at = cJSON_IsNumber(started) ? (int64_t)started->valuedouble : 0;
-	return decode_bits(owned, out->partitions, out->owned, why, len) != 0 ||
-			       decode_bits(serving, out->partitions, out->serving, why, len) != 0
+	return decode_bits(owned, out->partitions + 1, out->owned, why, len) != 0 ||
+			       decode_bits(serving, out->partitions + 1, out->serving, why, len) != 0
 		       ? -1 : 0;
 }
 

@@ -17,13 +17,20 @@ struct fleet_member {
 	int partitions;		/* the fleet's partition count, as this member runs it */
 	bool leaving;		/* draining before a clean stop: owns nothing new */
 	int64_t started_at;	/* wall clock ms: the older of two disagreeing members wins */
-	uint64_t owned[FLEET_PARTITIONS_MAX / 64];	/* partitions it holds (a bit each) */
-	uint64_t serving[FLEET_PARTITIONS_MAX / 64];	/* of those, the ones subscribed */
+	/* The units it holds (a bit each: partitions, then the router), and of
+	 * those the ones subscribed. */
+	uint64_t owned[(FLEET_UNITS_MAX + 63) / 64];
+	uint64_t serving[(FLEET_UNITS_MAX + 63) / 64];
 };
+
+static inline bool fleet_bit_get(const uint64_t *bits, int p)
+{
+	return (bits[p / 64] >> (p % 64)) & 1;
+}
 
 static inline bool fleet_member_owns(const struct fleet_member *m, int p)
 {
-	return (m->owned[p / 64] >> (p % 64)) & 1;
+	return fleet_bit_get(m->owned, p);
 }
 
 static inline void fleet_bit_set(uint64_t *bits, int p, bool on)

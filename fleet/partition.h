@@ -7,6 +7,10 @@
 #include <stddef.h>
 
 #define FLEET_PARTITIONS_MAX 1024
+/* What a fleet's instances own: its partitions 0 .. N-1 and, as unit N,
+ * the router, which hands each message to its partition (contract 14). */
+#define FLEET_UNITS_MAX (FLEET_PARTITIONS_MAX + 1)
+#define FLEET_ROUTER(partitions) (partitions)
 
 /* The partition (0 .. partitions-1) of agent `name`. Names that differ only
  * in ASCII case share a partition: the registry treats them as one name. */

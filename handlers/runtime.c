@@ -188,6 +188,21 @@ int runtime_inbox(struct agent_runtime *rt, const struct bus_message *msg, const
 	return inbox_receive(rt, msg, agent, agent_len);
 }
 
+int runtime_forward(struct agent_runtime *rt, const char *topic, const void *payload,
+		    size_t len)
+{
+	int rc = state_begin(rt->state);
+
+	if (rc == 0)
+		rc = ctx_send(rt, &(struct bus_publish){ .topic = topic, .payload = payload,
+							  .len = len });
+	if (rc != 0)
+		state_fail(rt->state);
+	if (state_commit(rt->state) != 0)
+		rc = -1;
+	return rc;
+}
+
 int runtime_cancel(struct agent_runtime *rt, const struct bus_message *msg, const char *agent,
 		   size_t agent_len)
 {

@@ -180,8 +180,9 @@ static void instance_kill(struct soak *s, int i)
 	s->kills++;
 }
 
-/* Every partition served: the latest member records' "serving" lists cover
- * them all (a new session misses what is published before it subscribed). */
+/* Every partition and the router (unit 16) served: the latest member
+ * records' "serving" lists cover them all (a new session misses what is
+ * published before it subscribed). */
 static bool all_served(struct th_client *c)
 {
 	unsigned served[FLEET_SIZE] = { 0 }, all = 0;
@@ -194,13 +195,14 @@ static bool all_served(struct th_client *c)
 		if (i >= 0 && i < FLEET_SIZE) {
 			served[i] = 0;
 			cJSON_ArrayForEach(p, cJSON_GetObjectItem(doc, "serving"))
-				served[i] |= 1u << (p->valueint & 15);
+				if (p->valueint >= 0 && p->valueint <= 16)
+					served[i] |= 1u << p->valueint;
 		}
 		cJSON_Delete(doc);
 	}
 	for (int i = 0; i < FLEET_SIZE; i++)
 		all |= served[i];
-	return all == 0xffff;
+	return all == 0x1ffff;
 }
 
 static void wait_fleet_serving(struct soak *s)

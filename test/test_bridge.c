@@ -833,6 +833,7 @@ static void test_fleet_on_vault(void)
 		REQUIRE(th_daemon_wait_output(&inst, false, serving, TH_TIMEOUT_MS));
 		free(serving);
 	}
+	REQUIRE(th_daemon_wait_output(&inst, false, "router: serving", TH_TIMEOUT_MS));
 	define_eng(&b.r, &b.v);
 	id = inbound(&b.v, "first", "hello");
 	expect_reply(&b.v, id, 1);

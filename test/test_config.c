@@ -216,7 +216,7 @@ static void test_fleet_options(void)
 		  "by an agentbus of its own (--store-only --vault-url URL)" },
 		{ { "-p", "1", "--fleet", "f", "--store-only", NULL }, "so it joins no fleet" },
 		{ { "-p", "1", "--fleet-partition", "0", NULL }, "set by a fleet instance" },
-		{ { "-p", "1", "--fleet", "f", "--partitions", "4", "--fleet-partition", "4", NULL },
+		{ { "-p", "1", "--fleet", "f", "--partitions", "4", "--fleet-partition", "5", NULL },
 		  "set by a fleet instance" },
 		{ { "--fleet", "f", NULL }, "--fleet needs the broker the fleet shares" },
 	};

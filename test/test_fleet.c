@@ -28,6 +28,7 @@
 #include "test/rig.h"
 
 #define PARTS 16
+#define UNITS (PARTS + 1)	/* the partitions, then the router (unit PARTS) */
 #define AGENTS 50
 #define MULTI_FROM 40		/* agents from here on are multi-threaded */
 #define INBOX_FROM 20		/* these get their messages on their inbox topic */
@@ -170,7 +171,7 @@ static void latest_records(struct fleet_rig *r, cJSON *out[MEMBERS])
 
 struct ownership {
 	bool members[MEMBERS];	/* the active members */
-	int owner[PARTS];	/* index into names */
+	int owner[UNITS];	/* index into names */
 };
 
 static void expect_ownership(const bool members[MEMBERS], struct ownership *o)
@@ -184,7 +185,7 @@ static void expect_ownership(const bool members[MEMBERS], struct ownership *o)
 			idx[n] = i;
 			active[n++] = names[i];
 		}
-	for (int p = 0; p < PARTS; p++)
+	for (int p = 0; p < UNITS; p++)
 		o->owner[p] = idx[fleet_owner(active, (size_t)n, p)];
 }
 
@@ -204,12 +205,12 @@ static bool ownership_reached(struct fleet_rig *r, void *arg)
 			ok = false;
 		for (int l = 0; l < 2; l++) {
 			const cJSON *p;
-			bool listed[PARTS] = { false };
+			bool listed[UNITS] = { false };
 
 			cJSON_ArrayForEach(p, cJSON_GetObjectItem(rec[i], lists[l]))
-				if (p->valueint >= 0 && p->valueint < PARTS)
+				if (p->valueint >= 0 && p->valueint < UNITS)
 					listed[p->valueint] = true;
-			for (int k = 0; k < PARTS; k++)
+			for (int k = 0; k < UNITS; k++)
 				if (listed[k] != (o->members[i] && o->owner[k] == i))
 					ok = false;
 		}
@@ -442,6 +443,8 @@ static void each_partition_line(struct fleet_rig *r, int i, size_t from, const c
 		if (at && sscanf(at, "partition %d:", &p) == 1 && p >= 0 && p < PARTS &&
 		    strstr(at, what))
 			fn(arg, p, line);
+		else if ((at = strstr(line, " router: ")) && strstr(at, what))
+			fn(arg, PARTS, line);
 	}
 	free(log);
 }
@@ -500,7 +503,7 @@ static void check_never_served_twice(struct fleet_rig *r)
 {
 	static struct intervals iv;
 
-	for (int p = 0; p < PARTS; p++) {
+	for (int p = 0; p < UNITS; p++) {
 		iv.n = 0;
 		iv.partition = p;
 		for (int i = 0; i < MEMBERS; i++) {
@@ -524,11 +527,11 @@ static void check_never_served_twice(struct fleet_rig *r)
 }
 
 /* What each instance's log says it took and handed over since `from`. */
-static void moves_since(struct fleet_rig *r, const size_t from[MEMBERS], bool taken[MEMBERS][PARTS],
-			bool handed[MEMBERS][PARTS])
+static void moves_since(struct fleet_rig *r, const size_t from[MEMBERS], bool taken[MEMBERS][UNITS],
+			bool handed[MEMBERS][UNITS])
 {
-	memset(taken, 0, sizeof(bool) * MEMBERS * PARTS);
-	memset(handed, 0, sizeof(bool) * MEMBERS * PARTS);
+	memset(taken, 0, sizeof(bool) * MEMBERS * UNITS);
+	memset(handed, 0, sizeof(bool) * MEMBERS * UNITS);
 	for (int i = 0; i < MEMBERS; i++) {
 		if (!r->up[i])
 			continue;
@@ -565,7 +568,7 @@ static void test_kill_and_join(void)
 	struct fleet_rig r;
 	struct ownership before, after;
 	bool members[MEMBERS] = { true, true, true, false };
-	bool taken[MEMBERS][PARTS], handed[MEMBERS][PARTS];
+	bool taken[MEMBERS][UNITS], handed[MEMBERS][UNITS];
 	size_t offsets[MEMBERS];
 	struct replies rep;
 
@@ -575,6 +578,8 @@ static void test_kill_and_join(void)
 	require_ownership(&r, members);
 	define_agents(&r);
 	expect_ownership(members, &before);
+	/* i2 is killed below: the router goes with it, mid-load. */
+	CHECK_MSG(before.owner[PARTS] == 1, "the router is on i2");
 
 	for (int k = 1; k <= 3; k++)
 		send_round(&r, k);
@@ -591,7 +596,7 @@ static void test_kill_and_join(void)
 	require_ownership(&r, members);
 	expect_ownership(members, &after);
 	moves_since(&r, offsets, taken, handed);
-	for (int p = 0; p < PARTS; p++) {
+	for (int p = 0; p < UNITS; p++) {
 		bool must = before.owner[p] == 1;
 
 		CHECK_MSG(taken[after.owner[p]][p] == must, "partition %d %s taken by %s", p,
@@ -609,7 +614,7 @@ static void test_kill_and_join(void)
 	require_ownership(&r, members);
 	expect_ownership(members, &before);
 	moves_since(&r, offsets, taken, handed);
-	for (int p = 0; p < PARTS; p++) {
+	for (int p = 0; p < UNITS; p++) {
 		bool must = before.owner[p] == 3;
 
 		CHECK_MSG(handed[after.owner[p]][p] == must, "partition %d handed over: %d", p,
@@ -694,12 +699,13 @@ static void test_clean_stop_hands_over(void)
 	status[5] = r.port;
 	CHECK_INT(th_run(status, &out, &err), 0);
 	CHECK_CONTAINS(out, "FLEET");
-	CHECK_CONTAINS(out, "i1                   active           16  0-15 (0-15)");
+	CHECK_CONTAINS(out, "i1                   active           16  0-15,router (0-15,router)");
 	free(out);
 	free(err);
 	rig_http_addr_of(&r.inst[0], addr);
 	CHECK_INT(th_http_get(addr, "/metrics", &text), 200);
 	CHECK_CONTAINS(text, "agentbus_fleet_partition{partition=\"15\",state=\"serving\"} 1");
+	CHECK_CONTAINS(text, "agentbus_fleet_partition{partition=\"router\",state=\"serving\"} 1");
 	CHECK_CONTAINS(text, "agentbus_fleet_members 1");
 	free(text);
 	rig_down(&r);

@@ -121,9 +121,13 @@ static void test_member_record(void)
 	CHECK_INT(fleet_member_decode("[]", 2, &back, why, sizeof why), -1);
 	CHECK_INT(fleet_member_decode("{\"instance\":\"a/b\",\"partitions\":4}", 34, &back, why,
 				      sizeof why), -1);
+	/* Unit 4 of a fleet of 4 partitions is its router; 5 is nothing. */
 	json = "{\"instance\":\"i2\",\"partitions\":4,\"owned\":[4]}";
+	CHECK_INT(fleet_member_decode(json, strlen(json), &back, why, sizeof why), 0);
+	CHECK(fleet_member_owns(&back, FLEET_ROUTER(4)));
+	json = "{\"instance\":\"i2\",\"partitions\":4,\"owned\":[5]}";
 	CHECK_INT(fleet_member_decode(json, strlen(json), &back, why, sizeof why), -1);
-	CHECK_CONTAINS(why, "outside 0 to 3");
+	CHECK_CONTAINS(why, "outside 0 to 4");
 	json = "{\"instance\":\"i2\",\"partitions\":0}";
 	CHECK_INT(fleet_member_decode(json, strlen(json), &back, why, sizeof why), -1);
 	json = "{\"instance\":\"i2\",\"partitions\":4,\"state\":\"leaving\"}";
