@@ -1,12 +1,17 @@
 /* test_fleet_units: what a fleet's instances agree on without talking: an
  * agent's partition, each partition's owner by rendezvous hashing (spread,
- * and moving only what must move when a member joins or leaves), and the
- * member record both ways. */
+ * and moving only what must move when a member joins or leaves), the member
+ * record both ways, the router's envelope both ways, and where the router
+ * sends each kind of message. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
+#include "bus/trigger.h"
+#include "daemon/route.h"
+#include "fleet/forward.h"
 #include "fleet/member.h"
 #include "fleet/partition.h"
 #include "test/check.h"
@@ -135,6 +140,112 @@ static void test_member_record(void)
 	CHECK(back.leaving);
 }
 
+
+static void test_forward_envelope(void)
+{
+	static const char corr[] = { 'c', 0, 'd' }, payload[] = { '{', 0, '}' };
+	struct bus_message m = { .topic = "parachute/agent/eng/inbox", .payload = payload,
+				 .len = sizeof payload, .qos = 1, .mid = 0xbeef,
+				 .content_type = "application/json", .response_topic = "me/answer",
+				 .correlation = corr, .correlation_len = sizeof corr }, back;
+	char *buf;
+	size_t len;
+
+	REQUIRE(fleet_forward_encode(&m, &buf, &len) == 0);
+	REQUIRE(fleet_forward_decode(buf, len, &back) == 0);
+	CHECK_STR(back.topic, m.topic);
+	CHECK_STR(back.response_topic, "me/answer");
+	CHECK_STR(back.content_type, "application/json");
+	CHECK_INT(back.mid, 0xbeef);
+	CHECK_INT(back.qos, 1);
+	CHECK(!back.retain);
+	CHECK(back.correlation_len == sizeof corr && !memcmp(back.correlation, corr, sizeof corr));
+	CHECK(back.len == sizeof payload && !memcmp(back.payload, payload, sizeof payload));
+	/* Cut anywhere before the payload: not an envelope. */
+	for (size_t cut = 0; cut < len - sizeof payload; cut++)
+		CHECK_MSG(fleet_forward_decode(buf, cut, &back) != 0, "cut at %zu", cut);
+	buf[0] = 'X';
+	CHECK_INT(fleet_forward_decode(buf, len, &back), -1);
+	free(buf);
+
+	/* Absent properties stay absent; a retained QoS 0 message stays so. */
+	m = (struct bus_message){ .topic = "t", .qos = 0, .retain = true };
+	REQUIRE(fleet_forward_encode(&m, &buf, &len) == 0);
+	REQUIRE(fleet_forward_decode(buf, len, &back) == 0);
+	CHECK(!back.response_topic && !back.content_type && !back.correlation && back.len == 0);
+	CHECK(back.retain && back.qos == 0);
+	buf[13] = 'x';	/* the topic's NUL: "t" from byte 12 */
+	CHECK_INT(fleet_forward_decode(buf, len, &back), -1);
+	free(buf);
+}
+
+static struct bus_message event(const char *name, const char *note, char *buf, size_t len)
+{
+	snprintf(buf, len, "{\"v\":1,\"event\":\"note.%s\",\"vault\":\"default\",\"note\":%s}", name,
+		 note);
+	return (struct bus_message){ .topic = strcmp(name, "created") == 0
+						  ? "parachute/vault/default/event/note.created"
+					      : strcmp(name, "updated") == 0
+						  ? "parachute/vault/default/event/note.updated"
+						  : "parachute/vault/default/event/note.deleted",
+				     .payload = buf, .len = strlen(buf), .qos = 1 };
+}
+
+static void test_route(void)
+{
+	struct trigger_set triggers = { 0 };
+	struct topics topics;
+	struct route r;
+	char buf[512];
+	int eng = fleet_partition_of("eng", 3, 16);
+	struct bus_message m;
+
+	REQUIRE(topics_init(&topics, "parachute", "default", "x") == 0);
+	REQUIRE(trigger_set_defaults(&triggers) == 0);
+	REQUIRE(route_init(&r, "parachute", "f", 16, &topics,
+			   &(struct events_decoder){ &triggers, "default", 65536 }) == 0);
+
+	m = (struct bus_message){ .topic = "parachute/agent/eng/inbox", .payload = "hi", .len = 2 };
+	CHECK_INT(route_message(&r, &m), eng);
+	m.topic = "parachute/agent/eng/cancel";
+	CHECK_INT(route_message(&r, &m), eng);
+	m = event("created", "{\"id\":\"m1\",\"content\":\"hi\",\"tags\":[\"agent/message\","
+		  "\"agent/message/inbound\"],\"metadata\":{\"agent\":\"eng\"}}", buf, sizeof buf);
+	CHECK_INT(route_message(&r, &m), eng);
+	/* A turn's own writes concern no partition. */
+	m = event("created", "{\"id\":\"r1\",\"content\":\"echo: hi\",\"tags\":[\"agent/message\","
+		  "\"agent/message/outbound\"],\"metadata\":{\"agent\":\"eng\"}}", buf, sizeof buf);
+	CHECK_INT(route_message(&r, &m), ROUTE_NONE);
+	/* A definition's events go to every partition, even once its tag is
+	 * gone; after its deletion, no more. */
+	m = event("created", "{\"id\":\"d1\",\"content\":\"x\",\"tags\":[\"agent/definition\"],"
+		  "\"metadata\":{\"name\":\"eng\"}}", buf, sizeof buf);
+	CHECK_INT(route_message(&r, &m), ROUTE_ALL);
+	m = event("updated", "{\"id\":\"d1\",\"content\":\"x\",\"tags\":[]}", buf, sizeof buf);
+	CHECK_INT(route_message(&r, &m), ROUTE_ALL);
+	m = event("deleted", "{\"id\":\"d1\",\"path\":\"Agents/eng\"}", buf, sizeof buf);
+	CHECK_INT(route_message(&r, &m), ROUTE_ALL);
+	m = event("updated", "{\"id\":\"d1\",\"content\":\"x\",\"tags\":[]}", buf, sizeof buf);
+	CHECK_INT(route_message(&r, &m), ROUTE_NONE);
+	/* Known from its registry entry (a router that started later). */
+	m = (struct bus_message){ .topic = "parachute/agent/ops/definition",
+				  .payload = "{\"name\":\"ops\",\"definition\":\"d9\"}" };
+	m.len = strlen(m.payload);
+	route_entry(&r, &m);
+	m = event("updated", "{\"id\":\"d9\",\"content\":\"x\",\"tags\":[]}", buf, sizeof buf);
+	CHECK_INT(route_message(&r, &m), ROUTE_ALL);
+	/* An unusable event is partition 0's, which dead-letters it. */
+	m = (struct bus_message){ .topic = "parachute/vault/default/event/note.created",
+				  .payload = "not json", .len = 8, .qos = 1 };
+	CHECK_INT(route_message(&r, &m), 0);
+	m.topic = "parachute/elsewhere";
+	CHECK_INT(route_message(&r, &m), ROUTE_NONE);
+
+	route_free(&r);
+	trigger_set_free(&triggers);
+	topics_free(&topics);
+}
+
 int main(void)
 {
 	RUN(test_partition_of);
@@ -143,5 +254,7 @@ int main(void)
 	RUN(test_join_moves_only_to_newcomer);
 	RUN(test_leave_moves_only_its_own);
 	RUN(test_member_record);
+	RUN(test_forward_envelope);
+	RUN(test_route);
 	return check_summary();
 }
