@@ -132,14 +132,18 @@ static int forward_to(struct route *r, struct agent_runtime *rt, int p, const ch
 		      size_t len)
 {
 	char topic[512];
+	int n = snprintf(topic, sizeof topic, "%s/in/%d", r->fleet_prefix, p);
 
-	snprintf(topic, sizeof topic, "%s/in/%d", r->fleet_prefix, p);
+	if (n < 0 || (size_t)n >= sizeof topic) {
+		log_error("router: the topic for partition %d is too long", p);
+		return -1;
+	}
 	return runtime_forward(rt, topic, wrapped, len);
 }
 
 int route_forward(struct route *r, struct agent_runtime *rt, const struct bus_message *msg)
 {
-	int to = route_message(r, msg), rc = 0;
+	int to = route_message(r, msg), rc = 0, first, last;
 	char *wrapped;
 	size_t len;
 
@@ -147,11 +151,10 @@ int route_forward(struct route *r, struct agent_runtime *rt, const struct bus_me
 		return 0;
 	if (to < ROUTE_NONE || fleet_forward_encode(msg, &wrapped, &len) != 0)
 		return -1;
-	for (int p = to == ROUTE_ALL ? 0 : to; rc == 0 && p < r->partitions; p++) {
+	first = to == ROUTE_ALL ? 0 : to;
+	last = to == ROUTE_ALL ? r->partitions - 1 : to;
+	for (int p = first; rc == 0 && p <= last; p++)
 		rc = forward_to(r, rt, p, wrapped, len);
-		if (to != ROUTE_ALL)
-			break;
-	}
 	free(wrapped);
 	return rc;
 }
@@ -168,6 +171,15 @@ bool route_session(struct route *r, const struct bus_message *msg)
 		r->n_sessions++;
 	}
 	return r->n_sessions == r->partitions;
+}
+
+void route_missing_text(const struct route *r, char *out, size_t len)
+{
+	uint64_t missing[(FLEET_PARTITIONS_MAX + 63) / 64] = { 0 };
+
+	for (int p = 0; p < r->partitions; p++)
+		fleet_bit_set(missing, p, !fleet_bit_get(r->sessions, p));
+	fleet_bits_text(missing, r->partitions, out, len);
 }
 
 int route_sessions_filter(const struct route *r, char **out)

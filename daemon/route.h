@@ -57,6 +57,9 @@ void route_entry(struct route *r, const struct bus_message *msg);
  * partition's marker has been seen. */
 bool route_session(struct route *r, const struct bus_message *msg);
 
+/* The partitions whose marker is missing, as "3,7-9". */
+void route_missing_text(const struct route *r, char *out, size_t len);
+
 /* R/agentbus/fleet/<fleet>/session/+ into `out`. */
 int route_sessions_filter(const struct route *r, char **out);
 

@@ -64,6 +64,7 @@
 /* Messages a partition takes between two releases of its PUBACKs: below
  * REPLICA_DONE_KEEP, the finished turns each thread's record names. */
 #define PARTITION_BATCH_MAX 100
+#define ROUTE_WAITING_LOG_MS 10000
 _Static_assert(PARTITION_BATCH_MAX < REPLICA_DONE_KEEP, "a batch's turns fit each record");
 
 struct agentbus {
@@ -100,6 +101,7 @@ struct agentbus {
 	bool router;
 	bool routing;
 	char part_name[24];	/* "partition N" or "router", as the logs say */
+	int64_t route_waiting_log_at;	/* when to say again what the router waits for */
 	struct route route;
 	char *sessions_filter;
 	int part_batch;		/* messages read since the last release */
@@ -383,6 +385,19 @@ static int on_message(void *arg, const struct bus_message *msg)
 }
 
 static void begin_stop(struct agentbus *ab, const char *why);
+
+/* Nothing is routed until every partition's session exists: a partition
+ * whose process never starts stalls the fleet, which the log says. */
+static void log_router_waiting(struct agentbus *ab, int64_t now)
+{
+	char missing[256];
+
+	if (ab->route_waiting_log_at) {
+		route_missing_text(&ab->route, missing, sizeof missing);
+		log_warn("router: not routing yet: no session record from partitions %s", missing);
+	}
+	ab->route_waiting_log_at = now + ROUTE_WAITING_LOG_MS;
+}
 
 static void start_routing(struct agentbus *ab)
 {
@@ -721,6 +736,8 @@ static void on_tick(void *arg)
 		bus_conn_tick(ab->part, now);
 	if (!ab->stopping && bus_conn_online(ab->conn) && status_due(&ab->status, &counts, now))
 		publish_status(ab, true);
+	if (ab->router && !ab->routing && !ab->stopping && now >= ab->route_waiting_log_at)
+		log_router_waiting(ab, now);
 	if (ab->draining && now >= ab->stop_deadline)
 		end_drain(ab, false);
 	else if (ab->stopping && !ab->draining && now >= ab->stop_deadline &&
