@@ -542,7 +542,7 @@ bool bus_conn_finishing(const struct bus_conn *conn)
 
 bool bus_conn_closed(const struct bus_conn *conn)
 {
-	return conn->state == CONN_CLOSED;
+	return conn->state == CONN_CLOSED || conn->state == CONN_IDLE;
 }
 
 size_t bus_conn_unacked(const struct bus_conn *conn)

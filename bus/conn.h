@@ -94,6 +94,8 @@ void bus_conn_resume(struct bus_conn *conn);
 /* Sends DISCONNECT (the broker then drops the Last Will) and stops retrying.
  * bus_conn_closed() turns true once the packet has gone out. */
 void bus_conn_close(struct bus_conn *conn);
+/* True once the connection has ended, and for one never started: neither
+ * has anything to finish. */
 bool bus_conn_closed(const struct bus_conn *conn);
 
 /* Ends a connection whose unread messages belong to whoever connects next

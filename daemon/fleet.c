@@ -102,12 +102,10 @@ static int units(const struct fleet *f)
 	return f->cfg->partitions + 1;
 }
 
-/* "partition N" or "router", as the logs say it; valid until the next call. */
+/* fleet_unit_name()'s, valid until the next call. */
 static const char *unit_name(struct fleet *f, int p)
 {
-	if (p == FLEET_ROUTER(f->cfg->partitions))
-		return "router";
-	snprintf(f->unit_name, sizeof f->unit_name, "partition %d", p);
+	fleet_unit_name(p, f->cfg->partitions, f->unit_name, sizeof f->unit_name);
 	return f->unit_name;
 }
 
@@ -597,14 +595,14 @@ static char *web_metrics(void *arg)
 		static const char *const states[] = { "starting", "serving", "draining" };
 		const struct part_proc *pp = &f->parts[p];
 		int state = pp->stopping ? 2 : pp->serving ? 1 : 0;
+		char id[16];
 
+		if (p == FLEET_ROUTER(f->cfg->partitions))
+			snprintf(id, sizeof id, "router");
+		else
+			snprintf(id, sizeof id, "%d", p);
 		for (int s = 0; s < 3; s++) {
-			if (p == FLEET_ROUTER(f->cfg->partitions))
-				snprintf(labels, sizeof labels, "partition=\"router\",state=\"%s\"",
-					 states[s]);
-			else
-				snprintf(labels, sizeof labels, "partition=\"%d\",state=\"%s\"", p,
-					 states[s]);
+			snprintf(labels, sizeof labels, "partition=\"%s\",state=\"%s\"", id, states[s]);
 			metrics_set(&f->metrics, "agentbus_fleet_partition", labels,
 				    pp->pid && s == state ? 1 : 0);
 		}

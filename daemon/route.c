@@ -14,10 +14,10 @@
 
 #include "bus/event.h"
 #include "bus/payload.h"
-#include "fleet/partition.h"
-#include "handlers/inbound.h"
 #include "fleet/forward.h"
 #include "fleet/member.h"
+#include "fleet/partition.h"
+#include "handlers/inbound.h"
 #include "util/log.h"
 
 static int partition_of(const struct route *r, const char *name, size_t len)
@@ -95,55 +95,55 @@ void route_entry(struct route *r, const struct bus_message *msg)
 	cJSON_Delete(doc);
 }
 
-char *route_in_topic(const char *root, const char *fleet, int partition)
+/* R/agentbus/fleet/<fleet>/<leaf>/<partition>; partition -1: the filter
+ * for all of them. malloc'd, NULL when out of memory. */
+static char *fleet_topic(const char *root, const char *fleet, const char *leaf, int partition)
 {
 	char *t;
+	int n = partition < 0 ? asprintf(&t, "%s/agentbus/fleet/%s/%s/+", root, fleet, leaf)
+			      : asprintf(&t, "%s/agentbus/fleet/%s/%s/%d", root, fleet, leaf,
+					 partition);
 
-	return asprintf(&t, "%s/agentbus/fleet/%s/in/%d", root, fleet, partition) < 0 ? NULL : t;
+	return n < 0 ? NULL : t;
+}
+
+char *route_in_topic(const char *root, const char *fleet, int partition)
+{
+	return fleet_topic(root, fleet, "in", partition);
 }
 
 char *route_session_topic(const char *root, const char *fleet, int partition)
 {
-	char *t;
-
-	return asprintf(&t, "%s/agentbus/fleet/%s/session/%d", root, fleet, partition) < 0 ? NULL
-										      : t;
+	return fleet_topic(root, fleet, "session", partition);
 }
 
 int route_init(struct route *r, const char *root, const char *fleet, int partitions,
 	       const struct topics *topics, const struct events_decoder *decoder)
 {
 	*r = (struct route){ .partitions = partitions, .topics = topics, .decoder = *decoder };
-	if (asprintf(&r->fleet_prefix, "%s/agentbus/fleet/%s", root, fleet) < 0) {
-		r->fleet_prefix = NULL;
+	if (!(r->sessions_filter = fleet_topic(root, fleet, "session", -1)) ||
+	    !(r->in_topics = calloc((size_t)partitions, sizeof *r->in_topics)))
 		return -1;
-	}
+	for (int p = 0; p < partitions; p++)
+		if (!(r->in_topics[p] = route_in_topic(root, fleet, p)))
+			return -1;
 	return 0;
 }
 
 void route_free(struct route *r)
 {
 	strmap_free(&r->definitions);
-	free(r->fleet_prefix);
-	r->fleet_prefix = NULL;
-}
-
-static int forward_to(struct route *r, struct agent_runtime *rt, int p, const char *wrapped,
-		      size_t len)
-{
-	char topic[512];
-	int n = snprintf(topic, sizeof topic, "%s/in/%d", r->fleet_prefix, p);
-
-	if (n < 0 || (size_t)n >= sizeof topic) {
-		log_error("router: the topic for partition %d is too long", p);
-		return -1;
-	}
-	return runtime_forward(rt, topic, wrapped, len);
+	for (int p = 0; r->in_topics && p < r->partitions; p++)
+		free(r->in_topics[p]);
+	free(r->in_topics);
+	free(r->sessions_filter);
+	r->in_topics = NULL;
+	r->sessions_filter = NULL;
 }
 
 int route_forward(struct route *r, struct agent_runtime *rt, const struct bus_message *msg)
 {
-	int to = route_message(r, msg), rc = 0, first, last;
+	int to = route_message(r, msg), rc;
 	char *wrapped;
 	size_t len;
 
@@ -151,10 +151,10 @@ int route_forward(struct route *r, struct agent_runtime *rt, const struct bus_me
 		return 0;
 	if (to < ROUTE_NONE || fleet_forward_encode(msg, &wrapped, &len) != 0)
 		return -1;
-	first = to == ROUTE_ALL ? 0 : to;
-	last = to == ROUTE_ALL ? r->partitions - 1 : to;
-	for (int p = first; rc == 0 && p <= last; p++)
-		rc = forward_to(r, rt, p, wrapped, len);
+	rc = to == ROUTE_ALL
+		     ? runtime_forward(rt, (const char *const *)r->in_topics, (size_t)r->partitions,
+				       wrapped, len)
+		     : runtime_forward(rt, (const char *const *)&r->in_topics[to], 1, wrapped, len);
 	free(wrapped);
 	return rc;
 }
@@ -165,12 +165,12 @@ bool route_session(struct route *r, const struct bus_message *msg)
 	char *end;
 	long p = leaf ? strtol(leaf + 1, &end, 10) : -1;
 
-	if (leaf && *end == '\0' && p >= 0 && p < r->partitions && msg->len > 0 &&
-	    !fleet_bit_get(r->sessions, (int)p)) {
+	if (leaf && *end == '\0' && p >= 0 && p < r->partitions && msg->len > 0)
 		fleet_bit_set(r->sessions, (int)p, true);
-		r->n_sessions++;
-	}
-	return r->n_sessions == r->partitions;
+	for (int q = 0; q < r->partitions; q++)
+		if (!fleet_bit_get(r->sessions, q))
+			return false;
+	return true;
 }
 
 void route_missing_text(const struct route *r, char *out, size_t len)
@@ -180,13 +180,4 @@ void route_missing_text(const struct route *r, char *out, size_t len)
 	for (int p = 0; p < r->partitions; p++)
 		fleet_bit_set(missing, p, !fleet_bit_get(r->sessions, p));
 	fleet_bits_text(missing, r->partitions, out, len);
-}
-
-int route_sessions_filter(const struct route *r, char **out)
-{
-	if (asprintf(out, "%s/session/+", r->fleet_prefix) < 0) {
-		*out = NULL;
-		return -1;
-	}
-	return 0;
 }

@@ -29,9 +29,9 @@ struct route {
 	/* Definition notes (ids; values unused): their every event is every
 	 * partition's, as only the partition that registered one knows it. */
 	struct strmap definitions;
-	char *fleet_prefix;		/* R/agentbus/fleet/<fleet> */
+	char **in_topics;		/* R/agentbus/fleet/<fleet>/in/<N>, for each N */
+	char *sessions_filter;		/* R/agentbus/fleet/<fleet>/session/+ */
 	uint64_t sessions[(FLEET_PARTITIONS_MAX + 63) / 64];	/* markers seen */
-	int n_sessions;
 };
 
 /* Topics of fleet `fleet` under `root`; malloc'd, NULL when out of memory. */
@@ -53,14 +53,11 @@ int route_forward(struct route *r, struct agent_runtime *rt, const struct bus_me
 /* A registry entry (R/agent/A/definition) seen: its definition note is one. */
 void route_entry(struct route *r, const struct bus_message *msg);
 
-/* A retained message on R/agentbus/fleet/<fleet>/session/+: true once every
- * partition's marker has been seen. */
+/* A retained message on `sessions_filter`: true once every partition's
+ * marker has been seen. */
 bool route_session(struct route *r, const struct bus_message *msg);
 
 /* The partitions whose marker is missing, as "3,7-9". */
 void route_missing_text(const struct route *r, char *out, size_t len);
-
-/* R/agentbus/fleet/<fleet>/session/+ into `out`. */
-int route_sessions_filter(const struct route *r, char **out);
 
 #endif

@@ -103,9 +103,10 @@ struct agentbus {
 	char part_name[24];	/* "partition N" or "router", as the logs say */
 	int64_t route_waiting_log_at;	/* when to say again what the router waits for */
 	struct route route;
-	char *sessions_filter;
 	int part_batch;		/* messages read since the last release */
-	int part_last_mid;	/* packet id of the newest QoS 1 message read on it */
+	/* The router's packet id of the newest QoS 1 message forwarded to this
+	 * partition: the inbox window's key (runtime_released()). */
+	int part_last_mid;
 	struct bus_sink sink;	/* how modules publish: through `conn` */
 	struct trigger_set triggers;
 	struct store_vault store;	/* notes NULL with --no-store or --vault-url */
@@ -317,13 +318,12 @@ static int dispatch(struct agentbus *ab, const struct bus_message *msg)
 		else if (ab->bridge)
 			rc = bridge_receive(ab->bridge, msg);
 		break;
+	/* A partition gets only its own agents' (the router's route_message()). */
 	case TOPIC_AGENT_INBOX:
-		if (partition_owns(ab, level, len))
-			rc = runtime_inbox(&ab->agents, msg, level, len);
+		rc = runtime_inbox(&ab->agents, msg, level, len);
 		break;
 	case TOPIC_AGENT_CANCEL:
-		if (partition_owns(ab, level, len))
-			rc = runtime_cancel(&ab->agents, msg, level, len);
+		rc = runtime_cancel(&ab->agents, msg, level, len);
 		break;
 	case TOPIC_AGENT_EVENTS:	/* ours: not subscribed to */
 	case TOPIC_AGENT_DEFINITION:
@@ -365,11 +365,8 @@ static int on_message(void *arg, const struct bus_message *msg)
 	crash_point("message-received");
 	if (ab->failing)
 		return -1;
-	if (ab->part) {
+	if (ab->part)
 		ab->part_batch++;
-		if (msg->qos > 0)
-			ab->part_last_mid = msg->mid;
-	}
 	if (ab->router)
 		rc = route_forward(&ab->route, &ab->agents, msg);
 	else if (ab->in_topic)
@@ -419,7 +416,7 @@ static int on_writer_message(void *arg, const struct bus_message *msg)
 	size_t len;
 	char name[128];
 
-	if (ab->router && bus_topic_matches(ab->sessions_filter, msg->topic)) {
+	if (ab->router && bus_topic_matches(ab->route.sessions_filter, msg->topic)) {
 		if (route_session(&ab->route, msg) && !ab->routing && !ab->stopping)
 			start_routing(ab);
 		return 0;
@@ -488,8 +485,6 @@ static void begin_stop(struct agentbus *ab, const char *why)
 	notify_send("STOPPING=1");	/* best effort: the stop goes on regardless */
 	ab->stopping = true;
 	ab->stop_deadline = clock_mono_ms() + STOP_GRACE_MS;
-	if (ab->router && !ab->routing)
-		bus_conn_close(ab->part);	/* never connected */
 	if (ab->part && !bus_conn_closed(ab->part)) {
 		/* Nothing more is read; what was read finishes, then its PUBACKs go. */
 		ab->draining = true;
@@ -917,7 +912,7 @@ static int setup_connection(struct agentbus *ab)
 
 		/* Whom a callback may go to: every partition's agents. */
 		if (bus_conn_subscribe(ab->conn, ab->registry, 0) != 0 ||
-		    (ab->router && bus_conn_subscribe(ab->conn, ab->sessions_filter, 0) != 0))
+		    (ab->router && bus_conn_subscribe(ab->conn, ab->route.sessions_filter, 0) != 0))
 			return -1;
 		opt.client_id = ab->part_client_id;
 		/* Held while its turns run, it sends no PINGREQ: the broker must
@@ -1293,10 +1288,7 @@ static int prepare_partition(struct agentbus *ab)
 	const struct config *cfg = ab->cfg;
 
 	ab->router = cfg->fleet_partition == FLEET_ROUTER(cfg->partitions);
-	if (ab->router)
-		snprintf(ab->part_name, sizeof ab->part_name, "router");
-	else
-		snprintf(ab->part_name, sizeof ab->part_name, "partition %d", cfg->fleet_partition);
+	fleet_unit_name(cfg->fleet_partition, cfg->partitions, ab->part_name, sizeof ab->part_name);
 	if ((ab->router ? asprintf(&ab->part_client_id, "agentbus-%s-router", cfg->fleet)
 			: asprintf(&ab->part_client_id, "agentbus-%s-p%d", cfg->fleet,
 				   cfg->fleet_partition)) < 0 ||
@@ -1373,10 +1365,9 @@ static int agentbus_start(struct agentbus *ab)
 	    setup_triggers(ab) != 0)
 		return -1;
 	if (ab->router &&
-	    (route_init(&ab->route, cfg->root, cfg->fleet, cfg->partitions, &ab->topics,
-			&(struct events_decoder){ &ab->triggers, cfg->vault,
-						  (size_t)cfg->max_payload }) != 0 ||
-	     route_sessions_filter(&ab->route, &ab->sessions_filter) != 0))
+	    route_init(&ab->route, cfg->root, cfg->fleet, cfg->partitions, &ab->topics,
+		       &(struct events_decoder){ &ab->triggers, cfg->vault,
+						 (size_t)cfg->max_payload }) != 0)
 		return -1;
 	ab->sink = (struct bus_sink){ sink_publish, sink_deadletter, ab, cfg->encoding };
 	if (!cfg->no_store && !cfg->vault_url && store_vault_open(&ab->store, cfg->state_dir, &ab->topics, cfg->vault,
@@ -1412,7 +1403,6 @@ static void agentbus_cleanup(struct agentbus *ab)
 	free(ab->part_client_id);
 	free(ab->in_topic);
 	free(ab->session_topic);
-	free(ab->sessions_filter);
 	route_free(&ab->route);
 	free(ab->replica);
 	free(ab->inbox_record);

@@ -13,7 +13,7 @@ static cJSON *bits_array(const uint64_t *bits, int n)
 	cJSON *a = cJSON_CreateArray();
 
 	for (int p = 0; a && p < n; p++)
-		if (((bits[p / 64] >> (p % 64)) & 1) && !cJSON_AddItemToArray(a, cJSON_CreateNumber(p))) {
+		if (fleet_bit_get(bits, p) && !cJSON_AddItemToArray(a, cJSON_CreateNumber(p))) {
 			cJSON_Delete(a);
 			return NULL;
 		}
@@ -108,9 +108,9 @@ void fleet_bits_text(const uint64_t *bits, int n, char *out, size_t len)
 	for (int p = 0; p < n && used + 1 < len; p++) {
 		int q = p, w;
 
-		if (!((bits[p / 64] >> (p % 64)) & 1))
+		if (!fleet_bit_get(bits, p))
 			continue;
-		while (q + 1 < n && ((bits[(q + 1) / 64] >> ((q + 1) % 64)) & 1))
+		while (q + 1 < n && fleet_bit_get(bits, q + 1))
 			q++;
 		w = q > p ? snprintf(out + used, len - used, "%s%d-%d", used ? "," : "", p, q)
 			  : snprintf(out + used, len - used, "%s%d", used ? "," : "", p);

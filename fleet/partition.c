@@ -3,6 +3,7 @@
 #include "fleet/partition.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "util/hash.h"
@@ -48,4 +49,12 @@ int fleet_owner(const char *const *members, size_t n, int partition)
 		}
 	}
 	return best;
+}
+
+void fleet_unit_name(int unit, int partitions, char *out, size_t len)
+{
+	if (unit == FLEET_ROUTER(partitions))
+		snprintf(out, len, "router");
+	else
+		snprintf(out, len, "partition %d", unit);
 }

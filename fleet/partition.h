@@ -12,6 +12,9 @@
 #define FLEET_UNITS_MAX (FLEET_PARTITIONS_MAX + 1)
 #define FLEET_ROUTER(partitions) (partitions)
 
+/* Unit `unit` as the logs name it: "partition 3", or "router". */
+void fleet_unit_name(int unit, int partitions, char *out, size_t len);
+
 /* The partition (0 .. partitions-1) of agent `name`. Names that differ only
  * in ASCII case share a partition: the registry treats them as one name. */
 int fleet_partition_of(const char *name, size_t len, int partitions);

@@ -97,11 +97,11 @@ static int fire(struct agent_runtime *rt, const struct trigger *t, const struct 
 	return inbound_receive(rt, ev, msg);
 }
 
-/* In a fleet, every partition sees every event and acts only for its own
- * agents: a definition is its agent's partition's (or, once registered, the
- * partition that holds it: a rename away unregisters it there), a message
- * its addressee's. What names no agent is partition 0's. Returns how many
- * firings remain. */
+/* In a fleet, every partition sees every event of a definition note (the
+ * router sends those to all) and acts only for its own agents: a definition
+ * is its agent's partition's (or, once registered, the partition that holds
+ * it: a rename away unregisters it there), a message its addressee's. What
+ * names no agent is partition 0's. Returns how many firings remain. */
 static int keep_own_firings(struct agent_runtime *rt, const struct trigger_set *triggers,
 			    bool *matched, const struct vault_event *ev)
 {
@@ -188,13 +188,13 @@ int runtime_inbox(struct agent_runtime *rt, const struct bus_message *msg, const
 	return inbox_receive(rt, msg, agent, agent_len);
 }
 
-int runtime_forward(struct agent_runtime *rt, const char *topic, const void *payload,
-		    size_t len)
+int runtime_forward(struct agent_runtime *rt, const char *const *topics, size_t n,
+		    const void *payload, size_t len)
 {
 	int rc = state_begin(rt->state);
 
-	if (rc == 0)
-		rc = ctx_send(rt, &(struct bus_publish){ .topic = topic, .payload = payload,
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = ctx_send(rt, &(struct bus_publish){ .topic = topics[i], .payload = payload,
 							  .len = len });
 	if (rc != 0)
 		state_fail(rt->state);

@@ -30,11 +30,11 @@ int runtime_vault_event(struct agent_runtime *rt, const struct trigger_set *trig
 /* A direct message on R/agent/<agent>/inbox. */
 int runtime_inbox(struct agent_runtime *rt, const struct bus_message *msg, const char *agent,
 		  size_t agent_len);
-/* A fleet router's forward: `payload` published on `topic` at QoS 1 through
- * the outbox, in the caller's transaction; its PUBACK is what the router
+/* A fleet router's forward: `payload` published on each of `topics` at QoS 1
+ * through the outbox, in one transaction; their PUBACKs are what the router
  * waits for before it acknowledges what it forwarded. */
-int runtime_forward(struct agent_runtime *rt, const char *topic, const void *payload,
-		    size_t len);
+int runtime_forward(struct agent_runtime *rt, const char *const *topics, size_t n,
+		    const void *payload, size_t len);
 /* R/agent/<agent>/cancel: the payload names the inbound note, or is empty
  * for whatever runs on the agent. */
 int runtime_cancel(struct agent_runtime *rt, const struct bus_message *msg, const char *agent,
